@@ -1,0 +1,45 @@
+using System.CommandLine;
+using Streaming.Core;
+
+namespace Streaming.Cli;
+
+/// <summary>Runs a parsed command line and maps failures to one clear line and an <see cref="ExitCode"/>.</summary>
+public static class CommandRunner
+{
+    public static async Task<int> InvokeAsync(RootCommand root, string[] args)
+    {
+        var parsed = root.Parse(args);
+        if (parsed.Errors.Count > 0)
+        {
+            foreach (var error in parsed.Errors) Console.Error.WriteLine($"error: {error.Message}");
+            Console.Error.WriteLine("Run with --help for usage.");
+            return (int)ExitCode.Usage;
+        }
+        try
+        {
+            return await parsed.InvokeAsync().ConfigureAwait(false);
+        }
+        catch (StreamingException e)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return (int)ExitCode.BadInput;
+        }
+        catch (OperationCanceledException)
+        {
+            Console.Error.WriteLine("cancelled");
+            return (int)ExitCode.Cancelled;
+        }
+        catch (Exception e) when (e is ArgumentException or FormatException)
+        {
+            Console.Error.WriteLine($"error: {e.Message}");
+            return (int)ExitCode.Usage;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine($"error: unexpected {e.GetType().Name}: {e.Message}");
+            if (Environment.GetEnvironmentVariable("STREAMING_DEBUG") == "1") Console.Error.WriteLine(e);
+            else Console.Error.WriteLine("(set STREAMING_DEBUG=1 for the stack trace, and please report it)");
+            return (int)ExitCode.InternalError;
+        }
+    }
+}

@@ -1,0 +1,36 @@
+using System.CommandLine;
+using System.Globalization;
+using Streaming.Core.Datasets;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming split</c>: a class-balanced labeled subset D and the unlabeled rest U.</summary>
+public static class SplitCommand
+{
+    public static Command Create()
+    {
+        var dataset = new Option<string>("--dataset", "-d") { Description = "Labeled dataset folder to split", Required = true };
+        var perClass = new Option<int>("--labeled-per-class", "-n") { Description = "Images a class in the labeled set D", Required = true };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of the split (the same seed gives the same split)", DefaultValueFactory = _ => 0UL };
+        var labeled = new Option<string>("--labeled") { Description = "Output folder for D", Required = true };
+        var unlabeled = new Option<string>("--unlabeled") { Description = "Output folder for U (labels withheld into a side file)", Required = true };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Replace the output folders if they exist" };
+        var command = new Command("split", "Split a labeled dataset into a class-balanced labeled set D and an unlabeled set U whose true labels are kept aside.")
+        {
+            dataset, perClass, seed, labeled, unlabeled, overwrite,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            int n = parse.GetValue(perClass);
+            if (n < 1) throw new ArgumentException($"--labeled-per-class must be at least 1, got {n}");
+            var writer = new DatasetWriterOptions { Overwrite = parse.GetValue(overwrite) };
+            var result = await DatasetSplitter.SplitAsync(parse.GetValue(dataset)!, n, parse.GetValue(seed),
+                parse.GetValue(labeled)!, parse.GetValue(unlabeled)!, writer, cancellationToken);
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine(string.Create(inv, $"labeled D:   {result.Labeled.Rows,10:N0} images ({n:N0} per class x {result.Labeled.Classes.Count} classes) -> {parse.GetValue(labeled)}"));
+            Console.WriteLine(string.Create(inv, $"unlabeled U: {result.Unlabeled.Rows,10:N0} images, true labels in {result.Unlabeled.WithheldLabelsFile} -> {parse.GetValue(unlabeled)}"));
+            return (int)ExitCode.Ok;
+        });
+        return command;
+    }
+}

@@ -1,0 +1,15 @@
+namespace Streaming.Cli;
+
+/// <summary>Process exit codes of the <c>streaming</c> command.</summary>
+public enum ExitCode
+{
+    Ok = 0,
+    /// <summary>An unexpected internal error (a bug): please report it.</summary>
+    InternalError = 1,
+    /// <summary>The command line itself was wrong.</summary>
+    Usage = 2,
+    /// <summary>An input could not be used (missing path, corrupt shard, bad manifest).</summary>
+    BadInput = 3,
+    /// <summary>Interrupted (Ctrl+C).</summary>
+    Cancelled = 130,
+}

@@ -1,0 +1,134 @@
+using Parquet;
+using Parquet.Schema;
+using Streaming.Core.Shards;
+
+namespace Streaming.Core.Datasets;
+
+/// <summary>The two datasets a split produced.</summary>
+public sealed record SplitResult(DatasetManifest Labeled, DatasetManifest Unlabeled);
+
+/// <summary>
+/// Splits a labeled dataset into a class-balanced labeled subset D (N images a class) and the rest U,
+/// whose shards carry no labels; U's true labels go to a side file so pseudo-label precision can be
+/// measured later. Which images go to D depends only on the seed and the ids: each image is ranked by
+/// a stable hash of (seed, id) and the N lowest of each class are taken, whatever the shard order.
+/// </summary>
+public static class DatasetSplitter
+{
+    public const string WithheldLabelsFileName = "withheld-labels.parquet";
+
+    public static async Task<SplitResult> SplitAsync(string dataset, int labeledPerClass, ulong seed, string labeledOut, string unlabeledOut,
+        DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(labeledPerClass, 0);
+        var manifest = DatasetManifest.Load(dataset);
+        if (manifest.Labeled == 0) throw new StreamingException($"{dataset}: has no labels, so there is nothing to split into a labeled set");
+        if (Path.GetFullPath(labeledOut) == Path.GetFullPath(unlabeledOut))
+            throw new StreamingException("--labeled and --unlabeled must be different folders");
+
+        // Pass 1: ids and labels only; keep the N lowest-ranked ids of each class.
+        var chosen = new SortedSet<(ulong Rank, string Id)>[manifest.Classes.Count];
+        for (int c = 0; c < chosen.Length; c++) chosen[c] = new SortedSet<(ulong, string)>(RankComparer.Instance);
+        foreach (var shard in manifest.ShardPaths(dataset))
+        {
+            foreach (var (id, label) in await ImageShardReader.ReadIdsAndLabelsAsync(shard, cancellationToken).ConfigureAwait(false))
+            {
+                if (label is not int y) continue;
+                if (y < 0 || y >= chosen.Length) throw new StreamingException($"{shard}: label {y} of '{id}' is outside the manifest's {chosen.Length} classes");
+                var set = chosen[y];
+                var key = (StableHash.Of(id, seed), id);
+                if (set.Count < labeledPerClass) set.Add(key);
+                else if (labeledPerClass > 0 && RankComparer.Instance.Compare(key, set.Max) < 0)
+                {
+                    set.Remove(set.Max);
+                    set.Add(key);
+                }
+            }
+        }
+        for (int c = 0; c < chosen.Length; c++)
+            if (chosen[c].Count < labeledPerClass)
+                throw new StreamingException($"{dataset}: class '{manifest.Classes[c]}' has {chosen[c].Count} labeled images, fewer than --labeled-per-class {labeledPerClass}");
+        var inD = new HashSet<string>(chosen.SelectMany(s => s.Select(k => k.Id)), StringComparer.Ordinal);
+
+        // Pass 2: stream every record to D or U, in the parent's order.
+        writerOptions ??= new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize };
+        await using var d = new DatasetWriter(labeledOut, writerOptions);
+        await using var u = new DatasetWriter(unlabeledOut, writerOptions);
+        var withheldIds = new List<string>();
+        var withheldLabels = new List<int>();
+        foreach (var shard in manifest.ShardPaths(dataset))
+        {
+            await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+            {
+                if (inD.Contains(record.Id))
+                {
+                    await d.AddAsync(record, cancellationToken).ConfigureAwait(false);
+                }
+                else
+                {
+                    if (record.Label is int y)
+                    {
+                        withheldIds.Add(record.Id);
+                        withheldLabels.Add(y);
+                    }
+                    await u.AddAsync(record with { Label = null }, cancellationToken).ConfigureAwait(false);
+                }
+            }
+        }
+        await WriteWithheldAsync(Path.Combine(u.TempPath, WithheldLabelsFileName), withheldIds, withheldLabels, cancellationToken).ConfigureAwait(false);
+
+        var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["parent"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataset))),
+            ["parent_manifest_sha256"] = Hashing.Sha256File(Path.Combine(dataset, DatasetManifest.FileName)),
+            ["labeled_per_class"] = labeledPerClass.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["seed"] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        };
+        var common = new DatasetManifest { Classes = manifest.Classes, Verified = manifest.Verified, Parameters = parameters };
+        var labeled = await d.CompleteAsync(common with { Origin = "split labeled" }, cancellationToken).ConfigureAwait(false);
+        var unlabeled = await u.CompleteAsync(common with { Origin = "split unlabeled", WithheldLabelsFile = WithheldLabelsFileName }, cancellationToken).ConfigureAwait(false);
+        return new SplitResult(labeled, unlabeled);
+    }
+
+    private static async Task WriteWithheldAsync(string path, List<string> ids, List<int> labels, CancellationToken cancellationToken)
+    {
+        var idField = new DataField<string>("id", nullable: false);
+        var labelField = new DataField<int>("label", nullable: false);
+        await using var stream = File.Create(path);
+        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(idField, labelField), stream,
+            new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        using var rg = writer.CreateRowGroup();
+        await rg.WriteAsync(idField, ids).ConfigureAwait(false);
+        await rg.WriteAsync<int>(labelField, labels.ToArray().AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Reads a withheld-labels side file back as id -> label.</summary>
+    public static async Task<Dictionary<string, int>> ReadWithheldAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var result = new Dictionary<string, int>(StringComparer.Ordinal);
+        await using var stream = File.OpenRead(path);
+        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var fields = reader.Schema.GetDataFields();
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var rg = reader.OpenRowGroupReader(g);
+            int n = checked((int)rg.RowCount);
+            var ids = new string?[n];
+            var labels = new int[n];
+            await rg.ReadAsync(fields[0], ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(fields[1], labels.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) result[ids[i]!] = labels[i];
+        }
+        return result;
+    }
+
+    private sealed class RankComparer : IComparer<(ulong Rank, string Id)>
+    {
+        public static readonly RankComparer Instance = new();
+        public int Compare((ulong Rank, string Id) x, (ulong Rank, string Id) y)
+        {
+            int c = x.Rank.CompareTo(y.Rank);
+            return c != 0 ? c : string.CompareOrdinal(x.Id, y.Id);
+        }
+    }
+}

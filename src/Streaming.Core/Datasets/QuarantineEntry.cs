@@ -1,0 +1,9 @@
+using System.Text.Json.Serialization;
+
+namespace Streaming.Core.Datasets;
+
+/// <summary>One line of <c>quarantine.jsonl</c>: a record that was skipped, and why.</summary>
+public sealed record QuarantineEntry(
+    [property: JsonPropertyName("id")] string Id,
+    [property: JsonPropertyName("source")] string Source,
+    [property: JsonPropertyName("reason")] string Reason);

@@ -1,0 +1,228 @@
+using System.Buffers;
+using System.Runtime.InteropServices;
+using SkiaSharp;
+
+namespace Streaming.Core.Decode;
+
+/// <summary>
+/// Decoding and preprocessing of encoded images with SkiaSharp. Thread-safe and stateless: every
+/// call decodes into pooled buffers and writes into the caller's span, with no per-pixel allocation.
+/// </summary>
+public static class ImageDecoder
+{
+    /// <summary>The default ceiling on declared dimensions: a header claiming more is refused before any pixel is decoded.</summary>
+    public const long DefaultMaxPixels = 100_000_000;
+
+    /// <summary>
+    /// Reads the header and decodes the image (at the codec's smallest scale, which still reads
+    /// the whole stream), reporting empty, unknown, oversized, truncated or corrupt input.
+    /// </summary>
+    public static unsafe ImageCheck Check(ReadOnlySpan<byte> encoded, long maxPixels = DefaultMaxPixels)
+    {
+        if (encoded.IsEmpty) return ImageCheck.Bad("empty");
+        fixed (byte* p = encoded)
+        {
+            using var data = SKData.Create((IntPtr)p, encoded.Length);
+            using var codec = SKCodec.Create(data);
+            if (codec is null) return ImageCheck.Bad("not a recognized image format");
+            var info = codec.Info;
+            string format = FormatName(codec.EncodedFormat);
+            if (info.Width <= 0 || info.Height <= 0) return ImageCheck.Bad($"invalid dimensions {info.Width}x{info.Height}", format);
+            if ((long)info.Width * info.Height > maxPixels)
+                return ImageCheck.Bad($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels", format, info.Width, info.Height);
+
+            // The smallest supported scale still consumes the whole entropy-coded stream, so truncation is caught cheaply.
+            var scaled = codec.GetScaledDimensions(1f / 8);
+            var decodeInfo = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
+            var result = DecodeInto(codec, decodeInfo, out _);
+            return result switch
+            {
+                SKCodecResult.Success => new ImageCheck(true, format, info.Width, info.Height, null),
+                SKCodecResult.IncompleteInput => ImageCheck.Bad("truncated (incomplete image data)", format, info.Width, info.Height),
+                SKCodecResult.ErrorInInput => ImageCheck.Bad("corrupt image data", format, info.Width, info.Height),
+                _ => ImageCheck.Bad($"unreadable ({result})", format, info.Width, info.Height),
+            };
+        }
+    }
+
+    /// <summary>
+    /// Decodes, resizes and normalizes one image into <paramref name="destination"/> (CHW floats).
+    /// Throws <see cref="InvalidDataException"/> for input that does not decode.
+    /// </summary>
+    public static unsafe void DecodeToTensor(ReadOnlySpan<byte> encoded, PreprocessOptions options, Span<float> destination, long maxPixels = DefaultMaxPixels)
+    {
+        if (destination.Length < options.TensorLength)
+            throw new ArgumentException($"destination holds {destination.Length} floats, {options.TensorLength} needed", nameof(destination));
+        int w = options.Width, h = options.Height;
+        byte[] resized = ArrayPool<byte>.Shared.Rent(w * h * 4);
+        try
+        {
+            fixed (byte* dst = resized)
+            {
+                var gray = DecodeResized(encoded, options, (IntPtr)dst, maxPixels);
+                Normalize(resized, gray, options, destination);
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(resized);
+        }
+    }
+
+    /// <summary>
+    /// Decodes and resizes into an 8-bit buffer of options.Width x options.Height pixels, Gray8 when the
+    /// returned value is true (a grayscale source with a 1-channel target), RGBA8888 otherwise.
+    /// <paramref name="destination"/> must hold Width*Height*4 bytes.
+    /// </summary>
+    internal static unsafe bool DecodeResized(ReadOnlySpan<byte> encoded, PreprocessOptions options, IntPtr destination, long maxPixels)
+    {
+        if (encoded.IsEmpty) throw new InvalidDataException("empty image");
+        fixed (byte* p = encoded)
+        {
+            using var data = SKData.Create((IntPtr)p, encoded.Length);
+            using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
+            var info = codec.Info;
+            if ((long)info.Width * info.Height > maxPixels)
+                throw new InvalidDataException($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels");
+
+            bool gray = options.Channels == 1 && info.ColorType == SKColorType.Gray8;
+            var colorType = gray ? SKColorType.Gray8 : SKColorType.Rgba8888;
+            var alphaType = gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
+
+            // Source region that maps onto the target (the center crop, or the whole image).
+            double scale = options.Mode == ResizeMode.ShorterSideCenterCrop
+                ? Math.Max((double)options.Width / info.Width, (double)options.Height / info.Height)
+                : 0;
+
+            // Let the codec shrink first (JPEG DCT scaling) while the decoded image still covers the target.
+            var size = new SKSizeI(info.Width, info.Height);
+            if (options.ScaledDecode)
+            {
+                double need = options.Mode == ResizeMode.ShorterSideCenterCrop
+                    ? scale
+                    : Math.Max((double)options.Width / info.Width, (double)options.Height / info.Height);
+                if (need < 0.5)
+                {
+                    var candidate = codec.GetScaledDimensions((float)need);
+                    if (candidate.Width >= Math.Ceiling(info.Width * need) && candidate.Height >= Math.Ceiling(info.Height * need))
+                        size = candidate;
+                }
+            }
+
+            var decodeInfo = new SKImageInfo(size.Width, size.Height, colorType, alphaType);
+            var result = DecodeInto(codec, decodeInfo, out var decoded);
+            try
+            {
+                if (result != SKCodecResult.Success)
+                    throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated (incomplete image data)" : $"image does not decode ({result})");
+
+                using var source = new SKPixmap(decodeInfo, decoded.Pointer, decodeInfo.RowBytes);
+                SKRectI region = new(0, 0, size.Width, size.Height);
+                if (options.Mode == ResizeMode.ShorterSideCenterCrop)
+                {
+                    double s = Math.Max((double)options.Width / size.Width, (double)options.Height / size.Height);
+                    int cw = Math.Clamp((int)Math.Round(options.Width / s), 1, size.Width);
+                    int ch = Math.Clamp((int)Math.Round(options.Height / s), 1, size.Height);
+                    int x = (size.Width - cw) / 2, y = (size.Height - ch) / 2;
+                    region = new SKRectI(x, y, x + cw, y + ch);
+                }
+                var targetInfo = new SKImageInfo(options.Width, options.Height, colorType, alphaType);
+                using var target = new SKPixmap(targetInfo, destination, targetInfo.RowBytes);
+                if (region.Width == options.Width && region.Height == options.Height && region.Left == 0 && region.Top == 0 && size.Width == options.Width)
+                {
+                    source.ReadPixels(target);
+                }
+                else
+                {
+                    using var cropped = source.ExtractSubset(region) ?? throw new InvalidDataException("crop region outside the image");
+                    var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None);
+                    if (!cropped.ScalePixels(target, sampling)) throw new InvalidDataException("resize failed");
+                }
+                return gray;
+            }
+            finally
+            {
+                decoded.Dispose();
+            }
+        }
+    }
+
+    private static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
+    {
+        int plane = options.Width * options.Height;
+        if (options.Channels == 1)
+        {
+            float m = options.Mean[0], inv = 1f / (255f * options.Std[0]), bias = m / options.Std[0];
+            var dst = destination[..plane];
+            if (gray)
+            {
+                for (int i = 0; i < plane; i++) dst[i] = pixels[i] * inv - bias;
+            }
+            else
+            {
+                // ITU-R 601 luma, as PIL's convert("L") computes it.
+                for (int i = 0, j = 0; i < plane; i++, j += 4)
+                    dst[i] = (pixels[j] * 0.299f + pixels[j + 1] * 0.587f + pixels[j + 2] * 0.114f) * inv - bias;
+            }
+            return;
+        }
+        for (int c = 0; c < 3; c++)
+        {
+            float inv = 1f / (255f * options.Std[c]), bias = options.Mean[c] / options.Std[c];
+            var dst = destination.Slice(c * plane, plane);
+            if (gray)
+            {
+                for (int i = 0; i < plane; i++) dst[i] = pixels[i] * inv - bias;
+            }
+            else
+            {
+                for (int i = 0, j = c; i < plane; i++, j += 4) dst[i] = pixels[j] * inv - bias;
+            }
+        }
+    }
+
+    /// <summary>Decodes with the codec into a pooled buffer that the caller disposes.</summary>
+    private static SKCodecResult DecodeInto(SKCodec codec, SKImageInfo info, out PooledPixels pixels)
+    {
+        pixels = new PooledPixels(info.BytesSize);
+        return codec.GetPixels(info, pixels.Pointer);
+    }
+
+    private static string FormatName(SKEncodedImageFormat format) => format switch
+    {
+        SKEncodedImageFormat.Jpeg => "jpeg",
+        SKEncodedImageFormat.Png => "png",
+        SKEncodedImageFormat.Webp => "webp",
+        SKEncodedImageFormat.Gif => "gif",
+        SKEncodedImageFormat.Bmp => "bmp",
+        SKEncodedImageFormat.Ico => "ico",
+        SKEncodedImageFormat.Wbmp => "wbmp",
+        SKEncodedImageFormat.Heif => "heif",
+        SKEncodedImageFormat.Avif => "avif",
+        SKEncodedImageFormat.Dng => "dng",
+        _ => format.ToString().ToLowerInvariant(),
+    };
+
+    /// <summary>A pinned rental from the shared pool, returned on dispose.</summary>
+    private struct PooledPixels : IDisposable
+    {
+        private byte[]? _array;
+        private GCHandle _handle;
+
+        public PooledPixels(int length)
+        {
+            _array = ArrayPool<byte>.Shared.Rent(Math.Max(length, 1));
+            _handle = GCHandle.Alloc(_array, GCHandleType.Pinned);
+        }
+
+        public readonly IntPtr Pointer => _handle.AddrOfPinnedObject();
+
+        public void Dispose()
+        {
+            if (_array is null) return;
+            _handle.Free();
+            ArrayPool<byte>.Shared.Return(_array);
+            _array = null;
+        }
+    }
+}

@@ -1,0 +1,212 @@
+using System.Runtime.CompilerServices;
+using System.Text.Json;
+using Parquet;
+using Parquet.Schema;
+
+namespace Streaming.Core.Ingest;
+
+/// <summary>
+/// Parquet files with an image column: a binary column, or a struct with a binary 'bytes' field (the
+/// Hugging Face datasets Image feature, <c>{bytes, path}</c>). Labels come from an integer 'label'
+/// column, class names from Hugging Face's ClassLabel metadata when present. A path may be one file
+/// or a folder of *.parquet files, read in name order.
+/// </summary>
+public sealed class ParquetImageSource : ImageSource
+{
+    private static readonly string[] ImageNames = ["image", "img", "jpg", "jpeg", "png", "webp", "bytes", "image_bytes"];
+    private static readonly string[] LabelNames = ["label", "labels", "cls", "class", "target", "fine_label"];
+    private static readonly string[] IdNames = ["id", "key", "__key__", "image_id", "uid"];
+
+    private readonly List<string> _files;
+    private readonly string? _imageColumn;
+    private readonly string? _labelColumn;
+    private IReadOnlyList<string> _classNames;
+    private readonly bool _namesGiven;
+
+    public ParquetImageSource(string path, IReadOnlyList<string>? classNames = null, string? imageColumn = null, string? labelColumn = null)
+    {
+        if (Directory.Exists(path))
+        {
+            _files = Directory.EnumerateFiles(path, "*.parquet").ToList();
+            _files.Sort(StringComparer.Ordinal);
+            if (_files.Count == 0) throw new StreamingException($"{path}: no .parquet files in this folder");
+        }
+        else
+        {
+            _files = [path];
+        }
+        _imageColumn = imageColumn;
+        _labelColumn = labelColumn;
+        _classNames = classNames ?? [];
+        _namesGiven = classNames is not null;
+    }
+
+    public override SourceFormat Format => SourceFormat.Parquet;
+    public override IReadOnlyList<string> ClassNames => _classNames;
+
+    private sealed record Columns(DataField Image, DataField? Label, DataField? Id, DataField? ImagePath);
+
+    private Columns FindColumns(string file, ParquetSchema schema)
+    {
+        var fields = schema.GetDataFields();
+        string Describe() => string.Join(", ", schema.Fields.Select(f => f.Name));
+        static bool IsBinary(DataField f) => f.ClrType == typeof(byte[]);
+        DataField? TopLevel(string name, Func<DataField, bool> ok) =>
+            fields.FirstOrDefault(f => f.Path.Length == 1 && string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase) && ok(f));
+        DataField? StructChild(string parent, string child, Func<DataField, bool> ok) =>
+            fields.FirstOrDefault(f => f.Path.Length == 2 && string.Equals(f.Path[0], parent, StringComparison.OrdinalIgnoreCase)
+                                       && f.Path[1] == child && ok(f));
+
+        DataField? image = null;
+        DataField? imagePath = null;
+        var names = _imageColumn is null ? ImageNames : [_imageColumn];
+        foreach (var n in names)
+        {
+            image = TopLevel(n, IsBinary);
+            if (image is not null) break;
+            image = StructChild(n, "bytes", IsBinary);
+            if (image is not null)
+            {
+                imagePath = StructChild(n, "path", f => f.ClrType == typeof(string));
+                break;
+            }
+        }
+        if (image is null && _imageColumn is null)
+        {
+            var binaries = fields.Where(f => f.Path.Length == 1 && IsBinary(f)).ToList();
+            if (binaries.Count == 1) image = binaries[0];
+        }
+        if (image is null)
+            throw new StreamingException(_imageColumn is null
+                ? $"{file}: no image column (looked for a binary column or a struct with a 'bytes' field; columns are: {Describe()}); pass --image-column"
+                : $"{file}: no image column '{_imageColumn}' (a binary column or a struct with 'bytes'); columns are: {Describe()}");
+
+        static bool IsInteger(DataField f) => f.ClrType == typeof(int) || f.ClrType == typeof(long);
+        DataField? label = null;
+        foreach (var n in _labelColumn is null ? LabelNames : [_labelColumn])
+            if ((label = TopLevel(n, IsInteger)) is not null) break;
+        if (label is null && _labelColumn is not null)
+            throw new StreamingException($"{file}: no integer label column '{_labelColumn}'; columns are: {Describe()}");
+
+        DataField? id = null;
+        foreach (var n in IdNames)
+            if ((id = TopLevel(n, f => f.ClrType == typeof(string))) is not null) break;
+        return new Columns(image, label, id, imagePath);
+    }
+
+    private void ReadClassNames(ParquetReader reader)
+    {
+        if (_namesGiven || _classNames.Count > 0) return;
+        if (!reader.CustomMetadata.TryGetValue("huggingface", out var json)) return;
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            if (doc.RootElement.TryGetProperty("info", out var info) && info.TryGetProperty("features", out var features))
+                foreach (var feature in features.EnumerateObject())
+                    if (feature.Value.ValueKind == JsonValueKind.Object && feature.Value.TryGetProperty("names", out var names) && names.ValueKind == JsonValueKind.Array)
+                    {
+                        _classNames = names.EnumerateArray().Select(n => n.GetString() ?? "").ToList();
+                        return;
+                    }
+        }
+        catch (JsonException)
+        {
+            // Metadata that does not parse only costs us the class names.
+        }
+    }
+
+    public override async IAsyncEnumerable<SourceRecord> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        foreach (var file in _files)
+        {
+            string stem = Path.GetFileNameWithoutExtension(file);
+            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+            ParquetReader reader;
+            try
+            {
+                reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                throw new StreamingException($"{file}: not a readable Parquet file ({e.Message})", e);
+            }
+            await using (reader)
+            {
+                var columns = FindColumns(file, reader.Schema);
+                ReadClassNames(reader);
+                long row = 0;
+                for (int g = 0; g < reader.RowGroupCount; g++)
+                {
+                    int n;
+                    byte[]?[] images;
+                    long?[]? labels = null;
+                    string?[]? ids = null, paths = null;
+                    try
+                    {
+                        using var rg = reader.OpenRowGroupReader(g);
+                        n = checked((int)rg.RowCount);
+                        images = new byte[]?[n];
+                        await rg.ReadAsync(columns.Image, images.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                        if (columns.Label is not null) labels = await ReadIntegersAsync(rg, columns.Label, n, cancellationToken).ConfigureAwait(false);
+                        if (columns.Id is not null)
+                        {
+                            ids = new string?[n];
+                            await rg.ReadAsync(columns.Id, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                        }
+                        if (columns.ImagePath is not null)
+                        {
+                            paths = new string?[n];
+                            await rg.ReadAsync(columns.ImagePath, paths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
+                    {
+                        throw new StreamingException($"{file}: corrupt row group {g} ({e.Message})", e);
+                    }
+                    for (int i = 0; i < n; i++, row++)
+                    {
+                        string id = ids?[i] is { Length: > 0 } given ? given
+                            : paths?[i] is { Length: > 0 } p ? (_files.Count > 1 ? $"{stem}/{p}" : p)
+                            : $"{stem}-{row:D6}";
+                        string source = $"{file}#{row}";
+                        long? raw = labels?[i];
+                        if (raw is < 0 or > int.MaxValue)
+                        {
+                            // Hugging Face writes -1 for "no label"; anything else out of range is a bad record.
+                            if (raw == -1) raw = null;
+                            else
+                            {
+                                yield return new SourceRecord(id, source, null, Error: $"label {raw} out of range");
+                                continue;
+                            }
+                        }
+                        yield return images[i] is null
+                            ? new SourceRecord(id, source, (int?)raw, Error: "empty (null image)")
+                            : new SourceRecord(id, source, (int?)raw, images[i]);
+                    }
+                }
+            }
+        }
+    }
+
+    private static async Task<long?[]> ReadIntegersAsync(ParquetRowGroupReader rg, DataField field, int n, CancellationToken cancellationToken)
+    {
+        var result = new long?[n];
+        if (field.ClrType == typeof(long))
+        {
+            await rg.ReadAsync<long>(field, result.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            return result;
+        }
+        var ints = new int?[n];
+        if (field.ClrType == typeof(int))
+        {
+            await rg.ReadAsync<int>(field, ints.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        else
+        {
+            throw new StreamingException($"label column '{field.Name}' has type {field.ClrType.Name}; int32 or int64 is supported");
+        }
+        for (int i = 0; i < n; i++) result[i] = ints[i];
+        return result;
+    }
+}

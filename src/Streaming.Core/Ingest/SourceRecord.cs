@@ -1,0 +1,10 @@
+namespace Streaming.Core.Ingest;
+
+/// <summary>Raw pixels that ingestion encodes as PNG (for sources such as idx files that carry no encoding).</summary>
+public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels);
+
+/// <summary>
+/// One item read from a source: encoded bytes, raw pixels, or an error that the source met while
+/// reading it (a file that vanished, an unreadable member). Exactly one of the three is set.
+/// </summary>
+public sealed record SourceRecord(string Id, string Source, int? Label, byte[]? Encoded = null, RawImage? Raw = null, string? Error = null);

@@ -1,0 +1,125 @@
+using System.Runtime.CompilerServices;
+using Parquet;
+using Parquet.Schema;
+
+namespace Streaming.Core.Shards;
+
+/// <summary>Reads image shards row group by row group; memory holds one row group at a time.</summary>
+public static class ImageShardReader
+{
+    /// <summary>Streams every record of a shard in file order.</summary>
+    public static async IAsyncEnumerable<ImageRecord> ReadAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        await using var shard = await OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        for (int g = 0; g < shard.Reader.RowGroupCount; g++)
+        {
+            ImageRecord[] rows = await ReadRowGroupAsync(shard, g, cancellationToken).ConfigureAwait(false);
+            foreach (var row in rows) yield return row;
+        }
+    }
+
+    /// <summary>Reads only the id and label columns of a shard (no image bytes), for splits and inventories.</summary>
+    public static async Task<List<(string Id, int? Label)>> ReadIdsAndLabelsAsync(string path, CancellationToken cancellationToken = default)
+    {
+        await using var shard = await OpenAsync(path, cancellationToken).ConfigureAwait(false);
+        var result = new List<(string, int?)>();
+        for (int g = 0; g < shard.Reader.RowGroupCount; g++)
+        {
+            try
+            {
+                using var rg = shard.Reader.OpenRowGroupReader(g);
+                int n = checked((int)rg.RowCount);
+                var ids = new string?[n];
+                var labels = new int?[n];
+                await rg.ReadAsync(shard.Id, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await rg.ReadAsync<int>(shard.Label, labels.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                for (int i = 0; i < n; i++) result.Add((ids[i] ?? throw new InvalidDataException($"row {i} has a null id"), labels[i]));
+            }
+            catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
+            {
+                throw Corrupt(path, e);
+            }
+        }
+        return result;
+    }
+
+    private static async Task<ImageRecord[]> ReadRowGroupAsync(OpenShard shard, int group, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var rg = shard.Reader.OpenRowGroupReader(group);
+            int n = checked((int)rg.RowCount);
+            var ids = new string?[n];
+            var images = new byte[]?[n];
+            var labels = new int?[n];
+            var sources = new string?[n];
+            var formats = new string?[n];
+            var widths = new int[n];
+            var heights = new int[n];
+            var hashes = new string?[n];
+            await rg.ReadAsync(shard.Id, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(shard.Image, images.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(shard.Label, labels.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(shard.Source, sources.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(shard.Format, formats.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(shard.Width, widths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(shard.Height, heights.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(shard.Sha256, hashes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var rows = new ImageRecord[n];
+            for (int i = 0; i < n; i++)
+            {
+                string id = ids[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null id");
+                byte[] image = images[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null image");
+                rows[i] = new ImageRecord(id, image, labels[i], sources[i] ?? "", formats[i] ?? "", widths[i], heights[i], hashes[i] ?? "");
+            }
+            return rows;
+        }
+        catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
+        {
+            throw Corrupt(shard.Path, e);
+        }
+    }
+
+    private static StreamingException Corrupt(string path, Exception e) =>
+        new($"{path}: corrupt image shard ({e.Message})", e);
+
+    private static async Task<OpenShard> OpenAsync(string path, CancellationToken cancellationToken)
+    {
+        if (!File.Exists(path)) throw new StreamingException($"{path}: shard file not found");
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        ParquetReader reader;
+        try
+        {
+            reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw new StreamingException($"{path}: not a readable Parquet file ({e.Message})", e);
+        }
+        try
+        {
+            var fields = reader.Schema.GetDataFields();
+            DataField Field(string name) => fields.FirstOrDefault(f => f.Path.Length == 1 && f.Name == name)
+                ?? throw new StreamingException($"{path}: not an image shard: column '{name}' is missing");
+            return new OpenShard(path, stream, reader, Field("id"), Field("image"), Field("label"), Field("source"),
+                Field("format"), Field("width"), Field("height"), Field("sha256"));
+        }
+        catch
+        {
+            await reader.DisposeAsync().ConfigureAwait(false);
+            await stream.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private sealed record OpenShard(string Path, FileStream Stream, ParquetReader Reader, DataField Id, DataField Image, DataField Label,
+        DataField Source, DataField Format, DataField Width, DataField Height, DataField Sha256) : IAsyncDisposable
+    {
+        public async ValueTask DisposeAsync()
+        {
+            await Reader.DisposeAsync().ConfigureAwait(false);
+            await Stream.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+}

@@ -1,0 +1,13 @@
+using System.Security.Cryptography;
+
+namespace Streaming.Core;
+
+internal static class Hashing
+{
+    /// <summary>Lower-case hex SHA-256 of a file, streamed.</summary>
+    public static string Sha256File(string path)
+    {
+        using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
