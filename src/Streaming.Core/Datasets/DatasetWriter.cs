@@ -81,16 +81,7 @@ public sealed class DatasetWriter : IAsyncDisposable
         _quarantine.Write(JsonSerializer.Serialize(entry));
         _quarantine.Write('\n');
         _quarantined++;
-        string key = ReasonKey(entry.Reason);
-        _reasons[key] = _reasons.GetValueOrDefault(key) + 1;
-    }
-
-    /// <summary>The reason without its specifics (dimensions, exception text), for the summary.</summary>
-    public static string ReasonKey(string reason)
-    {
-        int cut = reason.IndexOfAny([' ', '(', ':']);
-        string head = reason.StartsWith("declared dimensions", StringComparison.Ordinal) ? "oversized" : cut > 0 ? reason[..cut] : reason;
-        return head.TrimEnd(',', '.');
+        _reasons[entry.Reason] = _reasons.GetValueOrDefault(entry.Reason) + 1;
     }
 
     private async Task CloseShardAsync(CancellationToken cancellationToken)

@@ -1,6 +1,7 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using SkiaSharp;
+using Streaming.Core.Datasets;
 
 namespace Streaming.Core.Decode;
 
@@ -19,28 +20,37 @@ public static class ImageDecoder
     /// </summary>
     public static unsafe ImageCheck Check(ReadOnlySpan<byte> encoded, long maxPixels = DefaultMaxPixels)
     {
-        if (encoded.IsEmpty) return ImageCheck.Bad("empty");
+        if (encoded.IsEmpty) return ImageCheck.Bad(QuarantineReasons.Empty, "0 bytes");
         fixed (byte* p = encoded)
         {
             using var data = SKData.Create((IntPtr)p, encoded.Length);
             using var codec = SKCodec.Create(data);
-            if (codec is null) return ImageCheck.Bad("not a recognized image format");
+            if (codec is null)
+            {
+                string? signature = SignatureFormat(encoded);
+                return signature is null
+                    ? ImageCheck.Bad(QuarantineReasons.NotAnImage, "not a recognized image format")
+                    : ImageCheck.Bad(QuarantineReasons.Corrupt, $"{signature} signature, but the header is truncated or corrupt", signature);
+            }
             var info = codec.Info;
             string format = FormatName(codec.EncodedFormat);
-            if (info.Width <= 0 || info.Height <= 0) return ImageCheck.Bad($"invalid dimensions {info.Width}x{info.Height}", format);
+            if (info.Width <= 0 || info.Height <= 0) return ImageCheck.Bad(QuarantineReasons.Corrupt, $"invalid dimensions {info.Width}x{info.Height}", format);
             if ((long)info.Width * info.Height > maxPixels)
-                return ImageCheck.Bad($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels", format, info.Width, info.Height);
+                return ImageCheck.Bad(QuarantineReasons.Oversized, $"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels", format, info.Width, info.Height);
 
             // The smallest supported scale still consumes the whole entropy-coded stream, so truncation is caught cheaply.
             var scaled = codec.GetScaledDimensions(1f / 8);
-            var decodeInfo = new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
+            // Decode to the source's own layout where Skia has one (gray stays gray): the cheapest full decode.
+            var decodeInfo = info.ColorType == SKColorType.Gray8
+                ? new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Gray8, SKAlphaType.Opaque)
+                : new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
             var result = DecodeInto(codec, decodeInfo, out _);
             return result switch
             {
-                SKCodecResult.Success => new ImageCheck(true, format, info.Width, info.Height, null),
-                SKCodecResult.IncompleteInput => ImageCheck.Bad("truncated (incomplete image data)", format, info.Width, info.Height),
-                SKCodecResult.ErrorInInput => ImageCheck.Bad("corrupt image data", format, info.Width, info.Height),
-                _ => ImageCheck.Bad($"unreadable ({result})", format, info.Width, info.Height),
+                SKCodecResult.Success => new ImageCheck(true, format, info.Width, info.Height, null, null),
+                SKCodecResult.IncompleteInput => ImageCheck.Bad(QuarantineReasons.Truncated, "image data ends early", format, info.Width, info.Height),
+                SKCodecResult.ErrorInInput => ImageCheck.Bad(QuarantineReasons.Corrupt, "corrupt image data", format, info.Width, info.Height),
+                _ => ImageCheck.Bad(QuarantineReasons.Unreadable, $"decoder says {result}", format, info.Width, info.Height),
             };
         }
     }
@@ -114,7 +124,7 @@ public static class ImageDecoder
             try
             {
                 if (result != SKCodecResult.Success)
-                    throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated (incomplete image data)" : $"image does not decode ({result})");
+                    throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated: image data ends early" : $"image does not decode ({result})");
 
                 using var source = new SKPixmap(decodeInfo, decoded.Pointer, decodeInfo.RowBytes);
                 SKRectI region = new(0, 0, size.Width, size.Height);
@@ -186,6 +196,16 @@ public static class ImageDecoder
     {
         pixels = new PooledPixels(info.BytesSize);
         return codec.GetPixels(info, pixels.Pointer);
+    }
+
+    /// <summary>The format a file claims by its first bytes, for telling a corrupt image from a non-image.</summary>
+    private static string? SignatureFormat(ReadOnlySpan<byte> b)
+    {
+        if (b.Length >= 3 && b[0] == 0xFF && b[1] == 0xD8 && b[2] == 0xFF) return "jpeg";
+        if (b.Length >= 8 && b[..8].SequenceEqual(new byte[] { 0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A })) return "png";
+        if (b.Length >= 6 && (b[..6].SequenceEqual("GIF87a"u8) || b[..6].SequenceEqual("GIF89a"u8))) return "gif";
+        if (b.Length >= 12 && b[..4].SequenceEqual("RIFF"u8) && b[8..12].SequenceEqual("WEBP"u8)) return "webp";
+        return null;
     }
 
     private static string FormatName(SKEncodedImageFormat format) => format switch

@@ -28,7 +28,7 @@ public static class PngEncoder
                 pixels.Slice(y * stride, stride).CopyTo(raw.AsSpan(y * (stride + 1) + 1, stride));
             }
             using var idat = new MemoryStream(rawLength / 2 + 64);
-            using (var z = new ZLibStream(idat, CompressionLevel.Optimal, leaveOpen: true))
+            using (var z = new ZLibStream(idat, CompressionLevel.Fastest, leaveOpen: true))
                 z.Write(raw, 0, rawLength);
 
             int idatLength = (int)idat.Length;

@@ -57,14 +57,14 @@ public sealed class FolderSource : ImageSource
                 }
                 string id = Path.GetRelativePath(_root, file).Replace('\\', '/');
                 byte[]? bytes = null;
-                string? error = null;
+                SourceError? error = null;
                 try
                 {
                     bytes = await File.ReadAllBytesAsync(file, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    error = $"unreadable ({e.Message})";
+                    error = new SourceError(Datasets.QuarantineReasons.Unreadable, e.Message);
                 }
                 yield return new SourceRecord(id, file, label, bytes, Error: error);
             }

@@ -122,7 +122,7 @@ public static class Ingestor
 
     private static Prepared Prepare(SourceRecord r, IngestOptions options)
     {
-        if (r.Error is not null) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, r.Error), default);
+        if (r.Error is { } error) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, error.Reason, error.Detail), default);
         byte[] bytes;
         string format = "";
         int width = 0, height = 0;
@@ -137,11 +137,11 @@ public static class Ingestor
         {
             bytes = r.Encoded ?? [];
         }
-        if (bytes.Length == 0) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, "empty"), default);
+        if (bytes.Length == 0) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, QuarantineReasons.Empty, "0 bytes"), default);
         if (options.Verify)
         {
             var check = ImageDecoder.Check(bytes, options.MaxPixels);
-            if (!check.Ok) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, check.Reason!), default);
+            if (!check.Ok) return new Prepared(null, new QuarantineEntry(r.Id, r.Source, check.Reason!, check.Detail!), default);
             (format, width, height) = (check.Format, check.Width, check.Height);
         }
         Span<byte> digest = stackalloc byte[32];

@@ -41,29 +41,29 @@ public sealed class ListSource : ImageSource
                 string labelText = trimmed[(tab + 1)..].Trim();
                 if (!int.TryParse(labelText, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed))
                 {
-                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: $"bad label '{labelText}' on line {lineNo}");
+                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Datasets.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo}"));
                     continue;
                 }
                 label = parsed;
             }
             string full = Path.IsPathRooted(entry) ? entry : Path.GetFullPath(Path.Combine(baseDir, entry));
             byte[]? bytes = null;
-            string? error = null;
+            SourceError? error = null;
             try
             {
                 bytes = await File.ReadAllBytesAsync(full, cancellationToken).ConfigureAwait(false);
             }
             catch (FileNotFoundException)
             {
-                error = "file not found";
+                error = new SourceError(Datasets.QuarantineReasons.NotFound, "file not found");
             }
             catch (DirectoryNotFoundException)
             {
-                error = "file not found";
+                error = new SourceError(Datasets.QuarantineReasons.NotFound, "file not found");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                error = $"unreadable ({e.Message})";
+                error = new SourceError(Datasets.QuarantineReasons.Unreadable, e.Message);
             }
             yield return new SourceRecord(entry, full, label, bytes, Error: error);
         }

@@ -50,7 +50,9 @@ public sealed class ParquetImageSource : ImageSource
     {
         var fields = schema.GetDataFields();
         string Describe() => string.Join(", ", schema.Fields.Select(f => f.Name));
-        static bool IsBinary(DataField f) => f.ClrType == typeof(byte[]);
+        // Parquet.Net reports BYTE_ARRAY columns read from a file as ReadOnlyMemory<byte> (strings as ReadOnlyMemory<char>).
+        static bool IsBinary(DataField f) => f.ClrType == typeof(byte[]) || f.ClrType == typeof(ReadOnlyMemory<byte>);
+        static bool IsString(DataField f) => f.ClrType == typeof(string) || f.ClrType == typeof(ReadOnlyMemory<char>);
         DataField? TopLevel(string name, Func<DataField, bool> ok) =>
             fields.FirstOrDefault(f => f.Path.Length == 1 && string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase) && ok(f));
         DataField? StructChild(string parent, string child, Func<DataField, bool> ok) =>
@@ -67,7 +69,7 @@ public sealed class ParquetImageSource : ImageSource
             image = StructChild(n, "bytes", IsBinary);
             if (image is not null)
             {
-                imagePath = StructChild(n, "path", f => f.ClrType == typeof(string));
+                imagePath = StructChild(n, "path", IsString);
                 break;
             }
         }
@@ -90,7 +92,7 @@ public sealed class ParquetImageSource : ImageSource
 
         DataField? id = null;
         foreach (var n in IdNames)
-            if ((id = TopLevel(n, f => f.ClrType == typeof(string))) is not null) break;
+            if ((id = TopLevel(n, IsString)) is not null) break;
         return new Columns(image, label, id, imagePath);
     }
 
@@ -176,12 +178,12 @@ public sealed class ParquetImageSource : ImageSource
                             if (raw == -1) raw = null;
                             else
                             {
-                                yield return new SourceRecord(id, source, null, Error: $"label {raw} out of range");
+                                yield return new SourceRecord(id, source, null, Error: new SourceError(Datasets.QuarantineReasons.BadLabel, $"label {raw} out of range"));
                                 continue;
                             }
                         }
                         yield return images[i] is null
-                            ? new SourceRecord(id, source, (int?)raw, Error: "empty (null image)")
+                            ? new SourceRecord(id, source, (int?)raw, Error: new SourceError(Datasets.QuarantineReasons.Empty, "null image"))
                             : new SourceRecord(id, source, (int?)raw, images[i]);
                     }
                 }

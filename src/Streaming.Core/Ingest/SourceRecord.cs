@@ -7,4 +7,7 @@ public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels
 /// One item read from a source: encoded bytes, raw pixels, or an error that the source met while
 /// reading it (a file that vanished, an unreadable member). Exactly one of the three is set.
 /// </summary>
-public sealed record SourceRecord(string Id, string Source, int? Label, byte[]? Encoded = null, RawImage? Raw = null, string? Error = null);
+public sealed record SourceRecord(string Id, string Source, int? Label, byte[]? Encoded = null, RawImage? Raw = null, SourceError? Error = null);
+
+/// <summary>Why a source could not deliver an item: a reason code from <see cref="Datasets.QuarantineReasons"/> and details.</summary>
+public sealed record SourceError(string Reason, string Detail);

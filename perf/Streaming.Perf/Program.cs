@@ -1,0 +1,26 @@
+using BenchmarkDotNet.Running;
+using Streaming.Perf;
+
+// dotnet run -c Release --project perf/Streaming.Perf -- <what>
+//   decode     BenchmarkDotNet: decode + resize to 224x224 of the real photos, 28x28 PNG decode
+//   stages     per-image cost of each ingest step, single thread (a quick breakdown, not BDN)
+//   ingest     end-to-end ingest throughput, Fashion-MNIST idx -> shards (needs dataset-fashion-mnist)
+//   (anything else is passed to BenchmarkDotNet's switcher)
+string what = args.Length > 0 ? args[0] : "help";
+switch (what)
+{
+    case "stages":
+        StageBreakdown.Run();
+        return 0;
+    case "ingest":
+        return await IngestThroughput.RunAsync(args.Skip(1).ToArray());
+    case "decode":
+        BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Skip(1).ToArray());
+        return 0;
+    case "help":
+        Console.WriteLine("usage: Streaming.Perf decode|stages|ingest [options]");
+        return 0;
+    default:
+        BenchmarkSwitcher.FromAssembly(typeof(DecodeBenchmarks).Assembly).Run(args);
+        return 0;
+}

@@ -1,0 +1,19 @@
+using System.CommandLine;
+using Streaming.Cli.Commands;
+
+namespace Streaming.Cli;
+
+/// <summary>The <c>streaming</c> command line: every verb, built once.</summary>
+public static class StreamingCli
+{
+    public static RootCommand CreateRoot() =>
+        new("streaming: billion-scale semi-supervised learning for image classification (Yalniz et al., 2019).")
+        {
+            IngestCommand.Create(),
+            SplitCommand.Create(),
+            InspectCommand.Create(),
+        };
+
+    /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>
+    public static Task<int> RunAsync(string[] args) => CommandRunner.InvokeAsync(CreateRoot(), args);
+}

@@ -1,0 +1,170 @@
+using CsCheck;
+using SkiaSharp;
+using Streaming.Core.Datasets;
+using Streaming.Core.Decode;
+using Xunit;
+
+namespace Streaming.Tests;
+
+public class DecodeTests
+{
+    [Fact]
+    public void PngEncoder_RoundTripsThroughSkia_ForRandomPixels()
+    {
+        Gen.Select(Gen.Int[1, 40], Gen.Int[1, 40], Gen.Int[0, 1].Select(i => i == 0 ? 1 : 3))
+            .SelectMany((w, h, c) => Gen.Byte.Array[w * h * c].Select(p => (w, h, c, p)))
+            .Sample(t =>
+            {
+                int w = t.w, h = t.h, c = t.c;
+                byte[] pixels = t.p;
+                byte[] png = PngEncoder.Encode(pixels, w, h, c);
+                using var bitmap = SKBitmap.Decode(png);
+                Assert.NotNull(bitmap);
+                Assert.Equal(w, bitmap.Width);
+                Assert.Equal(h, bitmap.Height);
+                for (int y = 0; y < h; y++)
+                    for (int x = 0; x < w; x++)
+                    {
+                        var color = bitmap.GetPixel(x, y);
+                        int i = (y * w + x) * c;
+                        Assert.Equal(pixels[i], color.Red);
+                        Assert.Equal(pixels[c == 1 ? i : i + 1], color.Green);
+                        Assert.Equal(pixels[c == 1 ? i : i + 2], color.Blue);
+                    }
+            }, iter: 100);
+    }
+
+    [Fact]
+    public void PngEncoder_IsDeterministic()
+    {
+        var pixels = Enumerable.Range(0, 28 * 28).Select(i => (byte)(i * 7)).ToArray();
+        Assert.Equal(PngEncoder.Encode(pixels, 28, 28, 1), PngEncoder.Encode(pixels, 28, 28, 1));
+    }
+
+    public static TheoryData<string> PhotoFiles() => new(Directory.EnumerateFiles(TestPaths.Photos).Select(Path.GetFileName).Order(StringComparer.Ordinal)!);
+
+    [Theory]
+    [MemberData(nameof(PhotoFiles))]
+    public void Check_AcceptsRealPhotos(string file)
+    {
+        var check = ImageDecoder.Check(File.ReadAllBytes(Path.Combine(TestPaths.Photos, file)));
+        Assert.True(check.Ok, check.Detail);
+        Assert.True(check.Width > 100 && check.Height > 100);
+        Assert.Equal(Path.GetExtension(file) == ".png" ? "png" : "jpeg", check.Format);
+    }
+
+    [Theory]
+    [InlineData("empty.jpg", QuarantineReasons.Empty)]
+    [InlineData("random-bytes.jpg", QuarantineReasons.NotAnImage)]
+    [InlineData("text-renamed.png", QuarantineReasons.NotAnImage)]
+    [InlineData("truncated.jpg", QuarantineReasons.Corrupt)]
+    [InlineData("truncated-midscan.jpg", QuarantineReasons.Truncated)]
+    [InlineData("huge-header.png", QuarantineReasons.Oversized)]
+    public void Check_RejectsBadFiles_WithTheirReason(string file, string reason)
+    {
+        var check = ImageDecoder.Check(File.ReadAllBytes(Path.Combine(TestPaths.Bad, file)));
+        Assert.False(check.Ok);
+        Assert.Equal(reason, check.Reason);
+        Assert.False(string.IsNullOrEmpty(check.Detail));
+    }
+
+    [Fact]
+    public void Check_HugeHeader_ReportsTheDeclaredSize()
+    {
+        var check = ImageDecoder.Check(File.ReadAllBytes(Path.Combine(TestPaths.Bad, "huge-header.png")));
+        Assert.Equal(200000, check.Width);
+        Assert.Equal(200000, check.Height);
+        Assert.Contains("200000x200000", check.Detail);
+    }
+
+    [Fact]
+    public void DecodeToTensor_Gray28_NormalizesExactly()
+    {
+        var pixels = Enumerable.Range(0, 784).Select(i => (byte)(i % 256)).ToArray();
+        var png = PngEncoder.Encode(pixels, 28, 28, 1);
+        var options = new PreprocessOptions(28, 28, 1, ResizeMode.Stretch, [0.5f], [0.25f]);
+        var tensor = new float[784];
+        ImageDecoder.DecodeToTensor(png, options, tensor);
+        for (int i = 0; i < 784; i++) Assert.Equal((pixels[i] / 255f - 0.5f) / 0.25f, tensor[i], 1e-5f);
+    }
+
+    [Fact]
+    public void DecodeToTensor_GrayToRgb_ReplicatesTheChannel()
+    {
+        var pixels = Enumerable.Range(0, 16).Select(i => (byte)(i * 16)).ToArray();
+        var png = PngEncoder.Encode(pixels, 4, 4, 1);
+        var options = new PreprocessOptions(4, 4, 3, ResizeMode.Stretch, [0f, 0f, 0f], [1f, 1f, 1f]);
+        var tensor = new float[48];
+        ImageDecoder.DecodeToTensor(png, options, tensor);
+        for (int i = 0; i < 16; i++)
+        {
+            Assert.Equal(pixels[i] / 255f, tensor[i], 1e-5f);
+            Assert.Equal(tensor[i], tensor[16 + i]);
+            Assert.Equal(tensor[i], tensor[32 + i]);
+        }
+    }
+
+    [Fact]
+    public void DecodeToTensor_RgbToGray_UsesLuma()
+    {
+        // A solid colour: every output pixel is 0.299 R + 0.587 G + 0.114 B.
+        var pixels = new byte[8 * 8 * 3];
+        for (int i = 0; i < 64; i++) { pixels[3 * i] = 200; pixels[3 * i + 1] = 100; pixels[3 * i + 2] = 50; }
+        var png = PngEncoder.Encode(pixels, 8, 8, 3);
+        var tensor = new float[64];
+        ImageDecoder.DecodeToTensor(png, new PreprocessOptions(8, 8, 1, ResizeMode.Stretch, [0f], [1f]), tensor);
+        float luma = (200 * 0.299f + 100 * 0.587f + 50 * 0.114f) / 255f;
+        Assert.All(tensor, v => Assert.Equal(luma, v, 1e-4f));
+    }
+
+    [Fact]
+    public void DecodeToTensor_CenterCrop_KeepsTheMiddle()
+    {
+        // 30 x 10, left third black, middle white, right third black: the center crop to 10 x 10 is all white.
+        var pixels = new byte[30 * 10];
+        for (int y = 0; y < 10; y++) for (int x = 10; x < 20; x++) pixels[y * 30 + x] = 255;
+        var png = PngEncoder.Encode(pixels, 30, 10, 1);
+        var tensor = new float[100];
+        ImageDecoder.DecodeToTensor(png, new PreprocessOptions(10, 10, 1, ResizeMode.ShorterSideCenterCrop, [0f], [1f]), tensor);
+        Assert.All(tensor, v => Assert.Equal(1f, v, 1e-5f));
+        // Stretching instead squeezes all three thirds in.
+        ImageDecoder.DecodeToTensor(png, new PreprocessOptions(10, 10, 1, ResizeMode.Stretch, [0f], [1f]), tensor);
+        Assert.True(tensor[0] < 0.1f && tensor[5] > 0.9f && tensor[9] < 0.1f);
+    }
+
+    [Theory]
+    [InlineData("retina.jpg")]
+    [InlineData("hubble_deep_field.jpg")]
+    [InlineData("astronaut.jpg")]
+    public void ScaledDecode_StaysCloseToFullDecode(string file)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Photos, file));
+        var scaled = new float[3 * 224 * 224];
+        var full = new float[3 * 224 * 224];
+        ImageDecoder.DecodeToTensor(bytes, new PreprocessOptions(224, 224, 3, scaledDecode: true), scaled);
+        ImageDecoder.DecodeToTensor(bytes, new PreprocessOptions(224, 224, 3, scaledDecode: false), full);
+        double meanAbs = scaled.Zip(full, (a, b) => Math.Abs(a - b)).Average();
+        // Normalized units (1 = one std, about 57 grey levels): the two differ by resampling noise only.
+        Assert.True(meanAbs < 0.15, $"mean |scaled - full| = {meanAbs}");
+        Assert.All(scaled, v => Assert.True(float.IsFinite(v)));
+    }
+
+    [Fact]
+    public void DecodeToTensor_Throws_OnBadInput()
+    {
+        var tensor = new float[3 * 8 * 8];
+        var options = new PreprocessOptions(8, 8, 3);
+        Assert.Throws<InvalidDataException>(() => ImageDecoder.DecodeToTensor(File.ReadAllBytes(Path.Combine(TestPaths.Bad, "random-bytes.jpg")), options, tensor));
+        Assert.Throws<InvalidDataException>(() => ImageDecoder.DecodeToTensor(File.ReadAllBytes(Path.Combine(TestPaths.Bad, "truncated-midscan.jpg")), options, tensor));
+        Assert.Throws<InvalidDataException>(() => ImageDecoder.DecodeToTensor([], options, tensor));
+    }
+
+    [Fact]
+    public void PreprocessOptions_ValidatesWhenBuilt()
+    {
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreprocessOptions(0, 10, 3));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new PreprocessOptions(10, 10, 2));
+        Assert.Throws<ArgumentException>(() => new PreprocessOptions(10, 10, 3, mean: [0f]));
+        Assert.Throws<ArgumentException>(() => new PreprocessOptions(10, 10, 1, std: [0f]));
+    }
+}

@@ -1,0 +1,41 @@
+namespace Streaming.Tests;
+
+/// <summary>Where the committed samples are, and throwaway folders for test output.</summary>
+internal static class TestPaths
+{
+    public static string Root { get; } = FindRoot();
+
+    private static string FindRoot()
+    {
+        for (var dir = new DirectoryInfo(AppContext.BaseDirectory); dir is not null; dir = dir.Parent)
+            if (File.Exists(Path.Combine(dir.FullName, "Streaming.sln"))) return dir.FullName;
+        throw new InvalidOperationException("Streaming.sln not found above the test binary");
+    }
+
+    public static string Samples => Path.Combine(Root, "data-samples");
+    public static string MiniIdxTrain => Path.Combine(Samples, "fashion-mnist-mini", "train-images-idx3-ubyte.gz");
+    public static string MiniIdxTest => Path.Combine(Samples, "fashion-mnist-mini", "t10k-images-idx3-ubyte.gz");
+    public static string MiniTar => Path.Combine(Samples, "fashion-mnist-mini.tar");
+    public static string MiniFolder => Path.Combine(Samples, "fashion-mnist-folder");
+    public static string Photos => Path.Combine(Samples, "photos");
+    public static string Bad => Path.Combine(Samples, "bad");
+}
+
+/// <summary>A fresh temporary folder, deleted on dispose.</summary>
+internal sealed class TempDir : IDisposable
+{
+    public TempDir()
+    {
+        Path = System.IO.Path.Combine(System.IO.Path.GetTempPath(), "streaming-tests", Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(Path);
+    }
+
+    public string Path { get; }
+
+    public string Sub(string name) => System.IO.Path.Combine(Path, name);
+
+    public void Dispose()
+    {
+        try { Directory.Delete(Path, recursive: true); } catch (DirectoryNotFoundException) { }
+    }
+}
