@@ -17,7 +17,8 @@ public static class CommandRunner
         }
         try
         {
-            return await parsed.InvokeAsync().ConfigureAwait(false);
+            // Our own handler below turns errors into one line and an exit code, so System.CommandLine must let them through.
+            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (StreamingException e)
         {

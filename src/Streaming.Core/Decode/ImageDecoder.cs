@@ -59,7 +59,8 @@ public static class ImageDecoder
     /// Decodes, resizes and normalizes one image into <paramref name="destination"/> (CHW floats).
     /// Throws <see cref="InvalidDataException"/> for input that does not decode.
     /// </summary>
-    public static unsafe void DecodeToTensor(ReadOnlySpan<byte> encoded, PreprocessOptions options, Span<float> destination, long maxPixels = DefaultMaxPixels)
+    /// <remarks>With <paramref name="region"/> set, only that part of the image is taken and stretched to the target (random-resized-crop); the resize mode is then ignored.</remarks>
+    public static unsafe void DecodeToTensor(ReadOnlySpan<byte> encoded, PreprocessOptions options, Span<float> destination, long maxPixels = DefaultMaxPixels, CropRegion? region = null)
     {
         if (destination.Length < options.TensorLength)
             throw new ArgumentException($"destination holds {destination.Length} floats, {options.TensorLength} needed", nameof(destination));
@@ -69,7 +70,7 @@ public static class ImageDecoder
         {
             fixed (byte* dst = resized)
             {
-                var gray = DecodeResized(encoded, options, (IntPtr)dst, maxPixels);
+                var gray = DecodeResized(encoded, options, (IntPtr)dst, maxPixels, region);
                 Normalize(resized, gray, options, destination);
             }
         }
@@ -84,7 +85,7 @@ public static class ImageDecoder
     /// returned value is true (a grayscale source with a 1-channel target), RGBA8888 otherwise.
     /// <paramref name="destination"/> must hold Width*Height*4 bytes.
     /// </summary>
-    internal static unsafe bool DecodeResized(ReadOnlySpan<byte> encoded, PreprocessOptions options, IntPtr destination, long maxPixels)
+    internal static unsafe bool DecodeResized(ReadOnlySpan<byte> encoded, PreprocessOptions options, IntPtr destination, long maxPixels, CropRegion? crop = null)
     {
         if (encoded.IsEmpty) throw new InvalidDataException("empty image");
         fixed (byte* p = encoded)
@@ -99,23 +100,32 @@ public static class ImageDecoder
             var colorType = gray ? SKColorType.Gray8 : SKColorType.Rgba8888;
             var alphaType = gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
 
-            // Source region that maps onto the target (the center crop, or the whole image).
-            double scale = options.Mode == ResizeMode.ShorterSideCenterCrop
-                ? Math.Max((double)options.Width / info.Width, (double)options.Height / info.Height)
+            // The part of the source that maps onto the target: a given crop, the center crop, or the whole image.
+            var fraction = crop ?? CropRegion.Whole;
+            if (!(fraction.Width > 0 && fraction.Height > 0 && fraction.X >= 0 && fraction.Y >= 0 && fraction.X + fraction.Width <= 1.000001 && fraction.Y + fraction.Height <= 1.000001))
+                throw new ArgumentOutOfRangeException(nameof(crop), $"crop region {fraction} is not inside the image");
+            var mode = crop is null ? options.Mode : ResizeMode.Stretch;
+            double srcW = info.Width * fraction.Width, srcH = info.Height * fraction.Height;
+            double scale = mode == ResizeMode.ShorterSideCenterCrop
+                ? Math.Max(options.Width / srcW, options.Height / srcH)
                 : 0;
 
             // Let the codec shrink first (JPEG DCT scaling) while the decoded image still covers the target.
             var size = new SKSizeI(info.Width, info.Height);
             if (options.ScaledDecode)
             {
-                double need = options.Mode == ResizeMode.ShorterSideCenterCrop
+                double need = mode == ResizeMode.ShorterSideCenterCrop
                     ? scale
-                    : Math.Max((double)options.Width / info.Width, (double)options.Height / info.Height);
-                if (need < 0.5)
+                    : Math.Max(options.Width / srcW, options.Height / srcH);
+                // JPEG decodes at k/8 scales: take the smallest whose image still covers the target.
+                for (int k = 1; k < 8 && need < 0.5; k++)
                 {
-                    var candidate = codec.GetScaledDimensions((float)need);
+                    var candidate = codec.GetScaledDimensions(k / 8f);
                     if (candidate.Width >= Math.Ceiling(info.Width * need) && candidate.Height >= Math.Ceiling(info.Height * need))
-                        size = candidate;
+                    {
+                        if (candidate.Width < size.Width) size = candidate;
+                        break;
+                    }
                 }
             }
 
@@ -127,13 +137,17 @@ public static class ImageDecoder
                     throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated: image data ends early" : $"image does not decode ({result})");
 
                 using var source = new SKPixmap(decodeInfo, decoded.Pointer, decodeInfo.RowBytes);
-                SKRectI region = new(0, 0, size.Width, size.Height);
-                if (options.Mode == ResizeMode.ShorterSideCenterCrop)
+                // The crop in decoded pixels (the decode may be scaled down from the original).
+                int rx = (int)Math.Round(fraction.X * size.Width), ry = (int)Math.Round(fraction.Y * size.Height);
+                int rw = Math.Clamp((int)Math.Round(fraction.Width * size.Width), 1, size.Width - rx);
+                int rh = Math.Clamp((int)Math.Round(fraction.Height * size.Height), 1, size.Height - ry);
+                SKRectI region = new(rx, ry, rx + rw, ry + rh);
+                if (mode == ResizeMode.ShorterSideCenterCrop)
                 {
-                    double s = Math.Max((double)options.Width / size.Width, (double)options.Height / size.Height);
-                    int cw = Math.Clamp((int)Math.Round(options.Width / s), 1, size.Width);
-                    int ch = Math.Clamp((int)Math.Round(options.Height / s), 1, size.Height);
-                    int x = (size.Width - cw) / 2, y = (size.Height - ch) / 2;
+                    double s = Math.Max((double)options.Width / rw, (double)options.Height / rh);
+                    int cw = Math.Clamp((int)Math.Round(options.Width / s), 1, rw);
+                    int ch = Math.Clamp((int)Math.Round(options.Height / s), 1, rh);
+                    int x = rx + (rw - cw) / 2, y = ry + (rh - ch) / 2;
                     region = new SKRectI(x, y, x + cw, y + ch);
                 }
                 var targetInfo = new SKImageInfo(options.Width, options.Height, colorType, alphaType);

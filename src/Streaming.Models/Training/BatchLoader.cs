@@ -1,0 +1,117 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Tasks.Dataflow;
+using Streaming.Core.Loading;
+using static TorchSharp.torch;
+
+namespace Streaming.Models.Training;
+
+/// <summary>
+/// The training input pipeline as a bounded dataflow graph: epoch order (shard permutation + shuffle
+/// buffer) -> decode + augment (parallel, order kept) -> batch -> tensors. Every block is bounded, so
+/// it runs at most <see cref="LoaderOptions.Prefetch"/> batches ahead of the model and memory stays
+/// flat. Batch b of epoch e holds the same images, augmented the same way, however many workers run
+/// and whether or not the run was resumed.
+/// </summary>
+public sealed class BatchLoader
+{
+    private readonly EpochOrder _order;
+    private readonly LoaderOptions _options;
+
+    public BatchLoader(string dataset, LoaderOptions options)
+    {
+        _options = options;
+        _order = new EpochOrder(dataset, options.Seed, options.Shuffle, options.ShuffleBuffer);
+        if (_order.Count == 0) throw new Streaming.Core.StreamingException($"{dataset}: has no labeled images to train or evaluate on");
+    }
+
+    public Streaming.Core.Datasets.DatasetManifest Manifest => _order.Manifest;
+
+    /// <summary>Labeled images in an epoch.</summary>
+    public long EpochSize => _order.Count;
+
+    /// <summary>Batches in an epoch.</summary>
+    public long BatchesPerEpoch => _options.DropLast ? Math.Max(1, EpochSize / _options.BatchSize) : (EpochSize + _options.BatchSize - 1) / _options.BatchSize;
+
+    private sealed record Decoded(float[] Pixels, int Label, long Index);
+
+    /// <summary>The batches of one epoch from batch <paramref name="firstBatch"/> on. The caller disposes each batch.</summary>
+    public async IAsyncEnumerable<Batch> ReadEpochAsync(long epoch, long firstBatch = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        var o = _options;
+        int sampleLength = o.Preprocess.TensorLength;
+        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var token = cts.Token;
+        var decode = new TransformBlock<TrainingSample, Decoded>(s =>
+        {
+            var pixels = new float[sampleLength];
+            try
+            {
+                Augmentation.DecodeAugmented(s.Image, o.Preprocess, o.Augment, o.Seed, epoch, s.Id, pixels);
+            }
+            catch (InvalidDataException e)
+            {
+                throw new Streaming.Core.StreamingException($"image '{s.Id}' does not decode ({e.Message}); ingest the data with verification on");
+            }
+            return new Decoded(pixels, s.Label, s.Index);
+        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = o.Workers, BoundedCapacity = o.BatchSize * 2, EnsureOrdered = true, CancellationToken = token });
+        var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
+        var tensors = new TransformBlock<Decoded[], Batch>(items =>
+        {
+            int n = items.Length;
+            var data = new float[(long)n * sampleLength];
+            var labels = new long[n];
+            for (int i = 0; i < n; i++)
+            {
+                items[i].Pixels.CopyTo(data, (long)i * sampleLength);
+                labels[i] = items[i].Label;
+            }
+            var images = tensor(data, [n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width]);
+            return new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize);
+        }, new ExecutionDataflowBlockOptions { BoundedCapacity = o.Prefetch, CancellationToken = token });
+        var link = new DataflowLinkOptions { PropagateCompletion = true };
+        decode.LinkTo(batch, link);
+        batch.LinkTo(tensors, link);
+
+        long skip = firstBatch * o.BatchSize;
+        long limit = o.DropLast ? BatchesPerEpoch * o.BatchSize : long.MaxValue;
+        var feeder = Task.Run(async () =>
+        {
+            try
+            {
+                await foreach (var sample in _order.ReadAsync(epoch, skip, token).ConfigureAwait(false))
+                {
+                    if (sample.Index >= limit) break;
+                    if (!await decode.SendAsync(sample, token).ConfigureAwait(false)) break;
+                }
+                decode.Complete();
+            }
+            catch (Exception e)
+            {
+                ((IDataflowBlock)decode).Fault(e);
+            }
+        }, token);
+
+        try
+        {
+            while (await tensors.OutputAvailableAsync(token).ConfigureAwait(false))
+            {
+                while (tensors.TryReceive(out var b))
+                {
+                    if (o.DropLast && b.Count < o.BatchSize)
+                    {
+                        b.Dispose();
+                        continue;
+                    }
+                    yield return b;
+                }
+            }
+            await tensors.Completion.ConfigureAwait(false);
+        }
+        finally
+        {
+            cts.Cancel();
+            try { await feeder.ConfigureAwait(false); } catch (OperationCanceledException) { }
+            while (tensors.TryReceive(out var left)) left.Dispose();
+        }
+    }
+}

@@ -1,0 +1,46 @@
+using Streaming.Core.Decode;
+using Streaming.Core.Loading;
+
+namespace Streaming.Models.Training;
+
+/// <summary>How the training loader reads, decodes and batches. Validated when set.</summary>
+public sealed record LoaderOptions
+{
+    private readonly int _batchSize = 128;
+    private readonly int _workers = 1;
+    private readonly int _prefetch = 4;
+    private readonly int _shuffleBuffer = 10_000;
+
+    public required PreprocessOptions Preprocess { get; init; }
+    public AugmentationOptions Augment { get; init; } = AugmentationOptions.None;
+    public ulong Seed { get; init; }
+    public bool Shuffle { get; init; } = true;
+    /// <summary>Drop the last incomplete batch of an epoch (training), or keep it (evaluation).</summary>
+    public bool DropLast { get; init; } = true;
+
+    public int BatchSize
+    {
+        get => _batchSize;
+        init => _batchSize = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(BatchSize), "batch size must be at least 1");
+    }
+
+    /// <summary>Parallel decode + augment workers.</summary>
+    public int Workers
+    {
+        get => _workers;
+        init => _workers = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Workers), "decode workers must be at least 1");
+    }
+
+    /// <summary>Batches prepared ahead of the model.</summary>
+    public int Prefetch
+    {
+        get => _prefetch;
+        init => _prefetch = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(Prefetch));
+    }
+
+    public int ShuffleBuffer
+    {
+        get => _shuffleBuffer;
+        init => _shuffleBuffer = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(ShuffleBuffer));
+    }
+}

@@ -1,0 +1,42 @@
+using TorchSharp;
+using TorchSharp.Modules;
+using static TorchSharp.torch;
+using static TorchSharp.torch.nn;
+
+namespace Streaming.Models.Zoo;
+
+/// <summary>The 1x1-3x3-1x1 block of ResNet-50+ and ResNeXt (grouped 3x3), with torchvision's names.</summary>
+internal sealed class Bottleneck : Module<Tensor, Tensor>
+{
+    public const int Expansion = 4;
+
+    private readonly Conv2d conv1;
+    private readonly BatchNorm2d bn1;
+    private readonly Conv2d conv2;
+    private readonly BatchNorm2d bn2;
+    private readonly Conv2d conv3;
+    private readonly BatchNorm2d bn3;
+    private readonly Sequential? downsample;
+
+    public Bottleneck(long inplanes, long planes, long stride, Sequential? downsample, long groups, long baseWidth) : base(nameof(Bottleneck))
+    {
+        long width = (long)(planes * (baseWidth / 64.0)) * groups;
+        conv1 = Conv2d(inplanes, width, 1, bias: false);
+        bn1 = BatchNorm2d(width);
+        conv2 = Conv2d(width, width, 3, stride: stride, padding: 1, groups: groups, bias: false);
+        bn2 = BatchNorm2d(width);
+        conv3 = Conv2d(width, planes * Expansion, 1, bias: false);
+        bn3 = BatchNorm2d(planes * Expansion);
+        this.downsample = downsample;
+        RegisterComponents();
+    }
+
+    public override Tensor forward(Tensor x)
+    {
+        var identity = downsample is null ? x : downsample.forward(x);
+        var y = functional.relu(bn1.forward(conv1.forward(x)));
+        y = functional.relu(bn2.forward(conv2.forward(y)));
+        y = bn3.forward(conv3.forward(y));
+        return functional.relu(y.add_(identity));
+    }
+}
