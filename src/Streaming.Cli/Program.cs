@@ -1,1 +1,2 @@
+Streaming.Cli.NativeEnvironment.PreferPassiveOpenMp();
 return await Streaming.Cli.StreamingCli.RunAsync(args);

@@ -12,6 +12,8 @@ public static class StreamingCli
             IngestCommand.Create(),
             SplitCommand.Create(),
             InspectCommand.Create(),
+            TrainCommand.Create(),
+            EvalCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

@@ -6,14 +6,6 @@ namespace Streaming.Core.Datasets;
 /// <summary>Draws a grid of images with their ids and labels into a PNG (SkiaSharp).</summary>
 public static class ContactSheet
 {
-    private static readonly string[] FontFiles =
-    [
-        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
-        "/usr/share/fonts/truetype/liberation2/LiberationSans-Regular.ttf",
-        "/usr/share/fonts/truetype/liberation/LiberationSans-Regular.ttf",
-        "/usr/share/fonts/TTF/DejaVuSans.ttf",
-    ];
-
     /// <summary>
     /// Picks <paramref name="count"/> images spread evenly over the dataset (every rows/count-th row) and
     /// draws them, <paramref name="cell"/> pixels a side, with captions. Returns how many were drawn.
@@ -50,7 +42,7 @@ public static class ContactSheet
             ?? throw new InvalidOperationException("could not create a drawing surface");
         var canvas = surface.Canvas;
         canvas.Clear(SKColors.White);
-        using var typeface = LoadTypeface();
+        using var typeface = Plots.Fonts.Load();
         using var font = new SKFont(typeface, 11);
         using var textPaint = new SKPaint { Color = SKColors.Black, IsAntialias = true };
         using var borderPaint = new SKPaint { Color = new SKColor(200, 200, 200), Style = SKPaintStyle.Stroke };
@@ -88,13 +80,6 @@ public static class ContactSheet
         await using (var file = File.Create(outputPng))
             png.SaveTo(file);
         return picks.Count;
-    }
-
-    private static SKTypeface LoadTypeface()
-    {
-        foreach (var f in FontFiles)
-            if (File.Exists(f) && SKTypeface.FromFile(f) is { } t) return t;
-        return SKTypeface.Default;
     }
 
     private static string Fit(string text, SKFont font, float width)

@@ -55,6 +55,17 @@ public static class ImageDecoder
         }
     }
 
+    /// <summary>1 when the image is stored as grayscale, 3 otherwise (header only).</summary>
+    public static unsafe int NativeChannels(ReadOnlySpan<byte> encoded)
+    {
+        fixed (byte* p = encoded)
+        {
+            using var data = SKData.Create((IntPtr)p, encoded.Length);
+            using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
+            return codec.Info.ColorType == SKColorType.Gray8 ? 1 : 3;
+        }
+    }
+
     /// <summary>
     /// Decodes, resizes and normalizes one image into <paramref name="destination"/> (CHW floats).
     /// Throws <see cref="InvalidDataException"/> for input that does not decode.

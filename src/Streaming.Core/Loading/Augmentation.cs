@@ -55,7 +55,7 @@ public static class Augmentation
     }
 
     /// <summary>Moves the image by (dy, dx), filling with the normalized value of a black pixel: a random crop of the zero-padded image.</summary>
-    private static void Shift(Span<float> t, int c, int h, int w, int dy, int dx, PreprocessOptions p)
+    internal static void Shift(Span<float> t, int c, int h, int w, int dy, int dx, PreprocessOptions p)
     {
         for (int ch = 0; ch < c; ch++)
         {
@@ -64,11 +64,11 @@ public static class Augmentation
             // Walk in the direction that never overwrites a source pixel before it is read.
             for (int yi = 0; yi < h; yi++)
             {
-                int y = dy > 0 ? yi : h - 1 - yi;
+                int y = dy > 0 ? h - 1 - yi : yi;
                 int sy = y - dy;
                 for (int xi = 0; xi < w; xi++)
                 {
-                    int x = dx > 0 ? xi : w - 1 - xi;
+                    int x = dx > 0 ? w - 1 - xi : xi;
                     int sx = x - dx;
                     plane[y * w + x] = sy >= 0 && sy < h && sx >= 0 && sx < w ? plane[sy * w + sx] : fill;
                 }

@@ -49,7 +49,8 @@ public sealed class Sgd : IDisposable
                 }
                 else
                 {
-                    buf = d.detach().clone();
+                    // Lives across steps: must not belong to the caller's per-step dispose scope.
+                    buf = d.detach().clone().DetachFromDisposeScope();
                     _buffers[name] = buf;
                 }
                 p.add_(buf, alpha: -lr);
@@ -72,7 +73,7 @@ public sealed class Sgd : IDisposable
         foreach (var (name, t) in state)
         {
             if (!known.TryGetValue(name, out var p)) throw new Streaming.Core.StreamingException($"checkpoint has optimizer state for unknown parameter '{name}'");
-            _buffers[name] = t.to(p.device).clone();
+            _buffers[name] = t.to(p.device).clone().DetachFromDisposeScope();
         }
     }
 

@@ -1,0 +1,62 @@
+using System.CommandLine;
+using Streaming.Models;
+using Streaming.Models.Evaluation;
+using Streaming.Models.IO;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming eval</c>: top-1, top-5, per-class accuracy and the confusion matrix of a model on a dataset.</summary>
+public static class EvalCommand
+{
+    public static Command Create()
+    {
+        var model = new Option<string>("--model", "-m") { Description = "model.safetensors (or a run folder), or a PyTorch state dict with --arch", Required = true };
+        var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder", Required = true };
+        var output = new Option<string?>("--out", "-o") { Description = "Write the JSON report here instead of stdout (the table still goes to the console)" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
+        var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 256 };
+        var arch = new Option<string?>("--arch") { Description = "For a PyTorch state dict: its architecture" };
+        var classes = new Option<int?>("--num-classes") { Description = "For a PyTorch state dict: its class count (default: the dataset's)" };
+        var channels = new Option<int>("--in-channels") { Description = "For a PyTorch state dict: input channels", DefaultValueFactory = _ => 3 };
+        var size = new Option<int>("--image-size") { Description = "For a PyTorch state dict: input size", DefaultValueFactory = _ => 224 };
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var command = new Command("eval", "Evaluate a model on a labeled dataset: top-1, top-5, per-class accuracy, confusion matrix.")
+        {
+            model, data, output, device, batch, arch, classes, channels, size, threads,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
+            string dataDir = parse.GetValue(data)!;
+            var manifest = Streaming.Core.Datasets.DatasetManifest.Load(dataDir);
+            ModelSpec? spec = null;
+            if (parse.GetValue(arch) is string a)
+            {
+                int c = parse.GetValue(channels);
+                float[] mean = c == 3 ? [0.485f, 0.456f, 0.406f] : [0.5f];
+                float[] std = c == 3 ? [0.229f, 0.224f, 0.225f] : [0.5f];
+                spec = new ModelSpec(a, parse.GetValue(classes) ?? manifest.Classes.Count, c, parse.GetValue(size), mean, std, manifest.Classes);
+            }
+            var dev = TorchDevice.Resolve(parse.GetValue(device)!);
+            string path = parse.GetValue(model)!;
+            var (net, resolved) = ModelFile.Load(path, spec, dev);
+            using (net)
+            {
+                var result = await Evaluator.EvaluateAsync(net, resolved, dataDir, dev, parse.GetValue(batch), 1, Path.GetFullPath(ModelFile.Resolve(path)), cancellationToken);
+                if (parse.GetValue(output) is string outFile)
+                {
+                    await File.WriteAllTextAsync(outFile, result.ToJson(), cancellationToken);
+                    Console.Write(result.ToTable());
+                    Console.WriteLine($"report: {outFile}");
+                }
+                else
+                {
+                    Console.Error.Write(result.ToTable());
+                    Console.Write(result.ToJson());
+                }
+            }
+            return (int)ExitCode.Ok;
+        });
+        return command;
+    }
+}

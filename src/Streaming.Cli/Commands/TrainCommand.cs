@@ -1,0 +1,94 @@
+using System.CommandLine;
+using System.Globalization;
+using Streaming.Models.Training;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming train</c>: a classifier from image shards, with the paper's recipe and exact resume.</summary>
+public static class TrainCommand
+{
+    public static Command Create()
+    {
+        var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder (image shards) to train on", Required = true };
+        var arch = new Option<string>("--arch", "-a") { Description = "Architecture: resnet18/34/50, resnext50_32x4d, resnext101_32x4d/32x8d/32x16d, resnet20/32/56[:wN], cnn-small[:wN]", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Run folder: model.safetensors, checkpoints/, metrics.jsonl, curves.png", Required = true };
+        var images = new Option<long?>("--images") { Description = "Budget in images processed (the paper's #iter)" };
+        var epochs = new Option<double?>("--epochs") { Description = "Budget in epochs (default 30 when --images is not given)" };
+        var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 128 };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate at batch 256; the peak is lr x batch / 256 (default: 0.1, or 0.00025 when fine-tuning)" };
+        var schedule = new Option<ScheduleKind?>("--schedule") { Description = "pretrain (halve 13 times), finetune (three 0.1 drops), cosine or constant (default: pretrain, or finetune with --init)" };
+        var warmup = new Option<long?>("--warmup-images") { Description = "Linear warm-up length in images (default 3% of the budget)" };
+        var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
+        var wd = new Option<double>("--weight-decay") { Description = "SGD weight decay", DefaultValueFactory = _ => 1e-4 };
+        var init = new Option<string?>("--init") { Description = "Start from this model (fine-tuning): a model.safetensors or a run folder" };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0UL };
+        var size = new Option<int?>("--image-size") { Description = "Input size (default: the data's own for small models, 224 for ImageNet models)" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips" };
+        var checkpointEvery = new Option<long?>("--checkpoint-every") { Description = "Checkpoint every this many images (default: each epoch, at least 10,000 images apart)" };
+        var evalData = new Option<string?>("--eval-data") { Description = "Labeled dataset to evaluate on during and after training" };
+        var evalEvery = new Option<long?>("--eval-every") { Description = "Evaluate every this many images (default: each epoch, at least 10,000 images apart)" };
+        var resume = new Option<bool>("--resume") { Description = "Continue from the last checkpoint in --out" };
+        var overwrite = new Option<bool>("--overwrite") { Description = "Discard an earlier run in --out" };
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var workers = new Option<int>("--decode-workers") { Description = "Parallel decode + augment workers", DefaultValueFactory = _ => 1 };
+
+        var command = new Command("train", "Train a classifier on image shards (teacher on D, student on D-hat, fine-tuning on D), with resumable checkpoints.")
+        {
+            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, device, seed, size, noAugment,
+            checkpointEvery, evalData, evalEvery, resume, overwrite, threads, workers,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new TrainOptions
+            {
+                Data = parse.GetValue(data)!,
+                Arch = parse.GetValue(arch)!,
+                Out = parse.GetValue(output)!,
+                Images = parse.GetValue(images),
+                Epochs = parse.GetValue(epochs),
+                BatchSize = parse.GetValue(batch),
+                BaseLr = parse.GetValue(lr),
+                Schedule = parse.GetValue(schedule),
+                WarmupImages = parse.GetValue(warmup),
+                Momentum = parse.GetValue(momentum),
+                WeightDecay = parse.GetValue(wd),
+                Init = parse.GetValue(init),
+                Device = parse.GetValue(device)!,
+                Seed = parse.GetValue(seed),
+                ImageSize = parse.GetValue(size),
+                Augment = !parse.GetValue(noAugment),
+                CheckpointEvery = parse.GetValue(checkpointEvery),
+                EvalData = parse.GetValue(evalData),
+                EvalEvery = parse.GetValue(evalEvery),
+                Resume = parse.GetValue(resume),
+                Overwrite = parse.GetValue(overwrite),
+                Threads = parse.GetValue(threads),
+                DecodeWorkers = parse.GetValue(workers),
+            };
+            if (options.DecodeWorkers < 1) throw new ArgumentException("--decode-workers must be at least 1");
+            if (options.Threads is < 1) throw new ArgumentException("--threads must be at least 1");
+            var console = new ConsoleProgress();
+            var inv = CultureInfo.InvariantCulture;
+            var progress = new Progress<TrainProgress>(p => console.Report(string.Create(inv,
+                $"  step {p.Step:N0}/{p.TotalSteps:N0}  {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  lr {p.Lr:G3}  {p.ImagesPerSecond:N0} images/s  ETA {Eta(p.Eta)}{(p.LastEvalTop1 is double t ? $"  eval top-1 {t:P2}" : "")}")));
+            TrainResult result;
+            try
+            {
+                result = await Trainer.RunAsync(options, progress, line => { console.Done(); Console.Error.WriteLine(line); }, cancellationToken);
+            }
+            finally
+            {
+                console.Done();
+            }
+            Console.WriteLine(string.Create(inv,
+                $"trained {result.Steps:N0} steps ({result.ImagesSeen:N0} images) in {result.Elapsed.TotalMinutes:F1} min, {result.ImagesPerSecond:N0} images/s; final loss {result.FinalLoss:F4}"));
+            if (result.Eval is { } e) Console.WriteLine(string.Create(inv, $"eval on {e.Data}: top-1 {e.Top1:P2}{(e.Top5 is double t5 ? $", top-5 {t5:P2}" : "")}"));
+            Console.WriteLine($"model: {result.ModelPath}");
+            return (int)ExitCode.Ok;
+        });
+        return command;
+    }
+
+    private static string Eta(TimeSpan? eta) => eta is { } t ? (t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s") : "?";
+}

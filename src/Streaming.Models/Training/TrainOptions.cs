@@ -1,0 +1,45 @@
+namespace Streaming.Models.Training;
+
+/// <summary>Everything that defines a training run. The resolved copy is saved with every checkpoint and the final model.</summary>
+public sealed record TrainOptions
+{
+    public required string Data { get; init; }
+    public required string Arch { get; init; }
+    public required string Out { get; init; }
+
+    /// <summary>Budget in images processed (the paper's "#iter"); exclusive with <see cref="Epochs"/>.</summary>
+    public long? Images { get; init; }
+    public double? Epochs { get; init; }
+
+    public int BatchSize { get; init; } = 128;
+    /// <summary>The rate at batch 256; the peak rate is BaseLr x BatchSize / 256 (linear scaling). Null: the paper's (0.1, or 0.00025 for fine-tuning).</summary>
+    public double? BaseLr { get; init; }
+    /// <summary>Null: the paper's pre-training schedule, or its fine-tuning schedule when starting from --init.</summary>
+    public ScheduleKind? Schedule { get; init; }
+    /// <summary>Linear warm-up, in images. Null: 3% of the budget.</summary>
+    public long? WarmupImages { get; init; }
+    public double Momentum { get; init; } = 0.9;
+    public double WeightDecay { get; init; } = 1e-4;
+
+    /// <summary>Start from these weights (fine-tuning); the classifier is replaced when the class count differs.</summary>
+    public string? Init { get; init; }
+    public string Device { get; init; } = "auto";
+    public ulong Seed { get; init; }
+    /// <summary>Input size; null: the dataset's own (square) for small models, 224 for the ImageNet models.</summary>
+    public int? ImageSize { get; init; }
+    public bool Augment { get; init; } = true;
+
+    /// <summary>Write a checkpoint every this many images (and at the end). Null: about every epoch, at least 10,000 images apart.</summary>
+    public long? CheckpointEvery { get; init; }
+    public string? EvalData { get; init; }
+    /// <summary>Evaluate on <see cref="EvalData"/> every this many images (and at the end). Null: about every epoch.</summary>
+    public long? EvalEvery { get; init; }
+    public bool Resume { get; init; }
+    public bool Overwrite { get; init; }
+
+    /// <summary>libtorch intra-op threads. Null: the machine's cores.</summary>
+    public int? Threads { get; init; }
+    public int DecodeWorkers { get; init; } = 1;
+    public int LogEveryImages { get; init; } = 5_000;
+    public int ShuffleBuffer { get; init; } = 10_000;
+}

@@ -1,0 +1,318 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using SkiaSharp;
+using Streaming.Core;
+using Streaming.Core.Datasets;
+using Streaming.Core.Decode;
+using Streaming.Core.Loading;
+using Streaming.Core.Plots;
+using Streaming.Core.Shards;
+using Streaming.Models.Evaluation;
+using Streaming.Models.IO;
+using Streaming.Models.Zoo;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Streaming.Models.Training;
+
+/// <summary>
+/// Trains a classifier from image shards: the paper's recipe (SGD, momentum 0.9, weight decay 1e-4,
+/// linear scaling with warm-up, its pre-training and fine-tuning schedules), checkpoints that make a
+/// killed run continue exactly, metrics as JSON lines and curves as a PNG.
+/// </summary>
+public static class Trainer
+{
+    public const string MetricsFile = "metrics.jsonl";
+    public const string ConfigFile = "config.json";
+    public const string CurvesFile = "curves.png";
+    public const string EvalFile = "eval.json";
+
+    private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
+
+    /// <summary>Fills in every default, so the options say exactly what the run does.</summary>
+    public static TrainOptions Resolve(TrainOptions o, DatasetManifest manifest, int imageSize)
+    {
+        if (o.Images is not null && o.Epochs is not null) throw new ArgumentException("give --images or --epochs, not both");
+        if (o.BatchSize < 1) throw new ArgumentException("--batch must be at least 1");
+        long epochImages = manifest.Labeled;
+        long images = o.Images ?? (long)Math.Round((o.Epochs ?? 30) * epochImages);
+        if (images < 1) throw new ArgumentException("the training budget must be at least one image");
+        var schedule = o.Schedule ?? (o.Init is null ? ScheduleKind.Pretrain : ScheduleKind.Finetune);
+        double baseLr = o.BaseLr ?? (schedule == ScheduleKind.Finetune ? 0.00025 : 0.1);
+        return o with
+        {
+            Data = Path.GetFullPath(o.Data),
+            Out = Path.GetFullPath(o.Out),
+            Init = o.Init is null ? null : Path.GetFullPath(o.Init),
+            EvalData = o.EvalData is null ? null : Path.GetFullPath(o.EvalData),
+            Images = images,
+            Epochs = null,
+            Schedule = schedule,
+            BaseLr = baseLr,
+            WarmupImages = o.WarmupImages ?? images * 3 / 100,
+            ImageSize = imageSize,
+            Threads = o.Threads ?? Environment.ProcessorCount,
+            CheckpointEvery = o.CheckpointEvery ?? Math.Max(epochImages, 10_000),
+            EvalEvery = o.EvalEvery ?? Math.Max(epochImages, 10_000),
+        };
+    }
+
+    /// <summary>The fields whose change would make a resumed run a different run.</summary>
+    private static string Identity(TrainOptions o) => JsonSerializer.Serialize(new
+    {
+        o.Data, o.Arch, o.Images, o.BatchSize, o.BaseLr, o.Schedule, o.WarmupImages, o.Momentum, o.WeightDecay,
+        o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer,
+    });
+
+    public static async Task<TrainResult> RunAsync(TrainOptions options, IProgress<TrainProgress>? progress = null, Action<string>? log = null,
+        CancellationToken cancellationToken = default)
+    {
+        log ??= _ => { };
+        var manifest = DatasetManifest.Load(options.Data);
+        if (manifest.Labeled == 0) throw new StreamingException($"{options.Data}: has no labeled images to train on");
+        var first = await FirstLabeledAsync(options.Data, manifest, cancellationToken).ConfigureAwait(false);
+        int imageSize = options.ImageSize ?? ModelZoo.NativeInputSize(options.Arch)
+            ?? (Math.Max(first.Width, first.Height) is > 0 and <= 64 ? Math.Max(first.Width, first.Height) : 64);
+        var o = Resolve(options, manifest, imageSize);
+        torch.set_num_threads(o.Threads!.Value);
+        var device = TorchDevice.Resolve(o.Device);
+
+        PrepareOutput(o);
+        string? checkpoint = o.Resume ? Checkpoints.Latest(o.Out) : null;
+        CheckpointState? state = checkpoint is null ? null : Checkpoints.ReadState(checkpoint);
+        if (state is not null)
+        {
+            var saved = state.Config.Deserialize<TrainOptions>()!;
+            if (Identity(saved) != Identity(o))
+                throw new StreamingException($"{checkpoint}: was made with other settings ({Identity(saved)}); resume with the same options, or --overwrite to start again");
+            if (state.Threads != o.Threads) log($"note: the checkpoint was made with {state.Threads} threads, this run uses {o.Threads}: results stay close but are no longer bit-identical to an uninterrupted run");
+        }
+        else if (o.Resume)
+        {
+            log($"no checkpoint in {Checkpoints.Folder(o.Out)}; starting from the beginning");
+        }
+
+        // The model's spec: channels and normalization from the data, so evaluation and scoring decode the same way.
+        int channels = options.Init is null ? first.Channels : 0;
+        ModelSpec spec;
+        manual_seed((long)(o.Seed & long.MaxValue));
+        nn.Module<Tensor, Tensor> model;
+        if (o.Init is not null)
+        {
+            var (init, initSpec) = ModelFile.Load(o.Init);
+            if (initSpec.Arch != o.Arch) throw new StreamingException($"--init {o.Init}: is a {initSpec.Arch}, not a {o.Arch}");
+            if (initSpec.NumClasses != manifest.Classes.Count)
+            {
+                // Same body, new classifier: copy everything whose shape still fits.
+                model = ModelZoo.Create(o.Arch, manifest.Classes.Count, initSpec.InChannels);
+                var source = init.state_dict();
+                var fitting = model.state_dict().Where(kv => source.TryGetValue(kv.Key, out var t) && t.shape.SequenceEqual(kv.Value.shape))
+                    .ToDictionary(kv => kv.Key, kv => source[kv.Key]);
+                using (no_grad()) foreach (var (k, t) in fitting) model.state_dict()[k].copy_(t);
+                log($"--init: {initSpec.NumClasses} classes in the model, {manifest.Classes.Count} in the data: the classifier starts fresh ({model.state_dict().Count - fitting.Count} tensors)");
+                init.Dispose();
+            }
+            else
+            {
+                model = init;
+            }
+            spec = initSpec with { NumClasses = manifest.Classes.Count, Classes = manifest.Classes, ImageSize = o.ImageSize!.Value };
+        }
+        else
+        {
+            var (mean, std) = await MeanStdAsync(o.Data, manifest, channels, o.ImageSize!.Value, cancellationToken).ConfigureAwait(false);
+            spec = new ModelSpec(o.Arch, manifest.Classes.Count, channels, o.ImageSize!.Value, mean, std, manifest.Classes);
+            model = ModelZoo.Create(o.Arch, spec.NumClasses, spec.InChannels);
+        }
+        model.to(device);
+        using var sgd = new Sgd(model, o.Momentum, o.WeightDecay);
+        if (checkpoint is not null) Checkpoints.Restore(checkpoint, model, sgd, device);
+
+        var loader = new BatchLoader(o.Data, new LoaderOptions
+        {
+            Preprocess = Evaluator.Preprocess(spec),
+            Augment = o.Augment ? AugmentationOptions.Default(spec.ImageSize) : AugmentationOptions.None,
+            Seed = o.Seed,
+            BatchSize = o.BatchSize,
+            Workers = o.DecodeWorkers,
+            ShuffleBuffer = o.ShuffleBuffer,
+        });
+        long batch = o.BatchSize, totalImages = o.Images!.Value;
+        long totalSteps = (totalImages + batch - 1) / batch;
+        long stepsPerEpoch = loader.BatchesPerEpoch;
+        var schedule = new LrSchedule(o.Schedule!.Value, LrSchedule.Scaled(o.BaseLr!.Value, o.BatchSize), totalImages, o.WarmupImages!.Value);
+        File.WriteAllText(Path.Combine(o.Out, ConfigFile), JsonSerializer.Serialize(o, Json));
+        var configElement = JsonSerializer.SerializeToElement(o);
+
+        long step = state?.Step ?? 0;
+        var metricsPath = Path.Combine(o.Out, MetricsFile);
+        TrimMetrics(metricsPath, step * batch);
+        await using var metrics = new StreamWriter(metricsPath, append: true) { AutoFlush = true };
+        log(string.Create(CultureInfo.InvariantCulture,
+            $"training {o.Arch} on {manifest.Labeled:N0} images ({spec.NumClasses} classes, {spec.InChannels}x{spec.ImageSize}x{spec.ImageSize}) for {totalImages:N0} images = {totalSteps:N0} steps of {batch}; {schedule.Kind} schedule, peak lr {schedule.PeakLr:G4}; {TorchDevice.Describe()}"));
+        if (step > 0) log($"resumed from {checkpoint} at step {step:N0}");
+
+        var clock = Stopwatch.StartNew();
+        long startStep = step;
+        double ema = double.NaN, lastLoss = double.NaN;
+        double? lastTop1 = null;
+        EvalResult? lastEval = null;
+        var lastReport = TimeSpan.Zero;
+        model.train();
+        while (step < totalSteps)
+        {
+            long epoch = step / stepsPerEpoch;
+            await foreach (var b in loader.ReadEpochAsync(epoch, step % stepsPerEpoch, cancellationToken).ConfigureAwait(false))
+            {
+                double lr = schedule.At(step * batch);
+                using (b)
+                using (var scope = NewDisposeScope())
+                {
+                    var x = b.Images.to(device);
+                    var y = b.Labels.to(device);
+                    var loss = nn.functional.cross_entropy(model.forward(x), y);
+                    sgd.ZeroGrad();
+                    loss.backward();
+                    sgd.Step(lr);
+                    lastLoss = loss.item<float>();
+                }
+                if (!double.IsFinite(lastLoss))
+                    throw new StreamingException($"training diverged at step {step} (loss {lastLoss}); lower --lr");
+                ema = double.IsNaN(ema) ? lastLoss : 0.98 * ema + 0.02 * lastLoss;
+                step++;
+                long seen = step * batch;
+                double rate = (step - startStep) * batch / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+                if (Crossed(seen, batch, o.LogEveryImages) || step == totalSteps)
+                    await metrics.WriteLineAsync(JsonSerializer.Serialize(new { type = "train", step, images = seen, epoch, loss = Math.Round(ema, 5), lr, images_per_s = Math.Round(rate, 1) })).ConfigureAwait(false);
+                if (o.EvalData is not null && (Crossed(seen, batch, o.EvalEvery!.Value) || step == totalSteps))
+                {
+                    lastEval = await Evaluator.EvaluateAsync(model, spec, o.EvalData, device, 256, o.DecodeWorkers, o.Out, cancellationToken).ConfigureAwait(false);
+                    lastTop1 = lastEval.Top1;
+                    await metrics.WriteLineAsync(JsonSerializer.Serialize(new { type = "eval", step, images = seen, top1 = lastEval.Top1, top5 = lastEval.Top5, loss = lastEval.Loss })).ConfigureAwait(false);
+                    model.train();
+                }
+                if (Crossed(seen, batch, o.CheckpointEvery!.Value) || step == totalSteps)
+                    Checkpoints.Save(o.Out, model, spec, sgd, new CheckpointState(step, seen, step / stepsPerEpoch, step % stepsPerEpoch, totalSteps, o.Threads!.Value, configElement));
+                if (progress is not null && (clock.Elapsed - lastReport > TimeSpan.FromMilliseconds(500) || step == totalSteps))
+                {
+                    lastReport = clock.Elapsed;
+                    progress.Report(new TrainProgress(step, totalSteps, seen, totalImages, ema, lr, rate, lastTop1));
+                }
+                if (step >= totalSteps) break;
+            }
+        }
+
+        string modelPath = Path.Combine(o.Out, ModelFile.DefaultName);
+        ModelFile.Save(modelPath, model, spec);
+        if (lastEval is not null) await File.WriteAllTextAsync(Path.Combine(o.Out, EvalFile), lastEval.ToJson(), cancellationToken).ConfigureAwait(false);
+        DrawCurves(metricsPath, Path.Combine(o.Out, CurvesFile), o.Arch);
+        double overall = (step - startStep) * batch / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
+        return new TrainResult(modelPath, step, step * batch, ema, clock.Elapsed, overall, lastEval, startStep > 0);
+    }
+
+    private static bool Crossed(long seen, long batch, long every) => every > 0 && seen / every > (seen - batch) / every;
+
+    private static void PrepareOutput(TrainOptions o)
+    {
+        if (o.Overwrite && Directory.Exists(o.Out))
+        {
+            foreach (var f in Directory.EnumerateFiles(o.Out)) File.Delete(f);
+            if (Directory.Exists(Checkpoints.Folder(o.Out))) Directory.Delete(Checkpoints.Folder(o.Out), true);
+        }
+        if (!o.Resume && Checkpoints.Latest(o.Out) is not null)
+            throw new StreamingException($"{o.Out}: holds checkpoints of an earlier run; pass --resume to continue it or --overwrite to start again");
+        Directory.CreateDirectory(o.Out);
+    }
+
+    /// <summary>Drops metric lines past the checkpoint a run resumes from, so nothing is counted twice.</summary>
+    private static void TrimMetrics(string path, long imagesSeen)
+    {
+        if (!File.Exists(path)) return;
+        var keep = File.ReadAllLines(path).Where(line =>
+        {
+            try
+            {
+                using var doc = JsonDocument.Parse(line);
+                return doc.RootElement.GetProperty("images").GetInt64() <= imagesSeen;
+            }
+            catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException)
+            {
+                return false; // a line cut short by a kill
+            }
+        }).ToList();
+        File.WriteAllLines(path, keep);
+    }
+
+    private static async Task<(int Width, int Height, int Channels)> FirstLabeledAsync(string data, DatasetManifest manifest, CancellationToken ct)
+    {
+        foreach (var shard in manifest.ShardPaths(data))
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+                if (r.Label is not null)
+                {
+                    int w = r.Width, h = r.Height;
+                    if (w == 0 || h == 0)
+                    {
+                        var check = ImageDecoder.Check(r.Image);
+                        (w, h) = (check.Width, check.Height);
+                    }
+                    return (w, h, ImageDecoder.NativeChannels(r.Image));
+                }
+        throw new StreamingException($"{data}: has no labeled images");
+    }
+
+    /// <summary>Per-channel mean and std of the first (up to) 2,000 labeled images, at the model's input size.</summary>
+    private static async Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct)
+    {
+        var p = new PreprocessOptions(size, size, channels, size <= 64 ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
+            Enumerable.Repeat(0f, channels).ToArray(), Enumerable.Repeat(1f, channels).ToArray());
+        var buffer = new float[p.TensorLength];
+        var sum = new double[channels];
+        var sq = new double[channels];
+        long n = 0;
+        int plane = size * size;
+        foreach (var shard in manifest.ShardPaths(data))
+        {
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+            {
+                if (r.Label is null) continue;
+                ImageDecoder.DecodeToTensor(r.Image, p, buffer);
+                for (int c = 0; c < channels; c++)
+                    foreach (var v in buffer.AsSpan(c * plane, plane)) { sum[c] += v; sq[c] += (double)v * v; }
+                n += plane;
+                if (n >= 2000L * plane) break;
+            }
+            if (n >= 2000L * plane) break;
+        }
+        var mean = sum.Select(s => (float)(s / n)).ToArray();
+        var std = sq.Select((s, c) => (float)Math.Max(1e-3, Math.Sqrt(Math.Max(0, s / n - (double)mean[c] * mean[c])))).ToArray();
+        return (mean, std);
+    }
+
+    /// <summary>Training loss and evaluation accuracy against images processed.</summary>
+    public static void DrawCurves(string metricsPath, string pngPath, string title)
+    {
+        var train = new List<(double, double)>();
+        var top1 = new List<(double, double)>();
+        var lrs = new List<(double, double)>();
+        foreach (var line in File.ReadLines(metricsPath))
+        {
+            using var doc = JsonDocument.Parse(line);
+            var e = doc.RootElement;
+            double images = e.GetProperty("images").GetInt64();
+            if (e.GetProperty("type").GetString() == "train")
+            {
+                train.Add((images, e.GetProperty("loss").GetDouble()));
+                lrs.Add((images, e.GetProperty("lr").GetDouble()));
+            }
+            else top1.Add((images, 100 * e.GetProperty("top1").GetDouble()));
+        }
+        var panels = new List<Panel>
+        {
+            new($"{title}: training loss", "images processed", "cross-entropy (smoothed)", [new Series("train loss", train, LinePlot.Palette[0])], LogY: true),
+            new("learning rate", "images processed", "lr", [new Series("lr", lrs, LinePlot.Palette[2])]),
+        };
+        if (top1.Count > 0) panels.Insert(1, new Panel("evaluation accuracy", "images processed", "top-1 (%)", [new Series("top-1", top1, LinePlot.Palette[1])]));
+        LinePlot.Save(pngPath, panels);
+    }
+}
