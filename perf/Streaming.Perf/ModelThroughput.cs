@@ -1,0 +1,60 @@
+using System.Diagnostics;
+using Streaming.Models.Training;
+using Streaming.Models.Zoo;
+using TorchSharp;
+using static TorchSharp.torch;
+
+namespace Streaming.Perf;
+
+/// <summary>
+/// resnet20 training and inference images/s on random 1x28x28 inputs, the same protocol as
+/// perf/python/torch_resnet20_bench.py, so the two compare on one machine and thread count.
+/// </summary>
+internal static class ModelThroughput
+{
+    public static void Run(string[] args)
+    {
+        int threads = args.Length > 0 ? int.Parse(args[0]) : 2;
+        int batch = args.Length > 1 ? int.Parse(args[1]) : 128;
+        double seconds = args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 20;
+        string arch = args.Length > 3 ? args[3] : "resnet20";
+        set_num_threads(threads);
+        manual_seed(0);
+        using var model = ModelZoo.Create(arch, 10, 1);
+        Console.WriteLine($"TorchSharp {torch.__version__}, threads {get_num_threads()}, {arch} params {model.parameters().Sum(p => p.numel()):N0}");
+        using var sgd = new Sgd(model, 0.9, 1e-4);
+        using var x = randn(batch, 1, 28, 28);
+        using var y = randint(0, 10, [batch], dtype: int64);
+        model.train();
+        double train = Timed(() =>
+        {
+            using var scope = NewDisposeScope();
+            sgd.ZeroGrad();
+            nn.functional.cross_entropy(model.forward(x), y).backward();
+            sgd.Step(0.05);
+        }, seconds, batch);
+        using var xi = randn(256, 1, 28, 28);
+        model.eval();
+        double infer = Timed(() =>
+        {
+            using var scope = NewDisposeScope();
+            using var _ = no_grad();
+            model.forward(xi);
+        }, seconds, 256);
+        Console.WriteLine($"| TorchSharp {torch.__version__} | {threads} | train batch {batch} | {train:N0} images/s |");
+        Console.WriteLine($"| TorchSharp {torch.__version__} | {threads} | inference batch 256 | {infer:N0} images/s |");
+    }
+
+    private static double Timed(Action step, double seconds, int batch)
+    {
+        for (int i = 0; i < 3; i++) step();
+        var sw = Stopwatch.StartNew();
+        long n = 0;
+        while (sw.Elapsed.TotalSeconds < seconds)
+        {
+            step();
+            n += batch;
+        }
+        return n / sw.Elapsed.TotalSeconds;
+    }
+}
