@@ -10,6 +10,8 @@ public enum ExitCode
     Usage = 2,
     /// <summary>An input could not be used (missing path, corrupt shard, bad manifest).</summary>
     BadInput = 3,
+    /// <summary>The run finished, but some inputs (shards) failed on their own; see the report.</summary>
+    PartialFailure = 4,
     /// <summary>Interrupted (Ctrl+C).</summary>
     Cancelled = 130,
 }

@@ -14,6 +14,8 @@ public static class StreamingCli
             InspectCommand.Create(),
             TrainCommand.Create(),
             EvalCommand.Create(),
+            ScoreCommand.Create(),
+            SelectCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

@@ -2,7 +2,7 @@ using System.Security.Cryptography;
 
 namespace Streaming.Core;
 
-internal static class Hashing
+public static class Hashing
 {
     /// <summary>Lower-case hex SHA-256 of a file, streamed.</summary>
     public static string Sha256File(string path)

@@ -1,0 +1,61 @@
+using System.CommandLine;
+using System.Globalization;
+using Streaming.Core.Selection;
+using Streaming.Models.Scoring;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming score</c>: the teacher over unlabeled shards, into score shards (and D-hat with -k).</summary>
+public static class ScoreCommand
+{
+    public static Command Create()
+    {
+        var teacher = new Option<string>("--teacher", "-t") { Description = "Teacher model: model.safetensors or a run folder", Required = true };
+        var data = new Option<string>("--data", "-d") { Description = "Dataset folder to score (usually U)", Required = true };
+        var output = new Option<string>("--out", "-o") { Description = "Output folder: scores/, scoring.json, stages.jsonl, selection/ with -k", Required = true };
+        var topP = new Option<int>("--top-p") { Description = "P': classes kept per image in the score shards (>= any P you will try)", DefaultValueFactory = _ => 10 };
+        var batch = new Option<int>("--batch", "-b") { Description = "Inference batch size", DefaultValueFactory = _ => 256 };
+        var workers = new Option<int>("--decode-workers") { Description = "Parallel decode + preprocess workers", DefaultValueFactory = _ => 1 };
+        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var k = new Option<int?>("-k") { Description = "Also select D-hat: K images a class" };
+        var p = new Option<int>("-p") { Description = "With -k: classes per image that count (P)", DefaultValueFactory = _ => 10 };
+        var balance = new Option<string>("--balance") { Description = "With -k: ranked, unbalanced-zipf or random", DefaultValueFactory = _ => "ranked" };
+        var seed = new Option<ulong>("--seed") { Description = "Seed of random selection", DefaultValueFactory = _ => 0UL };
+        var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
+        {
+            teacher, data, output, topP, batch, workers, device, threads, k, p, balance, seed,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            var options = new ScoreOptions
+            {
+                Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, TopP = parse.GetValue(topP),
+                BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(device)!, Threads = parse.GetValue(threads),
+                K = parse.GetValue(k), P = Math.Min(parse.GetValue(p), parse.GetValue(topP)), Balance = SelectCommand.ParseBalance(parse.GetValue(balance)!), Seed = parse.GetValue(seed),
+            };
+            var console = new ConsoleProgress();
+            var inv = CultureInfo.InvariantCulture;
+            var progress = new Progress<(long Scored, long Total, double Rate)>(x => console.Report(string.Create(inv,
+                $"  {x.Scored:N0}/{x.Total:N0} images  {x.Rate:N0} images/s  ETA {(x.Rate > 0 ? TimeSpan.FromSeconds((x.Total - x.Scored) / x.Rate).ToString(@"mm\:ss", inv) : "?")}")));
+            ScoreResult result;
+            try
+            {
+                result = await ScoreEngine.RunAsync(options, progress, line => { console.Done(); Console.Error.WriteLine(line); }, cancellationToken);
+            }
+            finally
+            {
+                console.Done();
+            }
+            Console.WriteLine(string.Create(inv, $"scored {result.ImagesScored:N0} images in {result.Elapsed.TotalSeconds:N1} s ({result.ImagesPerSecond:N0} images/s); {result.ShardsDone} shards done, {result.ShardsSkipped} already done, {result.FailedShards.Count} failed; {result.Quarantined:N0} quarantined"));
+            Console.WriteLine("  stage      workers    in        out       busy s   blocked s  starved s  utilization");
+            foreach (var s in result.Stages)
+                Console.WriteLine(string.Create(inv, $"  {s.Stage,-8} {s.Workers,7} {s.ItemsIn,9:N0} {s.ItemsOut,9:N0} {s.BusySeconds,9:F1} {s.BlockedSeconds,10:F1} {s.StarvedSeconds,10:F1} {s.Utilization,11:P0}"));
+            Console.WriteLine($"  bottleneck: {result.Bottleneck}");
+            if (result.Selection is { } sel) Console.WriteLine(string.Create(inv, $"D-hat: {sel.Selected:N0} rows ({sel.DistinctImages:N0} distinct images), K={sel.K}, P={sel.P}, {sel.Balance} -> {Path.Combine(options.Out, "selection")}"));
+            foreach (var f in result.FailedShards) Console.Error.WriteLine($"failed shard: {f} (see scoring.json)");
+            return result.FailedShards.Count > 0 ? (int)ExitCode.PartialFailure : (int)ExitCode.Ok;
+        });
+        return command;
+    }
+}

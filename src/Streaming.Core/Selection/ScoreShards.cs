@@ -1,0 +1,126 @@
+using System.Runtime.CompilerServices;
+using Parquet;
+using Parquet.Schema;
+
+namespace Streaming.Core.Selection;
+
+/// <summary>
+/// Score shards: Parquet with <c>id</c> (string), <c>classes</c> (list&lt;int32&gt;) and <c>probs</c>
+/// (list&lt;float&gt;), each row's lists in descending probability. Standard LIST columns, so pandas,
+/// pyarrow, DuckDB and Spark read them as lists.
+/// </summary>
+public static class ScoreShards
+{
+    private static readonly DataField<string> IdField = new("id", nullable: false);
+    private static readonly DataField<int> ClassField = new("element", nullable: false);
+    private static readonly DataField<float> ProbField = new("element", nullable: false);
+    private static readonly ParquetSchema Schema = new(IdField, new ListField("classes", ClassField), new ListField("probs", ProbField));
+
+    /// <summary>Writes rows to <paramref name="path"/> atomically (a temporary name, then a rename).</summary>
+    public static async Task WriteAsync(string path, IReadOnlyList<ScoreRow> rows, int rowGroupSize = 65_536, CancellationToken cancellationToken = default)
+    {
+        string temp = path + ".partial";
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            await using var writer = await ParquetWriter.CreateAsync(Schema, stream,
+                new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            for (int start = 0; start < rows.Count || (start == 0 && rows.Count == 0); start += rowGroupSize)
+            {
+                int n = Math.Min(rowGroupSize, rows.Count - start);
+                int total = 0;
+                for (int i = 0; i < n; i++) total += rows[start + i].Classes.Length;
+                var ids = new string[n];
+                var classes = new int[total];
+                var probs = new float[total];
+                var rep = new int[total];
+                int at = 0;
+                for (int i = 0; i < n; i++)
+                {
+                    var r = rows[start + i];
+                    if (r.Classes.Length == 0 || r.Classes.Length != r.Probs.Length) throw new ArgumentException($"score row '{r.Id}' needs as many classes as probabilities, at least one");
+                    ids[i] = r.Id;
+                    r.Classes.CopyTo(classes, at);
+                    r.Probs.CopyTo(probs, at);
+                    rep[at] = 0;
+                    for (int j = 1; j < r.Classes.Length; j++) rep[at + j] = 1;
+                    at += r.Classes.Length;
+                }
+                // Every entry is present: its definition level is the element's maximum.
+                var def = new int[total];
+                Array.Fill(def, ClassField.MaxDefinitionLevel);
+                using var rg = writer.CreateRowGroup();
+                await rg.WriteAsync(IdField, ids).ConfigureAwait(false);
+                await rg.WriteAllPartsAsync<int>(ClassField, classes.AsMemory(), def.AsMemory(), rep.AsMemory(), cancellationToken).ConfigureAwait(false);
+                await rg.WriteAllPartsAsync<float>(ProbField, probs.AsMemory(), def.AsMemory(), rep.AsMemory(), cancellationToken).ConfigureAwait(false);
+                if (rows.Count == 0) break;
+            }
+        }
+        File.Move(temp, path, overwrite: true);
+    }
+
+    /// <summary>Streams the rows of a score shard in file order.</summary>
+    public static async IAsyncEnumerable<ScoreRow> ReadAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        if (!File.Exists(path)) throw new StreamingException($"{path}: score shard not found");
+        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        ParquetReader reader;
+        try
+        {
+            reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            throw new StreamingException($"{path}: not a readable Parquet file ({e.Message})", e);
+        }
+        await using (reader)
+        {
+            var fields = reader.Schema.GetDataFields();
+            DataField Find(string top) => fields.FirstOrDefault(f => f.Path.Length >= 1 && f.Path[0] == top)
+                ?? throw new StreamingException($"{path}: not a score shard: column '{top}' is missing");
+            var idF = Find("id");
+            var classF = Find("classes");
+            var probF = Find("probs");
+            for (int g = 0; g < reader.RowGroupCount; g++)
+            {
+                ScoreRow[] rows;
+                try
+                {
+                    using var rg = reader.OpenRowGroupReader(g);
+                    int n = checked((int)rg.RowCount);
+                    var ids = new string?[n];
+                    await rg.ReadAsync(idF, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    var (classes, classRep) = await ReadListAsync<int>(rg, classF, cancellationToken).ConfigureAwait(false);
+                    var (probs, probRep) = await ReadListAsync<float>(rg, probF, cancellationToken).ConfigureAwait(false);
+                    if (classes.Length != probs.Length) throw new InvalidDataException("classes and probs differ in length");
+                    rows = new ScoreRow[n];
+                    int at = 0;
+                    for (int i = 0; i < n; i++)
+                    {
+                        if (at >= classes.Length || classRep[at] != 0) throw new InvalidDataException($"row {i} has no scores");
+                        int end = at + 1;
+                        while (end < classes.Length && classRep[end] != 0) end++;
+                        rows[i] = new ScoreRow(ids[i] ?? throw new InvalidDataException($"row {i} has a null id"), classes[at..end], probs[at..end]);
+                        at = end;
+                    }
+                    if (at != classes.Length) throw new InvalidDataException("more list entries than rows");
+                }
+                catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
+                {
+                    throw new StreamingException($"{path}: corrupt score shard ({e.Message})", e);
+                }
+                foreach (var r in rows) yield return r;
+            }
+        }
+    }
+
+    private static async Task<(T[] Values, int[] Repetition)> ReadListAsync<T>(ParquetRowGroupReader rg, DataField field, CancellationToken ct) where T : struct
+    {
+        // The column chunk's value count (list entries plus empty-list markers) sizes the buffers.
+        long count = rg.GetMetadata(field)?.MetaData?.NumValues ?? throw new InvalidDataException($"{field.Name}: no column metadata");
+        var values = new T[count];
+        var definition = new int[count];
+        var repetition = new int[count];
+        await rg.ReadRawAsync<T>(field, values.AsMemory(), definition.AsMemory(), repetition.AsMemory(), ct).ConfigureAwait(false);
+        return (values, repetition);
+    }
+}

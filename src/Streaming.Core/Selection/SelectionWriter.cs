@@ -1,0 +1,94 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Parquet;
+using Parquet.Schema;
+
+namespace Streaming.Core.Selection;
+
+/// <summary><c>selection.json</c>: what D-hat is and what it was made from.</summary>
+public sealed record SelectionManifest
+{
+    public const string FileName = "selection.json";
+    public const string DhatFileName = "dhat.parquet";
+
+    [JsonPropertyName("format")] public string Format { get; init; } = "streaming.selection/1";
+    [JsonPropertyName("k")] public int K { get; init; }
+    [JsonPropertyName("p")] public int P { get; init; }
+    [JsonPropertyName("balance")] public string Balance { get; init; } = "ranked";
+    [JsonPropertyName("seed")] public ulong Seed { get; init; }
+    [JsonPropertyName("rows_scored")] public long RowsScored { get; init; }
+    [JsonPropertyName("selected")] public long Selected { get; init; }
+    [JsonPropertyName("distinct_images")] public long DistinctImages { get; init; }
+    [JsonPropertyName("classes")] public IReadOnlyList<string> Classes { get; init; } = [];
+    [JsonPropertyName("counts")] public IReadOnlyList<int> Counts { get; init; } = [];
+    [JsonPropertyName("dataset")] public string? Dataset { get; init; }
+    [JsonPropertyName("score_shards")] public IReadOnlyList<ScoreShardEntry> ScoreShards { get; init; } = [];
+    [JsonPropertyName("dhat_sha256")] public string DhatSha256 { get; init; } = "";
+}
+
+public sealed record ScoreShardEntry(
+    [property: JsonPropertyName("file")] string File,
+    [property: JsonPropertyName("rows")] long Rows,
+    [property: JsonPropertyName("sha256")] string Sha256);
+
+/// <summary>
+/// Writes D-hat as Parquet (<c>class</c> int32, <c>rank</c> int32 with 1 the highest score of the class,
+/// <c>id</c> string, <c>score</c> float), sorted by class then rank, and <c>selection.json</c> beside it.
+/// Equal selections give byte-identical files.
+/// </summary>
+public static class SelectionWriter
+{
+    private static readonly DataField<int> ClassField = new("class", nullable: false);
+    private static readonly DataField<int> RankField = new("rank", nullable: false);
+    private static readonly DataField<string> IdField = new("id", nullable: false);
+    private static readonly DataField<float> ScoreField = new("score", nullable: false);
+
+    public static async Task<SelectionManifest> WriteAsync(string folder, Selector selector, SelectionManifest header, CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(folder);
+        var result = selector.Result();
+        int n = result.Sum(r => r.Ranked.Length);
+        var classes = new int[n];
+        var ranks = new int[n];
+        var ids = new string[n];
+        var scores = new float[n];
+        int at = 0;
+        foreach (var (c, ranked) in result)
+            for (int i = 0; i < ranked.Length; i++, at++)
+            {
+                classes[at] = c;
+                ranks[at] = i + 1;
+                ids[at] = ranked[i].Id;
+                scores[at] = ranked[i].Prob;
+            }
+        string path = Path.Combine(folder, SelectionManifest.DhatFileName);
+        string temp = path + ".partial";
+        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        {
+            await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(ClassField, RankField, IdField, ScoreField), stream,
+                new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            using var rg = writer.CreateRowGroup();
+            await rg.WriteAsync<int>(ClassField, classes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.WriteAsync<int>(RankField, ranks.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.WriteAsync(IdField, ids).ConfigureAwait(false);
+            await rg.WriteAsync<float>(ScoreField, scores.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+        File.Move(temp, path, overwrite: true);
+        var manifest = header with
+        {
+            K = selector.K,
+            P = selector.P,
+            Balance = selector.Mode switch { BalanceMode.Ranked => "ranked", BalanceMode.UnbalancedZipf => "unbalanced-zipf", _ => "random" },
+            Seed = selector.Seed,
+            RowsScored = selector.Rows,
+            Selected = n,
+            DistinctImages = ids.Distinct(StringComparer.Ordinal).LongCount(),
+            Counts = result.Select(r => r.Ranked.Length).ToList(),
+            DhatSha256 = Hashing.Sha256File(path),
+        };
+        string json = JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull }) + "\n";
+        File.WriteAllText(Path.Combine(folder, SelectionManifest.FileName) + ".partial", json);
+        File.Move(Path.Combine(folder, SelectionManifest.FileName) + ".partial", Path.Combine(folder, SelectionManifest.FileName), overwrite: true);
+        return manifest;
+    }
+}

@@ -1,0 +1,109 @@
+using System.Buffers.Binary;
+
+namespace Streaming.Core.Selection;
+
+/// <summary>
+/// The selection core: per image keep its top-P classes; per class keep the best K images in a bounded
+/// heap (<see cref="ClassHeap"/>). Memory is K x C entries whatever the number of images offered, and
+/// the result is a pure function of the scores, K, P and the mode (ties break on the id), so it does not
+/// depend on the order of the rows, their batching or how many parts were merged.
+/// </summary>
+public sealed class Selector
+{
+    private readonly ClassHeap[] _heaps;
+    private readonly long[] _topOne;
+
+    public Selector(int classes, int k, int p, BalanceMode mode = BalanceMode.Ranked, ulong seed = 0)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(classes, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(k, 1);
+        ArgumentOutOfRangeException.ThrowIfLessThan(p, 1);
+        Classes = classes;
+        K = k;
+        P = p;
+        Mode = mode;
+        Seed = seed;
+        // Zipf needs room for its largest class (at most K x C); the others never exceed K.
+        int capacity = mode == BalanceMode.UnbalancedZipf ? (int)Math.Min(int.MaxValue, (long)k * classes) : k;
+        _heaps = new ClassHeap[classes];
+        for (int c = 0; c < classes; c++) _heaps[c] = new ClassHeap(capacity);
+        _topOne = new long[classes];
+    }
+
+    public int Classes { get; }
+    public int K { get; }
+    public int P { get; }
+    public BalanceMode Mode { get; }
+    public ulong Seed { get; }
+
+    /// <summary>Rows offered so far.</summary>
+    public long Rows { get; private set; }
+
+    /// <summary>Offers one image's scores (classes in descending probability; only the first P count).</summary>
+    public void Offer(string id, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs)
+    {
+        Rows++;
+        int n = Math.Min(P, classes.Length);
+        if (n > 0 && (uint)classes[0] < (uint)Classes) _topOne[classes[0]]++;
+        for (int j = 0; j < n; j++)
+        {
+            int c = classes[j];
+            if ((uint)c >= (uint)Classes) throw new StreamingException($"score row '{id}' names class {c}, outside 0..{Classes - 1}");
+            float key = Mode == BalanceMode.Random ? RandomKey(id, c) : probs[j];
+            _heaps[c].Offer(key, id, probs[j]);
+        }
+    }
+
+    public void Offer(ScoreRow row) => Offer(row.Id, row.Classes, row.Probs);
+
+    /// <summary>A uniform pseudo-random score in [0, 1) fixed by (seed, class, id): random selection that is still reproducible.</summary>
+    private float RandomKey(string id, int c) => (float)((StableHash.Of(id, Seed ^ StableHash.Mix((ulong)c + 1)) >> 40) / (double)(1UL << 24));
+
+    /// <summary>Folds another selector over a disjoint (or overlapping) part of the same data into this one.</summary>
+    public void Merge(Selector other)
+    {
+        if (other.Classes != Classes || other.K != K || other.P != P || other.Mode != Mode || other.Seed != Seed)
+            throw new ArgumentException("only selectors with the same classes, K, P, mode and seed merge");
+        for (int c = 0; c < Classes; c++)
+        {
+            _heaps[c].Merge(other._heaps[c]);
+            _topOne[c] += other._topOne[c];
+        }
+        Rows += other.Rows;
+    }
+
+    /// <summary>How many images each class gets: K each, or the Zipf split of K x C.</summary>
+    public int[] Quotas()
+    {
+        var quotas = new int[Classes];
+        if (Mode != BalanceMode.UnbalancedZipf)
+        {
+            Array.Fill(quotas, K);
+            return quotas;
+        }
+        // Classes ordered by how often the teacher ranks them first (ties by index): the i-th gets a share 1/(i+1).
+        var order = Enumerable.Range(0, Classes).OrderByDescending(c => _topOne[c]).ThenBy(c => c).ToArray();
+        double h = Enumerable.Range(1, Classes).Sum(i => 1.0 / i);
+        long total = (long)K * Classes, given = 0;
+        for (int i = 0; i < Classes; i++)
+        {
+            quotas[order[i]] = (int)Math.Floor(total / h / (i + 1));
+            given += quotas[order[i]];
+        }
+        for (int i = 0; given < total; i = (i + 1) % Classes, given++) quotas[order[i]]++;
+        return quotas;
+    }
+
+    /// <summary>D-hat: for each class, its kept images best first, cut to the class's quota.</summary>
+    public IReadOnlyList<(int Class, Candidate[] Ranked)> Result()
+    {
+        var quotas = Quotas();
+        var result = new List<(int, Candidate[])>(Classes);
+        for (int c = 0; c < Classes; c++)
+        {
+            var ranked = _heaps[c].Ranked();
+            result.Add((c, ranked.Length > quotas[c] ? ranked[..quotas[c]] : ranked));
+        }
+        return result;
+    }
+}

@@ -1,0 +1,121 @@
+using Streaming.Core.Datasets;
+using Streaming.Core.Ingest;
+using Streaming.Core.Selection;
+using Streaming.Models.Scoring;
+using Streaming.Models.Training;
+using Xunit;
+
+namespace Streaming.Tests;
+
+/// <summary>The scoring engine end to end on the committed sample, with a small teacher trained here.</summary>
+[Collection(nameof(ConsoleCollection))]
+public class ScoringTests : IAsyncLifetime
+{
+    private readonly TempDir _tmp = new();
+    private string Labeled => _tmp.Sub("labeled");
+    private string Unlabeled => _tmp.Sub("u");
+    private string Teacher => _tmp.Sub("teacher");
+
+    public async ValueTask InitializeAsync()
+    {
+        await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniTar), Labeled, new IngestOptions { Writer = new() { ShardSize = 100 } });
+        await DatasetSplitter.SplitAsync(Labeled, 5, 0, _tmp.Sub("d"), Unlabeled, new DatasetWriterOptions { ShardSize = 60 });
+        await Trainer.RunAsync(new TrainOptions
+        {
+            Data = Labeled, Arch = "cnn-small", Out = Teacher, Images = 32 * 10, BatchSize = 32, BaseLr = 0.2,
+            Schedule = ScheduleKind.Cosine, Threads = 2,
+        });
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tmp.Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    private Task<ScoreResult> Score(string output, int workers = 1, int batch = 64, IReadOnlyList<int>? order = null, int? k = 8) =>
+        ScoreEngine.RunAsync(new ScoreOptions
+        {
+            Teacher = Teacher, Data = Unlabeled, Out = output, TopP = 5, BatchSize = batch, DecodeWorkers = workers, Threads = 2,
+            K = k, P = 2, ShardOrder = order,
+        });
+
+    private static byte[] Dhat(string output) => File.ReadAllBytes(Path.Combine(output, "selection", SelectionManifest.DhatFileName));
+
+    [Fact]
+    public async Task Dhat_IsByteIdentical_AcrossWorkersShardOrderAndRestarts()
+    {
+        var first = await Score(_tmp.Sub("w1"));
+        Assert.Equal(250, first.ImagesScored);
+        Assert.Equal(5, first.ShardsDone);
+        Assert.InRange(first.Selection!.Selected, 40, 80); // K=8 for each of 10 classes, where the teacher offers enough candidates
+        await Score(_tmp.Sub("w2"), workers: 2);
+        await Score(_tmp.Sub("order"), order: [4, 2, 0, 3, 1]);
+        Assert.Equal(Dhat(_tmp.Sub("w1")), Dhat(_tmp.Sub("w2")));
+        Assert.Equal(Dhat(_tmp.Sub("w1")), Dhat(_tmp.Sub("order")));
+
+        // A "killed" run: two score shards gone; a rerun scores only those and ends the same.
+        string resumed = _tmp.Sub("resumed");
+        await Score(resumed);
+        var scores = Directory.GetFiles(Path.Combine(resumed, "scores"), "*.parquet").Order(StringComparer.Ordinal).ToList();
+        File.Delete(scores[1]);
+        File.Delete(scores[3]);
+        File.Delete(Path.Combine(resumed, "selection", SelectionManifest.DhatFileName));
+        var again = await Score(resumed);
+        Assert.Equal(3, again.ShardsSkipped);
+        Assert.Equal(2, again.ShardsDone);
+        Assert.Equal(Dhat(_tmp.Sub("w1")), Dhat(resumed));
+
+        // The stage report names every stage and a bottleneck.
+        Assert.Equal(new[] { "read", "decode", "batch", "infer", "write" }, first.Stages.Select(s => s.Stage));
+        Assert.Contains(first.Bottleneck, first.Stages.Select(s => s.Stage));
+        Assert.True(File.ReadAllLines(Path.Combine(_tmp.Sub("w1"), ScoreEngine.StagesFile)).Length >= 1);
+    }
+
+    [Fact]
+    public async Task Select_FromStoredScores_MatchesScoreWithK_AndBatchSizeIsMeasured()
+    {
+        await Score(_tmp.Sub("b64"), batch: 64);
+        await Score(_tmp.Sub("b7"), batch: 7, k: null);
+        var m = await SelectFromScores.RunAsync(_tmp.Sub("b64"), 8, 2, _tmp.Sub("sel"));
+        Assert.Equal(File.ReadAllBytes(Path.Combine(_tmp.Sub("sel"), SelectionManifest.DhatFileName)), Dhat(_tmp.Sub("b64")));
+        Assert.Equal(250, m.RowsScored);
+
+        // Scores from another batch size: the same ids and classes; probabilities within float noise.
+        var a = new Dictionary<string, ScoreRow>();
+        foreach (var f in Directory.GetFiles(Path.Combine(_tmp.Sub("b64"), "scores"), "*.parquet"))
+            await foreach (var r in ScoreShards.ReadAsync(f)) a[r.Id] = r;
+        double maxDiff = 0;
+        foreach (var f in Directory.GetFiles(Path.Combine(_tmp.Sub("b7"), "scores"), "*.parquet"))
+            await foreach (var r in ScoreShards.ReadAsync(f))
+                for (int j = 0; j < r.Probs.Length; j++)
+                    maxDiff = Math.Max(maxDiff, Math.Abs(r.Probs[j] - a[r.Id].Probs[j]));
+        Assert.Equal(250, a.Count);
+        Assert.True(maxDiff < 1e-4, $"max probability difference between batch 64 and batch 7: {maxDiff}");
+    }
+
+    [Fact]
+    public async Task BadImages_AreQuarantined_CorruptShard_FailsAlone()
+    {
+        // A dataset of good images and bad ones ingested without verification, plus a shard that is not Parquet.
+        string folder = _tmp.Sub("mixed-src");
+        Directory.CreateDirectory(folder);
+        foreach (var p in Directory.EnumerateFiles(TestPaths.Bad).Where(p => !p.EndsWith("empty.jpg")))
+            File.Copy(p, Path.Combine(folder, Path.GetFileName(p)));
+        foreach (var p in Directory.EnumerateFiles(Path.Combine(TestPaths.MiniFolder, "Bag")).Take(4))
+            File.Copy(p, Path.Combine(folder, Path.GetFileName(p)));
+        string mixed = _tmp.Sub("mixed");
+        await Ingestor.RunAsync(ImageSource.Open(folder), mixed, new IngestOptions { Verify = false, Writer = new() { ShardSize = 5 } });
+        var manifest = DatasetManifest.Load(mixed);
+        Assert.Equal(9, manifest.Rows);
+        File.WriteAllText(Path.Combine(mixed, manifest.Shards[^1].File), "this is not a parquet file");
+
+        var result = await ScoreEngine.RunAsync(new ScoreOptions { Teacher = Teacher, Data = mixed, Out = _tmp.Sub("mixed-scores"), TopP = 3, Threads = 2 });
+        Assert.Single(result.FailedShards);
+        Assert.Equal(manifest.Shards[^1].File, result.FailedShards[0]);
+        var quarantine = File.ReadAllLines(Path.Combine(_tmp.Sub("mixed-scores"), "quarantine.jsonl"));
+        Assert.Equal(5 - result.ImagesScored, quarantine.Length);
+        Assert.True(quarantine.Length >= 3, string.Join("\n", quarantine));
+        Assert.Contains(quarantine, q => q.Contains("random-bytes.jpg"));
+    }
+}

@@ -1,0 +1,166 @@
+using CsCheck;
+using Streaming.Core.Selection;
+using Xunit;
+
+namespace Streaming.Tests;
+
+public class SelectionTests
+{
+    private static readonly Gen<ScoreRow[]> GenRows =
+        Gen.Select(Gen.Int[1, 300], Gen.Int[2, 6]).SelectMany((n, classes) =>
+            Gen.Int[0, 4].Array[n * 3].Select(raw =>
+            {
+                // Scores from a tiny set of values, so ties are everywhere.
+                var rows = new ScoreRow[n];
+                for (int i = 0; i < n; i++)
+                {
+                    int c0 = raw[3 * i] % classes, c1 = (c0 + 1 + raw[3 * i + 1] % (classes - 1)) % classes;
+                    float p0 = 0.5f + raw[3 * i + 2] * 0.1f, p1 = 1 - p0;
+                    rows[i] = new ScoreRow($"img{i % 97:D3}-{i}", [c0, c1], [p0, p1]);
+                }
+                return rows;
+            }));
+
+    /// <summary>The reference: for each class, sort every (score, id) with that class in the image's top P; take K.</summary>
+    private static List<(int, string[])> BruteForce(ScoreRow[] rows, int classes, int k, int p)
+    {
+        var result = new List<(int, string[])>();
+        for (int c = 0; c < classes; c++)
+        {
+            var candidates = rows.SelectMany(r => r.Classes.Take(p).Select((cls, j) => (cls, score: r.Probs[j], r.Id)))
+                .Where(x => x.cls == c)
+                .OrderByDescending(x => x.score).ThenBy(x => x.Id, StringComparer.Ordinal)
+                .Take(k).Select(x => x.Id).ToArray();
+            result.Add((c, candidates));
+        }
+        return result;
+    }
+
+    private static List<string> Run(Selector s) => s.Result().Select(r => $"{r.Class}: {string.Join(",", r.Ranked.Select(c => c.Id))}").ToList();
+
+    [Fact]
+    public void HeapSelection_EqualsABruteForceSort_WithManyTies()
+    {
+        Gen.Select(GenRows, Gen.Int[1, 40], Gen.Int[1, 2]).Sample(t =>
+        {
+            var (rows, k, p) = t;
+            int classes = rows.Max(r => r.Classes.Max()) + 1;
+            var selector = new Selector(classes, k, p);
+            foreach (var r in rows) selector.Offer(r);
+            var expected = BruteForce(rows, classes, k, p).Select(e => $"{e.Item1}: {string.Join(",", e.Item2)}").ToList();
+            Assert.Equal(expected, Run(selector));
+        }, iter: 300);
+    }
+
+    [Fact]
+    public void Merge_IsAssociativeAndCommutative_AndEqualsTheWhole()
+    {
+        Gen.Select(GenRows, Gen.Int[1, 20], Gen.Int[0, 1000]).Sample(t =>
+        {
+            var (rows, k, cutSeed) = t;
+            int classes = rows.Max(r => r.Classes.Max()) + 1;
+            int a = cutSeed % (rows.Length + 1), b = a + (cutSeed / 7) % (rows.Length - a + 1);
+            Selector Part(IEnumerable<ScoreRow> part)
+            {
+                var s = new Selector(classes, k, 2);
+                foreach (var r in part) s.Offer(r);
+                return s;
+            }
+            var whole = Run(Part(rows));
+            var x = Part(rows[..a]);
+            var y = Part(rows[a..b]);
+            var z = Part(rows[b..]);
+            // (x + y) + z
+            var left = Part([]);
+            left.Merge(x); left.Merge(y); left.Merge(z);
+            // z + (y + x)
+            var yx = Part([]);
+            yx.Merge(y); yx.Merge(x);
+            var right = Part([]);
+            right.Merge(z); right.Merge(yx);
+            Assert.Equal(whole, Run(left));
+            Assert.Equal(whole, Run(right));
+            // Idempotent per image: merging a part twice changes nothing.
+            left.Merge(y);
+            Assert.Equal(whole, Run(left));
+        }, iter: 200);
+    }
+
+    [Fact]
+    public void Order_OfRows_DoesNotMatter()
+    {
+        Gen.Select(GenRows, Gen.Int[1, 30]).Sample(t =>
+        {
+            var (rows, k) = t;
+            int classes = rows.Max(r => r.Classes.Max()) + 1;
+            var forward = new Selector(classes, k, 2);
+            foreach (var r in rows) forward.Offer(r);
+            var backward = new Selector(classes, k, 2);
+            foreach (var r in rows.Reverse()) backward.Offer(r);
+            Assert.Equal(Run(forward), Run(backward));
+        }, iter: 100);
+    }
+
+    [Fact]
+    public void FullHeap_RejectsWorseCandidates_InOrderOne()
+    {
+        var heap = new ClassHeap(3);
+        Assert.True(heap.Offer(0.9f, "a"));
+        Assert.True(heap.Offer(0.8f, "b"));
+        Assert.True(heap.Offer(0.7f, "c"));
+        Assert.False(heap.Offer(0.6f, "d"));
+        Assert.False(heap.Offer(0.7f, "d")); // a tie loses to the smaller id already kept
+        Assert.True(heap.Offer(0.7f, "b0")); // a tie with a smaller id wins
+        Assert.Equal(new[] { "a", "b", "b0" }, heap.Ranked().Select(c => c.Id));
+        Assert.False(heap.Offer(0.95f, "a")); // an image counts once
+    }
+
+    [Fact]
+    public void Zipf_KeepsTheTotal_AndRandomIsReproducible()
+    {
+        var rows = Enumerable.Range(0, 2000).Select(i => new ScoreRow($"i{i}", [i % 5, (i + 1) % 5], [0.6f + (i % 7) * 0.05f, 0.1f])).ToArray();
+        var zipf = new Selector(5, 100, 2, BalanceMode.UnbalancedZipf);
+        foreach (var r in rows) zipf.Offer(r);
+        var quotas = zipf.Quotas();
+        Assert.Equal(500, quotas.Sum());
+        Assert.True(quotas.Max() > 2 * quotas.Min());
+        Assert.Equal(500, zipf.Result().Sum(r => r.Ranked.Length));
+
+        var r1 = new Selector(5, 50, 2, BalanceMode.Random, seed: 4);
+        var r2 = new Selector(5, 50, 2, BalanceMode.Random, seed: 4);
+        var r3 = new Selector(5, 50, 2, BalanceMode.Random, seed: 5);
+        foreach (var r in rows) { r1.Offer(r); r2.Offer(r); r3.Offer(r); }
+        Assert.Equal(Run(r1), Run(r2));
+        Assert.NotEqual(Run(r1), Run(r3));
+        var ranked = new Selector(5, 50, 2);
+        foreach (var r in rows) ranked.Offer(r);
+        Assert.NotEqual(Run(ranked), Run(r1));
+    }
+
+    [Fact]
+    public async Task ScoreShards_RoundTrip_AndSelectionFilesAreByteIdentical()
+    {
+        using var tmp = new TempDir();
+        var rows = Enumerable.Range(0, 500).Select(i => new ScoreRow($"id{i:D4}", [i % 10, (i + 3) % 10, (i + 5) % 10], [0.7f - i % 13 * 0.01f, 0.2f, 0.1f])).ToList();
+        string path = tmp.Sub("score-shard-00000.parquet");
+        await ScoreShards.WriteAsync(path, rows, rowGroupSize: 128);
+        var back = new List<ScoreRow>();
+        await foreach (var r in ScoreShards.ReadAsync(path)) back.Add(r);
+        Assert.Equal(rows.Count, back.Count);
+        for (int i = 0; i < rows.Count; i++)
+        {
+            Assert.Equal(rows[i].Id, back[i].Id);
+            Assert.Equal(rows[i].Classes, back[i].Classes);
+            Assert.Equal(rows[i].Probs, back[i].Probs);
+        }
+        var a = new Selector(10, 20, 2);
+        var b = new Selector(10, 20, 2);
+        foreach (var r in rows) a.Offer(r);
+        foreach (var r in Enumerable.Reverse(rows)) b.Offer(r);
+        var ma = await SelectionWriter.WriteAsync(tmp.Sub("a"), a, new SelectionManifest());
+        var mb = await SelectionWriter.WriteAsync(tmp.Sub("b"), b, new SelectionManifest());
+        Assert.Equal(File.ReadAllBytes(Path.Combine(tmp.Sub("a"), SelectionManifest.DhatFileName)), File.ReadAllBytes(Path.Combine(tmp.Sub("b"), SelectionManifest.DhatFileName)));
+        Assert.Equal(ma.DhatSha256, mb.DhatSha256);
+        Assert.Equal(200, ma.Selected);
+    }
+}
