@@ -5,6 +5,7 @@ using Streaming.Perf;
 //   decode     BenchmarkDotNet: decode + resize to 224x224 of the real photos, 28x28 PNG decode
 //   stages     per-image cost of each ingest step, single thread (a quick breakdown, not BDN)
 //   ingest     end-to-end ingest throughput, Fashion-MNIST idx -> shards (needs dataset-fashion-mnist)
+//   score      `score` against the teacher's bare inference [TEACHER DATA batch workers threads]
 //   select     the selection core on synthetic score rows [rows C K P] (rows/s and RSS as rows grow)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
 //   (anything else is passed to BenchmarkDotNet's switcher)
@@ -16,6 +17,8 @@ switch (what)
         return 0;
     case "ingest":
         return await IngestThroughput.RunAsync(args.Skip(1).ToArray());
+    case "score":
+        return await ScoringThroughput.RunAsync(args.Skip(1).ToArray());
     case "select":
         SelectionThroughput.Run(args.Skip(1).ToArray());
         return 0;

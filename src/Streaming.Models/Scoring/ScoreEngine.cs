@@ -44,10 +44,9 @@ public static class ScoreEngine
         var clock = Stopwatch.StartNew();
         var dataset = DatasetManifest.Load(o.Data);
         var device = TorchDevice.Resolve(o.Device);
-        string teacherPath = ModelFile.Resolve(o.Teacher);
-        var (model, spec) = ModelFile.Load(teacherPath, null, device);
-        using var _model = model;
-        model.eval();
+        string teacherPath = o.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? o.Teacher : ModelFile.Resolve(o.Teacher);
+        using var teacher = Teachers.Open(teacherPath, device, o.TeacherSpec, o.Threads);
+        var spec = teacher.Spec;
         if (dataset.Classes.Count > 0 && dataset.Classes.Count != spec.NumClasses)
             log($"note: the data names {dataset.Classes.Count} classes, the teacher predicts {spec.NumClasses}; scores use the teacher's");
         int topP = Math.Min(o.TopP, spec.NumClasses);
@@ -118,13 +117,7 @@ public static class ScoreEngine
                                 ArrayPool<float>.Shared.Return(d.Pixels);
                                 g++;
                             }
-                        using var scope = NewDisposeScope();
-                        using var noGrad = no_grad();
-                        var x = tensor(buffer.AsSpan(0, good * len).ToArray(), [good, preprocess.Channels, preprocess.Height, preprocess.Width]).to(device);
-                        var probs = nn.functional.softmax(model.forward(x), 1);
-                        var (values, indexes) = probs.topk(topP, dim: 1);
-                        var classes = indexes.to(int32).cpu().data<int>().ToArray();
-                        var top = values.cpu().data<float>().ToArray();
+                        var (classes, top) = teacher.TopK(buffer, good, topP);
                         g = 0;
                         for (int i = 0; i < items.Length; i++)
                         {

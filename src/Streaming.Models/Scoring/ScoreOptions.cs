@@ -19,6 +19,8 @@ public sealed record ScoreOptions
     public int P { get; init; } = 10;
     public BalanceMode Balance { get; init; } = BalanceMode.Ranked;
     public ulong Seed { get; init; }
+    /// <summary>For a teacher that does not carry its own spec (a .pt state dict, an ONNX model without metadata).</summary>
+    public IO.ModelSpec? TeacherSpec { get; init; }
     /// <summary>Only for tests and profiling: score the shards in this order instead of the manifest's.</summary>
     public IReadOnlyList<int>? ShardOrder { get; init; }
 }
