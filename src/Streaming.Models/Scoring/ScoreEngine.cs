@@ -98,6 +98,9 @@ public static class ScoreEngine
         var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
         var infer = new TransformBlock<Decoded[], Scored[]>(items =>
         {
+            // The batcher does no work of its own: count what passes through it here, where its output arrives.
+            batchStats.In(items.Length);
+            batchStats.Out(items.Length);
             inferStats.In(items.Length);
             return inferStats.Time(() =>
             {
