@@ -8,15 +8,8 @@ namespace Streaming.Tests;
 /// <summary>A teacher exported to ONNX by Debian's python3-torch (tests/fixtures/make_onnx_teacher_fixture.py) scores like PyTorch.</summary>
 public class OnnxTeacherTests
 {
-    private static string Fixture(string name) => Path.Combine(TestPaths.Root, "tests", "fixtures", name);
-
-    private static float[] ReadF32(string name)
-    {
-        var bytes = File.ReadAllBytes(Fixture(name));
-        var values = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return values;
-    }
+    private static string Fixture(string name) => TestPaths.Fixture(name);
+    private static float[] ReadF32(string name) => TestPaths.ReadF32(name);
 
     [Fact]
     public void OnnxTeacher_MatchesPyTorch_Top1AndProbabilities()

@@ -13,15 +13,9 @@ namespace Streaming.Tests;
 /// </summary>
 public class PythonInteropTests
 {
-    private static string Fixture(string name) => Path.Combine(TestPaths.Root, "tests", "fixtures", name);
+    private static string Fixture(string name) => TestPaths.Fixture(name);
 
-    private static Tensor ReadF32(string name, params long[] shape)
-    {
-        var bytes = File.ReadAllBytes(Fixture(name));
-        var values = new float[bytes.Length / 4];
-        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
-        return tensor(values, shape);
-    }
+    private static Tensor ReadF32(string name, params long[] shape) => tensor(TestPaths.ReadF32(name), shape);
 
     private static (nn.Module<Tensor, Tensor> Model, ModelSpec Spec) LoadFixture(TempDir tmp)
     {

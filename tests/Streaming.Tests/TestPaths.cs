@@ -19,6 +19,16 @@ internal static class TestPaths
     public static string MiniFolder => Path.Combine(Samples, "fashion-mnist-folder");
     public static string Photos => Path.Combine(Samples, "photos");
     public static string Bad => Path.Combine(Samples, "bad");
+    public static string Fixture(string name) => Path.Combine(Root, "tests", "fixtures", name);
+
+    /// <summary>A fixture of little-endian float32 values, as the Python fixture scripts write them.</summary>
+    public static float[] ReadF32(string name)
+    {
+        var bytes = File.ReadAllBytes(Fixture(name));
+        var values = new float[bytes.Length / 4];
+        Buffer.BlockCopy(bytes, 0, values, 0, bytes.Length);
+        return values;
+    }
 }
 
 /// <summary>A fresh temporary folder, deleted on dispose.</summary>

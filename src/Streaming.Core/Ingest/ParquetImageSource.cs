@@ -122,16 +122,8 @@ public sealed class ParquetImageSource : ImageSource
         foreach (var file in _files)
         {
             string stem = Path.GetFileNameWithoutExtension(file);
-            await using var stream = new FileStream(file, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            ParquetReader reader;
-            try
-            {
-                reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is not OperationCanceledException)
-            {
-                throw new StreamingException($"{file}: not a readable Parquet file ({e.Message})", e);
-            }
+            await using var stream = ParquetFiles.OpenRead(file);
+            var reader = await ParquetFiles.OpenAsync(stream, file, cancellationToken).ConfigureAwait(false);
             await using (reader)
             {
                 var columns = FindColumns(file, reader.Schema);

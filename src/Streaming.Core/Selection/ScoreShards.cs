@@ -62,16 +62,8 @@ public static class ScoreShards
     public static async IAsyncEnumerable<ScoreRow> ReadAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: score shard not found");
-        await using var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-        ParquetReader reader;
-        try
-        {
-            reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            throw new StreamingException($"{path}: not a readable Parquet file ({e.Message})", e);
-        }
+        await using var stream = ParquetFiles.OpenRead(path);
+        var reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
         await using (reader)
         {
             var fields = reader.Schema.GetDataFields();

@@ -86,16 +86,16 @@ public static class ImageShardReader
     private static async Task<OpenShard> OpenAsync(string path, CancellationToken cancellationToken)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: shard file not found");
-        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        var stream = ParquetFiles.OpenRead(path);
         ParquetReader reader;
         try
         {
-            reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+            reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is not OperationCanceledException)
+        catch
         {
             await stream.DisposeAsync().ConfigureAwait(false);
-            throw new StreamingException($"{path}: not a readable Parquet file ({e.Message})", e);
+            throw;
         }
         try
         {
