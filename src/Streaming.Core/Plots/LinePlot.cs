@@ -115,6 +115,7 @@ public static class LinePlot
     private static string Format(double v)
     {
         double a = Math.Abs(v);
+        if (a < 1e-12) return "0";
         if (a >= 1e6) return (v / 1e6).ToString("0.##", CultureInfo.InvariantCulture) + "M";
         if (a >= 1e4) return (v / 1e3).ToString("0.#", CultureInfo.InvariantCulture) + "k";
         if (a >= 100 || a == 0) return v.ToString("0", CultureInfo.InvariantCulture);

@@ -40,6 +40,7 @@ public sealed record TrainOptions
     /// <summary>libtorch intra-op threads. Null: the machine's cores.</summary>
     public int? Threads { get; init; }
     public int DecodeWorkers { get; init; } = 1;
-    public int LogEveryImages { get; init; } = 5_000;
+    /// <summary>Write a training metrics line every this many images. Null: 200 lines over the run (at least one a batch).</summary>
+    public long? LogEveryImages { get; init; }
     public int ShuffleBuffer { get; init; } = 10_000;
 }

@@ -55,6 +55,7 @@ public static class Trainer
             Threads = o.Threads ?? Environment.ProcessorCount,
             CheckpointEvery = o.CheckpointEvery ?? Math.Max(epochImages, 10_000),
             EvalEvery = o.EvalEvery ?? Math.Max(epochImages, 10_000),
+            LogEveryImages = o.LogEveryImages ?? Math.Max(o.BatchSize, images / 200),
         };
     }
 
@@ -183,7 +184,7 @@ public static class Trainer
                 step++;
                 long seen = step * batch;
                 double rate = (step - startStep) * batch / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
-                if (Crossed(seen, batch, o.LogEveryImages) || step == totalSteps)
+                if (Crossed(seen, batch, o.LogEveryImages!.Value) || step == totalSteps)
                     await metrics.WriteLineAsync(JsonSerializer.Serialize(new { type = "train", step, images = seen, epoch, loss = Math.Round(ema, 5), lr, images_per_s = Math.Round(rate, 1) })).ConfigureAwait(false);
                 if (o.EvalData is not null && (Crossed(seen, batch, o.EvalEvery!.Value) || step == totalSteps))
                 {
