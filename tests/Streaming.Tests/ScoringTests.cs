@@ -73,6 +73,40 @@ public class ScoringTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Kill9_TwiceDuringScore_ThenRerun_GivesTheSameDhat()
+    {
+        await Score(_tmp.Sub("reference"));
+        string run = _tmp.Sub("killed");
+        string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
+        string[] args = ["exec", cli, "score", "--teacher", Teacher, "--data", Unlabeled, "--out", run, "--top-p", "5", "--batch", "64",
+            "--threads", "2", "-k", "8", "-p", "2"];
+        int cutShort = 0;
+        for (int kill = 1; kill <= 2; kill++)
+        {
+            int before = Directory.Exists(Path.Combine(run, "scores")) ? Directory.GetFiles(Path.Combine(run, "scores"), "*.parquet").Length : 0;
+            var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+            foreach (var a in args) psi.ArgumentList.Add(a);
+            using var process = System.Diagnostics.Process.Start(psi)!;
+            _ = process.StandardOutput.ReadToEndAsync();
+            _ = process.StandardError.ReadToEndAsync();
+            var clock = System.Diagnostics.Stopwatch.StartNew();
+            // Kill as soon as one more shard is done (or whenever the process gets that far).
+            while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) &&
+                   (!Directory.Exists(Path.Combine(run, "scores")) || Directory.GetFiles(Path.Combine(run, "scores"), "*.parquet").Length <= before))
+                await Task.Delay(5);
+            if (!process.HasExited) process.Kill(entireProcessTree: true);
+            await process.WaitForExitAsync();
+            if (Directory.GetFiles(Path.Combine(run, "scores"), "*.parquet").Length < 5) cutShort++;
+        }
+        Assert.True(cutShort >= 1, "no kill landed before the run finished");
+        var final = await Score(run);
+        Assert.Empty(final.FailedShards);
+        Assert.Equal(Dhat(_tmp.Sub("reference")), Dhat(run));
+        Assert.Equal(5, Directory.GetFiles(Path.Combine(run, "scores"), "*.parquet").Length);
+        Assert.Empty(Directory.GetFiles(Path.Combine(run, "scores"), "*.partial"));
+    }
+
+    [Fact]
     public async Task Select_FromStoredScores_MatchesScoreWithK_AndBatchSizeIsMeasured()
     {
         await Score(_tmp.Sub("b64"), batch: 64);
