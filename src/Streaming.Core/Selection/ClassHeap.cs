@@ -9,7 +9,9 @@ namespace Streaming.Core.Selection;
 /// </summary>
 public sealed class ClassHeap
 {
-    private readonly HashSet<string> _ids;
+    // Kept ids as 64-bit stable hashes, not strings: millions of string references in hash sets made the GC
+    // the main cost of filling the heaps. Two ids in one class colliding in 64 bits: about K^2 / 2^65, ~1e-11 at K = 16k.
+    private readonly HashSet<ulong> _ids;
     private Candidate[] _heap;
 
     public ClassHeap(int capacity)
@@ -17,7 +19,7 @@ public sealed class ClassHeap
         ArgumentOutOfRangeException.ThrowIfLessThan(capacity, 1);
         Capacity = capacity;
         _heap = new Candidate[Math.Min(capacity, 1024)];
-        _ids = new HashSet<string>(StringComparer.Ordinal);
+        _ids = new HashSet<ulong>();
     }
 
     public int Capacity { get; }
@@ -33,7 +35,7 @@ public sealed class ClassHeap
     {
         var c = new Candidate(score, id, prob);
         if (Count == Capacity && Candidate.Compare(c, _heap[0]) <= 0) return false; // O(1) rejection
-        if (!_ids.Add(id)) return false;
+        if (!_ids.Add(StableHash.Of(id, 0))) return false;
         if (Count < Capacity)
         {
             EnsureRoom();
@@ -45,7 +47,7 @@ public sealed class ClassHeap
         else
         {
             var h = _heap;
-            _ids.Remove(h[0].Id);
+            _ids.Remove(StableHash.Of(h[0].Id, 0));
             h[0] = c;
             SiftDown(h, 0, Count);
         }
