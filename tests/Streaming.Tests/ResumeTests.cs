@@ -72,17 +72,10 @@ public class ResumeTests : IAsyncLifetime
         await Trainer.RunAsync(Options(_tmp.Sub("reference")));
 
         string run = _tmp.Sub("killed");
-        string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
-        Assert.True(File.Exists(cli), $"{cli} not found next to the tests");
         var o = Options(run);
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        foreach (var a in new[] { "exec", cli, "train", "--data", Data, "--arch", o.Arch, "--out", run, "--images", o.Images!.Value.ToString(),
-                     "--batch", "32", "--lr", "0.2", "--schedule", "cosine", "--seed", "11", "--threads", "2", "--decode-workers", "2",
-                     "--checkpoint-every", (32 * 4).ToString() })
-            psi.ArgumentList.Add(a);
-        using var process = Process.Start(psi)!;
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
+        using var process = CliProcess.Start("train", "--data", Data, "--arch", o.Arch, "--out", run, "--images", o.Images!.Value.ToString(),
+            "--batch", "32", "--lr", "0.2", "--schedule", "cosine", "--seed", "11", "--threads", "2", "--decode-workers", "2",
+            "--checkpoint-every", (32 * 4).ToString());
         var clock = Stopwatch.StartNew();
         while (Checkpoints.Complete(run).Count == 0 && !process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2))
             await Task.Delay(10);

@@ -77,18 +77,13 @@ public class ScoringTests : IAsyncLifetime
     {
         await Score(_tmp.Sub("reference"));
         string run = _tmp.Sub("killed");
-        string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
-        string[] args = ["exec", cli, "score", "--teacher", Teacher, "--data", Unlabeled, "--out", run, "--top-p", "5", "--batch", "64",
+        string[] args = ["score", "--teacher", Teacher, "--data", Unlabeled, "--out", run, "--top-p", "5", "--batch", "64",
             "--threads", "2", "-k", "8", "-p", "2"];
         int cutShort = 0;
         for (int kill = 1; kill <= 2; kill++)
         {
             int before = Directory.Exists(Path.Combine(run, "scores")) ? Directory.GetFiles(Path.Combine(run, "scores"), "*.parquet").Length : 0;
-            var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-            foreach (var a in args) psi.ArgumentList.Add(a);
-            using var process = System.Diagnostics.Process.Start(psi)!;
-            _ = process.StandardOutput.ReadToEndAsync();
-            _ = process.StandardError.ReadToEndAsync();
+            using var process = CliProcess.Start(args);
             var clock = System.Diagnostics.Stopwatch.StartNew();
             // Kill as soon as one more shard is done (or whenever the process gets that far).
             while (!process.HasExited && clock.Elapsed < TimeSpan.FromMinutes(2) &&

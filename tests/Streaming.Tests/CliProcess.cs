@@ -1,0 +1,22 @@
+using System.Diagnostics;
+
+namespace Streaming.Tests;
+
+/// <summary>The real <c>streaming</c> command in a child process (streaming.dll is copied next to the tests), for kill -9 tests.</summary>
+internal static class CliProcess
+{
+    public static Process Start(params string[] args)
+    {
+        string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
+        if (!File.Exists(cli)) throw new FileNotFoundException($"{cli} not found next to the tests");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add("exec");
+        psi.ArgumentList.Add(cli);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        var process = Process.Start(psi)!;
+        // Drain both pipes so a chatty child never blocks on a full one.
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return process;
+    }
+}
