@@ -145,7 +145,7 @@ public static class ScoreEngine
         }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = 2, CancellationToken = token });
 
         var selector = o.K is int k ? new Selector(spec.NumClasses, k, o.P, o.Balance, o.Seed) : null;
-        var done = new List<ScoredShard>();
+        var rowsWritten = new Dictionary<string, long>(StringComparer.Ordinal);
         var failed = new List<FailedShard>();
         var rows = new List<ScoreRow>();
         var bad = new List<QuarantineEntry>();
@@ -172,6 +172,7 @@ public static class ScoreEngine
                         else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
                         await ScoreShards.WriteAsync(file, rows, cancellationToken: token).ConfigureAwait(false);
                         if (selector is not null) foreach (var r in rows) selector.Offer(r);
+                        rowsWritten[input] = rows.Count;
                         scored += rows.Count;
                         quarantined += bad.Count;
                     }
@@ -260,14 +261,19 @@ public static class ScoreEngine
         lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = final }));
         string bottleneck = final.OrderByDescending(s => s.Utilization).First().Stage;
 
-        // The manifest lists every score shard present (this run's and earlier runs'), in input order.
+        // The manifest lists every score shard present, in input order. Shards written by an earlier run are
+        // read once here: counted, and folded into the heaps (selection does not depend on the order of rows).
         var entries = new List<ScoredShard>();
         foreach (var input in inputs)
         {
             string file = Path.Combine(scoresDir, ScoreName(input));
             if (!File.Exists(file)) continue;
-            long n = 0;
-            await foreach (var _ in ScoreShards.ReadAsync(file, cancellationToken).ConfigureAwait(false)) n++;
+            if (!rowsWritten.TryGetValue(input, out long n))
+                await foreach (var r in ScoreShards.ReadAsync(file, cancellationToken).ConfigureAwait(false))
+                {
+                    selector?.Offer(r);
+                    n++;
+                }
             string q = file + ".quarantine.jsonl";
             entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, Hashing.Sha256File(file)));
         }
@@ -289,17 +295,9 @@ public static class ScoreEngine
             entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines), cancellationToken).ConfigureAwait(false);
 
         SelectionManifest? selection = null;
-        if (o.K is int kk)
+        if (selector is not null)
         {
-            // Shards scored by an earlier run are folded in from their score shards: the heaps end the same.
-            var all = new Selector(spec.NumClasses, kk, o.P, o.Balance, o.Seed);
-            if (skipped > 0)
-            {
-                foreach (var e in entries)
-                    await foreach (var r in ScoreShards.ReadAsync(Path.Combine(o.Out, e.File), cancellationToken).ConfigureAwait(false)) all.Offer(r);
-            }
-            else all = selector!;
-            selection = await SelectionWriter.WriteAsync(Path.Combine(o.Out, "selection"), all, new SelectionManifest
+            selection = await SelectionWriter.WriteAsync(Path.Combine(o.Out, "selection"), selector, new SelectionManifest
             {
                 Classes = spec.Classes,
                 Dataset = Path.GetFullPath(o.Data),
