@@ -33,9 +33,9 @@ public static class EvalCommand
             if (parse.GetValue(arch) is string a)
             {
                 int c = parse.GetValue(channels);
-                float[] mean = c == 3 ? [0.485f, 0.456f, 0.406f] : [0.5f];
-                float[] std = c == 3 ? [0.229f, 0.224f, 0.225f] : [0.5f];
-                spec = new ModelSpec(a, parse.GetValue(classes) ?? manifest.Classes.Count, c, parse.GetValue(size), mean, std, manifest.Classes);
+                // The defaults PreprocessOptions uses: ImageNet's statistics for RGB, 0.5/0.5 for grayscale.
+                var defaults = new Streaming.Core.Decode.PreprocessOptions(1, 1, c);
+                spec = new ModelSpec(a, parse.GetValue(classes) ?? manifest.Classes.Count, c, parse.GetValue(size), defaults.Mean, defaults.Std, manifest.Classes);
             }
             var dev = TorchDevice.Resolve(parse.GetValue(device)!);
             string path = parse.GetValue(model)!;
