@@ -52,6 +52,50 @@ public class SelectionTests
         }, iter: 300);
     }
 
+    /// <summary>
+    /// Ids of every shape the heap stores differently: short ones inline, ones that widen the arena's stride,
+    /// ones past the inline limit, ones with characters above U+00FF, and ids that share prefixes; with
+    /// many rows per class, so candidates are evicted and their slots and table cells reused.
+    /// </summary>
+    private static readonly Gen<ScoreRow[]> GenOddIdRows =
+        Gen.Select(Gen.Int[1, 400], Gen.Int[2, 5]).SelectMany((n, classes) =>
+            Gen.Select(Gen.Int[0, 4].Array[n * 3], Gen.Int[0, 5].Array[n]).Select((raw, shapes) =>
+            {
+                var rows = new ScoreRow[n];
+                for (int i = 0; i < n; i++)
+                {
+                    string id = shapes[i] switch
+                    {
+                        0 => $"s{i}",
+                        1 => $"a-medium-length-id-{i:D5}",
+                        2 => new string('x', 70 + i % 5) + i,
+                        3 => $"\u4e2d\u6587-{i}",
+                        4 => $"caf\u00e9-{i}",
+                        _ => $"s{i}\U0001F600",
+                    };
+                    int c0 = raw[3 * i] % classes, c1 = (c0 + 1 + raw[3 * i + 1] % (classes - 1)) % classes;
+                    float p0 = 0.5f + raw[3 * i + 2] * 0.1f;
+                    rows[i] = new ScoreRow(id, [c0, c1], [p0, 1 - p0]);
+                }
+                return rows;
+            }));
+
+    [Fact]
+    public void HeapSelection_EqualsABruteForceSort_ForIdsOfEveryShape()
+    {
+        Gen.Select(GenOddIdRows, Gen.Int[1, 25], Gen.Int[1, 2]).Sample(t =>
+        {
+            var (rows, k, p) = t;
+            int classes = rows.Max(r => r.Classes.Max()) + 1;
+            var selector = new Selector(classes, k, p);
+            foreach (var r in rows) selector.Offer(r);
+            // Offering everything again changes nothing: an image counts once, whatever its id's shape.
+            foreach (var r in rows.Reverse()) selector.Offer(r);
+            var expected = BruteForce(rows, classes, k, p).Select(e => $"{e.Item1}: {string.Join(",", e.Item2)}").ToList();
+            Assert.Equal(expected, Run(selector));
+        }, iter: 300);
+    }
+
     [Fact]
     public void Merge_IsAssociativeAndCommutative_AndEqualsTheWhole()
     {
@@ -102,17 +146,25 @@ public class SelectionTests
     }
 
     [Fact]
-    public void FullHeap_RejectsWorseCandidates_InOrderOne()
+    public void ClassHeap_BreaksTiesOnTheId_CountsAnImageOnce_AndRejectsBelowItsThreshold()
     {
         var heap = new ClassHeap(3);
         Assert.True(heap.Offer(0.9f, "a"));
         Assert.True(heap.Offer(0.8f, "b"));
         Assert.True(heap.Offer(0.7f, "c"));
-        Assert.False(heap.Offer(0.6f, "d"));
-        Assert.False(heap.Offer(0.7f, "d")); // a tie loses to the smaller id already kept
-        Assert.True(heap.Offer(0.7f, "b0")); // a tie with a smaller id wins
+        heap.Offer(0.6f, "d");
+        heap.Offer(0.7f, "d"); // a tie loses to the smaller id already kept
+        heap.Offer(0.7f, "b0"); // a tie with a smaller id wins
         Assert.Equal(new[] { "a", "b", "b0" }, heap.Ranked().Select(c => c.Id));
-        Assert.False(heap.Offer(0.95f, "a")); // an image counts once
+        heap.Offer(0.95f, "a"); // an image counts once, with its best score
+        Assert.Equal(new[] { ("a", 0.95f), ("b", 0.8f), ("b0", 0.7f) }, heap.Ranked().Select(c => (c.Id, c.Score)));
+        Assert.Equal(3, heap.Count);
+
+        // Once a buffer's worth of candidates forced a compaction, anything below the K-th best is rejected in O(1).
+        for (int i = 0; i < 200; i++) heap.Offer(0.5f + i * 0.001f, $"x{i}");
+        Assert.Equal(0.7f, heap.Threshold);
+        Assert.False(heap.Offer(0.69f, "late"));
+        Assert.Equal(new[] { "a", "b", "b0" }, heap.Ranked().Select(c => c.Id));
     }
 
     [Fact]

@@ -61,6 +61,13 @@ public static class ScoreShards
     /// <summary>Streams the rows of a score shard in file order.</summary>
     public static async IAsyncEnumerable<ScoreRow> ReadAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
+        await foreach (var batch in ReadBatchesAsync(path, cancellationToken).ConfigureAwait(false))
+            for (int i = 0; i < batch.Count; i++) yield return batch.Row(i);
+    }
+
+    /// <summary>Streams a score shard one row group at a time, as columns (no object per row).</summary>
+    public static async IAsyncEnumerable<ScoreBatch> ReadBatchesAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
         if (!File.Exists(path)) throw new StreamingException($"{path}: score shard not found");
         await using var stream = ParquetFiles.OpenRead(path);
         var reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
@@ -74,7 +81,7 @@ public static class ScoreShards
             var probF = Find("probs");
             for (int g = 0; g < reader.RowGroupCount; g++)
             {
-                ScoreRow[] rows;
+                ScoreBatch batch;
                 try
                 {
                     using var rg = reader.OpenRowGroupReader(g);
@@ -82,25 +89,27 @@ public static class ScoreShards
                     var ids = new string?[n];
                     await rg.ReadAsync(idF, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
                     var (classes, classRep) = await ReadListAsync<int>(rg, classF, cancellationToken).ConfigureAwait(false);
-                    var (probs, probRep) = await ReadListAsync<float>(rg, probF, cancellationToken).ConfigureAwait(false);
+                    var (probs, _) = await ReadListAsync<float>(rg, probF, cancellationToken).ConfigureAwait(false);
                     if (classes.Length != probs.Length) throw new InvalidDataException("classes and probs differ in length");
-                    rows = new ScoreRow[n];
+                    var offsets = new int[n + 1];
                     int at = 0;
                     for (int i = 0; i < n; i++)
                     {
+                        if (ids[i] is null) throw new InvalidDataException($"row {i} has a null id");
                         if (at >= classes.Length || classRep[at] != 0) throw new InvalidDataException($"row {i} has no scores");
-                        int end = at + 1;
-                        while (end < classes.Length && classRep[end] != 0) end++;
-                        rows[i] = new ScoreRow(ids[i] ?? throw new InvalidDataException($"row {i} has a null id"), classes[at..end], probs[at..end]);
-                        at = end;
+                        offsets[i] = at;
+                        at++;
+                        while (at < classes.Length && classRep[at] != 0) at++;
                     }
                     if (at != classes.Length) throw new InvalidDataException("more list entries than rows");
+                    offsets[n] = at;
+                    batch = new ScoreBatch(ids!, offsets, classes, probs);
                 }
                 catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
                 {
                     throw new StreamingException($"{path}: corrupt score shard ({e.Message})", e);
                 }
-                foreach (var r in rows) yield return r;
+                yield return batch;
             }
         }
     }

@@ -27,22 +27,60 @@ public static class SelectFromScores
             if (p < 1 || p > topP) throw new StreamingException($"-p {p}: the scores keep {topP} classes an image (--top-p at scoring), so P must be 1..{topP}");
             var classes = root.GetProperty("classes").EnumerateArray().Select(c => c.GetString() ?? "").ToList();
             var selector = new Selector(classes.Count, k, p, mode, seed);
-            var shards = new List<ScoreShardEntry>();
+            // Reading (Parquet decoding) and selecting overlap: a reader task hands row groups over a bounded
+            // channel to the selector, so on two cores the slower of the two sets the pace, not their sum.
+            var files = new List<(string File, string Path, string Sha)>();
             foreach (var s in root.GetProperty("shards").EnumerateArray())
             {
                 string file = s.GetProperty("file").GetString()!;
-                string path = Path.Combine(scoresDir, file);
-                string sha = Hashing.Sha256File(path);
-                if (sha != s.GetProperty("sha256").GetString())
-                    throw new StreamingException($"{path}: does not match the hash in scoring.json (changed since scoring?)");
-                long rows = 0;
-                await foreach (var r in ScoreShards.ReadAsync(path, cancellationToken).ConfigureAwait(false))
-                {
-                    selector.Offer(r.Id, r.Classes, r.Probs);
-                    rows++;
-                }
-                shards.Add(new ScoreShardEntry(file, rows, sha));
+                files.Add((file, Path.Combine(scoresDir, file), s.GetProperty("sha256").GetString() ?? ""));
             }
+            var channel = System.Threading.Channels.Channel.CreateBounded<(int Shard, ScoreBatch? Batch)>(new System.Threading.Channels.BoundedChannelOptions(4)
+            {
+                SingleReader = true, SingleWriter = true,
+            });
+            using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+            var reader = Task.Run(async () =>
+            {
+                try
+                {
+                    for (int f = 0; f < files.Count; f++)
+                    {
+                        string sha = Hashing.Sha256File(files[f].Path);
+                        if (sha != files[f].Sha)
+                            throw new StreamingException($"{files[f].Path}: does not match the hash in scoring.json (changed since scoring?)");
+                        await foreach (var batch in ScoreShards.ReadBatchesAsync(files[f].Path, stop.Token).ConfigureAwait(false))
+                            await channel.Writer.WriteAsync((f, batch), stop.Token).ConfigureAwait(false);
+                    }
+                    channel.Writer.Complete();
+                }
+                catch (Exception e)
+                {
+                    channel.Writer.Complete(e);
+                }
+            }, CancellationToken.None);
+            var rows = new long[files.Count];
+            try
+            {
+                await foreach (var (shard, batch) in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    selector.Offer(batch!);
+                    rows[shard] += batch!.Count;
+                }
+            }
+            finally
+            {
+                // Whatever ended the loop, the reader stops too (it may be waiting on a full channel).
+                await stop.CancelAsync().ConfigureAwait(false);
+                try
+                {
+                    await reader.ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                }
+            }
+            var shards = files.Select((f, i) => new ScoreShardEntry(f.File, rows[i], f.Sha)).ToList();
             return await SelectionWriter.WriteAsync(output, selector, new SelectionManifest
             {
                 Classes = classes,

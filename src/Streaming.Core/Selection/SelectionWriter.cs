@@ -43,6 +43,19 @@ public static class SelectionWriter
     private static readonly DataField<string> IdField = new("id", nullable: false);
     private static readonly DataField<float> ScoreField = new("score", nullable: false);
 
+    private const int RowGroupRows = 1 << 20;
+
+    /// <summary>Distinct ids, counted on their 64-bit stable hashes (a primitive sort, not a set of millions of strings).</summary>
+    private static long CountDistinct(string[] ids)
+    {
+        var hashes = new ulong[ids.Length];
+        for (int i = 0; i < ids.Length; i++) hashes[i] = StableHash.Of(ids[i], 0);
+        Array.Sort(hashes);
+        long distinct = 0;
+        for (int i = 0; i < hashes.Length; i++) if (i == 0 || hashes[i] != hashes[i - 1]) distinct++;
+        return distinct;
+    }
+
     public static async Task<SelectionManifest> WriteAsync(string folder, Selector selector, SelectionManifest header, CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(folder);
@@ -67,11 +80,17 @@ public static class SelectionWriter
         {
             await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(ClassField, RankField, IdField, ScoreField), stream,
                 new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            using var rg = writer.CreateRowGroup();
-            await rg.WriteAsync<int>(ClassField, classes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.WriteAsync<int>(RankField, ranks.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.WriteAsync(IdField, ids).ConfigureAwait(false);
-            await rg.WriteAsync<float>(ScoreField, scores.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            // Row groups of a million rows, so that writing a D-hat of K x C = 16M rows does not hold it all twice.
+            for (int start = 0; start < n || start == 0; start += RowGroupRows)
+            {
+                int count = Math.Min(RowGroupRows, n - start);
+                using var rg = writer.CreateRowGroup();
+                await rg.WriteAsync<int>(ClassField, classes.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await rg.WriteAsync<int>(RankField, ranks.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await rg.WriteAsync(IdField, ids[start..(start + count)]).ConfigureAwait(false);
+                await rg.WriteAsync<float>(ScoreField, scores.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
+                if (n == 0) break;
+            }
         }
         File.Move(temp, path, overwrite: true);
         var manifest = header with
@@ -82,7 +101,7 @@ public static class SelectionWriter
             Seed = selector.Seed,
             RowsScored = selector.Rows,
             Selected = n,
-            DistinctImages = ids.Distinct(StringComparer.Ordinal).LongCount(),
+            DistinctImages = CountDistinct(ids),
             Counts = result.Select(r => r.Ranked.Length).ToList(),
             DhatSha256 = Hashing.Sha256File(path),
         };

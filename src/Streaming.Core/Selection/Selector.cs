@@ -4,7 +4,7 @@ namespace Streaming.Core.Selection;
 
 /// <summary>
 /// The selection core: per image keep its top-P classes; per class keep the best K images in a bounded
-/// heap (<see cref="ClassHeap"/>). Memory is K x C entries whatever the number of images offered, and
+/// bounded structure (<see cref="ClassHeap"/>). Memory is K x C entries whatever the number of images offered, and
 /// the result is a pure function of the scores, K, P and the mode (ties break on the id), so it does not
 /// depend on the order of the rows, their batching or how many parts were merged.
 /// </summary>
@@ -12,6 +12,7 @@ public sealed class Selector
 {
     private readonly ClassHeap[] _heaps;
     private readonly long[] _topOne;
+    private readonly float[] _thresholds; // each heap's rejection threshold, kept dense so that a rejection touches no heap
 
     public Selector(int classes, int k, int p, BalanceMode mode = BalanceMode.Ranked, ulong seed = 0)
     {
@@ -28,6 +29,8 @@ public sealed class Selector
         _heaps = new ClassHeap[classes];
         for (int c = 0; c < classes; c++) _heaps[c] = new ClassHeap(capacity);
         _topOne = new long[classes];
+        _thresholds = new float[classes];
+        Array.Fill(_thresholds, float.NegativeInfinity);
     }
 
     public int Classes { get; }
@@ -40,24 +43,64 @@ public sealed class Selector
     public long Rows { get; private set; }
 
     /// <summary>Offers one image's scores (classes in descending probability; only the first P count).</summary>
-    public void Offer(string id, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs)
+    public void Offer(string id, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs) => Offer(id.AsSpan(), classes, probs);
+
+    /// <summary>Offers one image's scores (classes in descending probability; only the first P count).</summary>
+    public void Offer(ReadOnlySpan<char> id, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs)
     {
         Rows++;
         int n = Math.Min(P, classes.Length);
         if (n > 0 && (uint)classes[0] < (uint)Classes) _topOne[classes[0]]++;
+        // The id is hashed at most once a row, and only when some class might keep it: in the steady state
+        // most offers lose to a full heap's minimum and cost one comparison.
+        ulong hash = 0;
+        bool hashed = false;
+        var heaps = _heaps;
+        var thresholds = _thresholds;
+        if (Mode != BalanceMode.Random)
+        {
+            for (int j = 0; j < n; j++)
+            {
+                int c = classes[j];
+                if ((uint)c >= (uint)thresholds.Length) throw OutOfRange(id, c);
+                float key = probs[j];
+                if (key < thresholds[c]) continue; // the common case at scale: one comparison against a dense array
+                if (!hashed) { hash = StableHash.Of(id, 0); hashed = true; }
+                var heap = heaps[c];
+                heap.Offer(key, id, hash, key);
+                thresholds[c] = heap.Threshold;
+            }
+            return;
+        }
         for (int j = 0; j < n; j++)
         {
             int c = classes[j];
-            if ((uint)c >= (uint)Classes) throw new StreamingException($"score row '{id}' names class {c}, outside 0..{Classes - 1}");
-            float key = Mode == BalanceMode.Random ? RandomKey(id, c) : probs[j];
-            _heaps[c].Offer(key, id, probs[j]);
+            if ((uint)c >= (uint)thresholds.Length) throw OutOfRange(id, c);
+            if (!hashed) { hash = StableHash.Of(id, 0); hashed = true; }
+            float key = RandomKey(hash, c);
+            if (key < thresholds[c]) continue;
+            var heap = heaps[c];
+            heap.Offer(key, id, hash, probs[j]);
+            thresholds[c] = heap.Threshold;
+        }
+    }
+
+    private StreamingException OutOfRange(ReadOnlySpan<char> id, int c) => new($"score row '{id}' names class {c}, outside 0..{Classes - 1}");
+
+    /// <summary>Offers every row of a batch.</summary>
+    public void Offer(ScoreBatch batch)
+    {
+        for (int i = 0; i < batch.Count; i++)
+        {
+            int start = batch.Offsets[i], end = batch.Offsets[i + 1];
+            Offer(batch.Ids[i].AsSpan(), batch.Classes.AsSpan(start, end - start), batch.Probs.AsSpan(start, end - start));
         }
     }
 
     public void Offer(ScoreRow row) => Offer(row.Id, row.Classes, row.Probs);
 
     /// <summary>A uniform pseudo-random score in [0, 1) fixed by (seed, class, id): random selection that is still reproducible.</summary>
-    private float RandomKey(string id, int c) => (float)((StableHash.Of(id, Seed ^ StableHash.Mix((ulong)c + 1)) >> 40) / (double)(1UL << 24));
+    private float RandomKey(ulong idHash, int c) => (float)((StableHash.Mix(idHash ^ StableHash.Mix(Seed ^ StableHash.Mix((ulong)c + 1))) >> 40) / (double)(1UL << 24));
 
     /// <summary>Folds another selector over a disjoint (or overlapping) part of the same data into this one.</summary>
     public void Merge(Selector other)
@@ -67,6 +110,7 @@ public sealed class Selector
         for (int c = 0; c < Classes; c++)
         {
             _heaps[c].Merge(other._heaps[c]);
+            _thresholds[c] = _heaps[c].Threshold;
             _topOne[c] += other._topOne[c];
         }
         Rows += other.Rows;

@@ -9,21 +9,31 @@ namespace Streaming.Core;
 public static class StableHash
 {
     /// <summary>FNV-1a over the UTF-8 bytes of <paramref name="text"/>, finished with SplitMix64 and mixed with a seed.</summary>
-    public static ulong Of(string text, ulong seed)
+    public static ulong Of(string text, ulong seed) => Of(text.AsSpan(), seed);
+
+    /// <summary>The same hash as <see cref="Of(string, ulong)"/>, of characters that need not be a string.</summary>
+    public static ulong Of(ReadOnlySpan<char> text, ulong seed)
     {
         ulong h = 14695981039346656037UL;
-        Span<byte> buffer = stackalloc byte[256];
-        int max = Encoding.UTF8.GetMaxByteCount(text.Length);
-        byte[]? rented = null;
-        Span<byte> bytes = max <= buffer.Length ? buffer : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
-        try
+        int i = 0;
+        // ASCII is its own UTF-8: hash the characters directly, with no encoding step (the common case for ids).
+        for (; i < text.Length && text[i] < 0x80; i++) { h ^= text[i]; h *= 1099511628211UL; }
+        if (i < text.Length)
         {
-            int n = Encoding.UTF8.GetBytes(text, bytes);
-            foreach (byte b in bytes[..n]) { h ^= b; h *= 1099511628211UL; }
-        }
-        finally
-        {
-            if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            var rest = text[i..];
+            Span<byte> buffer = stackalloc byte[256];
+            int max = Encoding.UTF8.GetMaxByteCount(rest.Length);
+            byte[]? rented = null;
+            Span<byte> bytes = max <= buffer.Length ? buffer : (rented = System.Buffers.ArrayPool<byte>.Shared.Rent(max));
+            try
+            {
+                int n = Encoding.UTF8.GetBytes(rest, bytes);
+                foreach (byte b in bytes[..n]) { h ^= b; h *= 1099511628211UL; }
+            }
+            finally
+            {
+                if (rented is not null) System.Buffers.ArrayPool<byte>.Shared.Return(rented);
+            }
         }
         return Mix(h ^ Mix(seed + 0x9E3779B97F4A7C15UL));
     }

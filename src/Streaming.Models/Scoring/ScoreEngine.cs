@@ -269,10 +269,10 @@ public static class ScoreEngine
             string file = Path.Combine(scoresDir, ScoreName(input));
             if (!File.Exists(file)) continue;
             if (!rowsWritten.TryGetValue(input, out long n))
-                await foreach (var r in ScoreShards.ReadAsync(file, cancellationToken).ConfigureAwait(false))
+                await foreach (var group in ScoreShards.ReadBatchesAsync(file, cancellationToken).ConfigureAwait(false))
                 {
-                    selector?.Offer(r);
-                    n++;
+                    selector?.Offer(group);
+                    n += group.Count;
                 }
             string q = file + ".quarantine.jsonl";
             entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, Hashing.Sha256File(file)));
