@@ -12,6 +12,8 @@ public enum ExitCode
     BadInput = 3,
     /// <summary>The run finished, but some inputs (shards) failed on their own; see the report.</summary>
     PartialFailure = 4,
+    /// <summary>A replay's outputs differ from the record (the report names the stage and the file).</summary>
+    ReplayMismatch = 5,
     /// <summary>Interrupted (Ctrl+C).</summary>
     Cancelled = 130,
 }

@@ -16,6 +16,8 @@ public static class StreamingCli
             EvalCommand.Create(),
             ScoreCommand.Create(),
             SelectCommand.Create(),
+            RunCommand.Create(),
+            ReplayCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

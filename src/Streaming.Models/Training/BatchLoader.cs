@@ -30,7 +30,13 @@ public sealed class BatchLoader
     public long EpochSize => _order.Count;
 
     /// <summary>Batches in an epoch.</summary>
-    public long BatchesPerEpoch => _options.DropLast ? Math.Max(1, EpochSize / _options.BatchSize) : (EpochSize + _options.BatchSize - 1) / _options.BatchSize;
+    public long BatchesPerEpoch => DropLast ? EpochSize / _options.BatchSize : (EpochSize + _options.BatchSize - 1) / _options.BatchSize;
+
+    /// <summary>
+    /// Whether an epoch's last, partial batch is dropped: as asked, except when the whole epoch is smaller
+    /// than one batch (a tiny D-hat), where dropping it would leave epochs with no batch at all.
+    /// </summary>
+    private bool DropLast => _options.DropLast && EpochSize >= _options.BatchSize;
 
     private sealed record Decoded(float[] Pixels, int Label, long Index);
 
@@ -73,7 +79,7 @@ public sealed class BatchLoader
         batch.LinkTo(tensors, link);
 
         long skip = firstBatch * o.BatchSize;
-        long limit = o.DropLast ? BatchesPerEpoch * o.BatchSize : long.MaxValue;
+        long limit = DropLast ? BatchesPerEpoch * o.BatchSize : long.MaxValue;
         var feeder = Task.Run(async () =>
         {
             try
@@ -97,7 +103,7 @@ public sealed class BatchLoader
             {
                 while (tensors.TryReceive(out var b))
                 {
-                    if (o.DropLast && b.Count < o.BatchSize)
+                    if (DropLast && b.Count < o.BatchSize)
                     {
                         b.Dispose();
                         continue;

@@ -1,0 +1,73 @@
+using Parquet;
+using Streaming.Core.Datasets;
+using Streaming.Core.Shards;
+
+namespace Streaming.Core.Selection;
+
+/// <summary>
+/// Turns D-hat into an image dataset a trainer reads like any other: each selected (class, id) becomes
+/// a record labeled with the class, its bytes copied from the unlabeled dataset's shards. An image selected
+/// under several classes appears once per class, as <c>id@class</c> (ids stay unique). One pass over U, in
+/// U's order, so the result is byte-identical for equal inputs.
+/// </summary>
+public static class SelectionImages
+{
+    /// <summary>Reads D-hat's (class, id) pairs, in class then rank order.</summary>
+    public static async Task<List<(int Class, string Id)>> ReadPairsAsync(string selectionDir, CancellationToken cancellationToken = default)
+    {
+        string path = Path.Combine(selectionDir, SelectionManifest.DhatFileName);
+        if (!File.Exists(path)) throw new StreamingException($"{path}: not found (is {selectionDir} the output of 'streaming select'?)");
+        var pairs = new List<(int, string)>();
+        await using var stream = File.OpenRead(path);
+        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
+        var fields = reader.Schema.GetDataFields();
+        var classField = fields.First(f => f.Name == "class");
+        var idField = fields.First(f => f.Name == "id");
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var rg = reader.OpenRowGroupReader(g);
+            int n = checked((int)rg.RowCount);
+            var classes = new int[n];
+            var ids = new string?[n];
+            await rg.ReadAsync<int>(classField, classes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(idField, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) pairs.Add((classes[i], ids[i]!));
+        }
+        return pairs;
+    }
+
+    public static async Task<DatasetManifest> MaterializeAsync(string selectionDir, string unlabeledDataset, string output, IReadOnlyList<string> classNames,
+        CancellationToken cancellationToken = default)
+    {
+        var pairs = await ReadPairsAsync(selectionDir, cancellationToken).ConfigureAwait(false);
+        var wanted = new Dictionary<string, List<int>>(StringComparer.Ordinal);
+        foreach (var (c, id) in pairs)
+        {
+            if (!wanted.TryGetValue(id, out var list)) wanted[id] = list = [];
+            list.Add(c);
+        }
+        var manifest = DatasetManifest.Load(unlabeledDataset);
+        long found = 0;
+        await using (var writer = new DatasetWriter(output, new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize }))
+        {
+            foreach (var shard in manifest.ShardPaths(unlabeledDataset))
+            {
+                await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+                {
+                    if (!wanted.TryGetValue(record.Id, out var classes)) continue;
+                    foreach (int c in classes)
+                        await writer.AddAsync(record with { Id = classes.Count == 1 ? record.Id : $"{record.Id}@{c}", Label = c }, cancellationToken).ConfigureAwait(false);
+                    found++;
+                }
+            }
+            if (found != wanted.Count)
+                throw new StreamingException($"{selectionDir}: {wanted.Count - found} selected ids are not in {unlabeledDataset} (was D-hat scored from another dataset?)");
+            var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal)
+            {
+                ["selection_sha256"] = Hashing.Sha256File(Path.Combine(selectionDir, SelectionManifest.DhatFileName)),
+                ["unlabeled_manifest_sha256"] = Hashing.Sha256File(Path.Combine(unlabeledDataset, DatasetManifest.FileName)),
+            };
+            return await writer.CompleteAsync(new DatasetManifest { Name = "dhat", Origin = "selection (D-hat)", Classes = classNames, Parameters = parameters }, cancellationToken).ConfigureAwait(false);
+        }
+    }
+}

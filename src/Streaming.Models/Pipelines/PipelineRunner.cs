@@ -1,0 +1,315 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Streaming.Core;
+using Streaming.Core.Datasets;
+using Streaming.Core.Ingest;
+using Streaming.Core.Selection;
+using Streaming.Models.Evaluation;
+using Streaming.Models.IO;
+using Streaming.Models.Scoring;
+using Streaming.Models.Training;
+
+namespace Streaming.Models.Pipelines;
+
+/// <summary>What one stage did: its cache key, whether it was reused, its output files' hashes, metrics and wall time.</summary>
+public sealed record StageRecord(string Name, string Key, bool Reused, double WallSeconds, string Folder,
+    IReadOnlyDictionary<string, object> Parameters, IReadOnlyDictionary<string, string> Inputs,
+    IReadOnlyDictionary<string, string> Outputs, string OutputSha256, IReadOnlyDictionary<string, double> Metrics);
+
+/// <summary>
+/// Runs a pipeline's stages in order: ingest train and test, split into D and U, the supervised
+/// baseline, the teacher, scoring U, selection (D-hat), D-hat as images, the student's pre-training and
+/// its fine-tuning, each evaluated on the test set.
+/// <para>
+/// Every stage is content-addressed: its key hashes the stage's parameters and the output hashes of the
+/// stages it reads, and its outputs live in <c>cache/NAME-KEY/</c>, written under a temporary name and
+/// renamed when complete. A stage whose key already has a folder is reused, so changing K reruns
+/// select and what follows, not the teacher or the scoring. Only deterministic artifacts are hashed
+/// (shards, models, D-hat), never logs with timings.
+/// </para>
+/// </summary>
+public sealed class PipelineRunner
+{
+    public const string RunFileName = "run.json";
+    private const string StageFileName = "stage.json";
+
+    private readonly PipelineManifest _m;
+    private readonly string _out;
+    private readonly Action<string> _log;
+    private readonly IProgress<string>? _status;
+    private readonly Dictionary<string, StageRecord> _done = new(StringComparer.Ordinal);
+    private readonly List<StageRecord> _records = [];
+
+    public PipelineRunner(PipelineManifest manifest, string output, Action<string>? log = null, IProgress<string>? status = null)
+    {
+        _m = manifest;
+        _out = Path.GetFullPath(output);
+        _log = log ?? (_ => { });
+        _status = status;
+    }
+
+    /// <summary>The stages, in the order they run.</summary>
+    public static readonly string[] StageNames =
+        ["ingest-train", "ingest-test", "split", "baseline", "teacher", "score", "select", "dhat-images", "student", "finetune"];
+
+    public string CacheDir => Path.Combine(_out, "cache");
+
+    public async Task<JsonObject> RunAsync(CancellationToken cancellationToken = default)
+    {
+        Directory.CreateDirectory(CacheDir);
+        var clock = Stopwatch.StartNew();
+        var started = DateTimeOffset.UtcNow;
+        int threads = _m.Int("threads");
+        TorchSharp.torch.set_num_threads(threads);
+        string device = _m.Text("device");
+        ulong seed = (ulong)_m.Int("seed");
+
+        await Stage("ingest-train", P(("source", _m.Text("data.train")), ("source_sha256", Hashing.Sha256File(_m.Text("data.train")))), [], DatasetArtifacts,
+            async dir => { await IngestAsync(_m.Text("data.train"), "train", dir, cancellationToken); return []; }, cancellationToken);
+        await Stage("ingest-test", P(("source", _m.Text("data.test")), ("source_sha256", Hashing.Sha256File(_m.Text("data.test")))), [], DatasetArtifacts,
+            async dir => { await IngestAsync(_m.Text("data.test"), "test", dir, cancellationToken); return []; }, cancellationToken);
+        string test = _done["ingest-test"].Folder;
+        await Stage("split", P(("labeled_per_class", _m.Int("data.labeled_per_class")), ("seed", seed)), ["ingest-train"],
+            dir => DatasetArtifacts(Path.Combine(dir, "d")).Select(f => "d/" + f).Concat(DatasetArtifacts(Path.Combine(dir, "u")).Select(f => "u/" + f)),
+            async dir =>
+            {
+                var r = await DatasetSplitter.SplitAsync(_done["ingest-train"].Folder, _m.Int("data.labeled_per_class"), seed, Path.Combine(dir, "d"), Path.Combine(dir, "u"),
+                    cancellationToken: cancellationToken);
+                return new() { ["labeled"] = r.Labeled.Rows, ["unlabeled"] = r.Unlabeled.Rows };
+            }, cancellationToken);
+        string d = Path.Combine(_done["split"].Folder, "d"), u = Path.Combine(_done["split"].Folder, "u");
+
+        string studentArch = _m.Text("student.arch");
+        await TrainStage("baseline", "baseline", studentArch, d, ["split"], null, "baseline", test, seed, threads, device, cancellationToken);
+
+        if (_m.OptionalText("teacher.arch") is string teacherArch)
+        {
+            await TrainStage("teacher", "teacher", teacherArch, d, ["split"], null, "teacher", test, seed, threads, device, cancellationToken);
+        }
+        else
+        {
+            string model = _m.Text("teacher.model");
+            await Stage("teacher", P(("model_sha256", Hashing.Sha256File(model)), ("file", Path.GetFileName(model))), ["ingest-test"], _ => [Path.GetFileName(model)],
+                async dir =>
+                {
+                    File.Copy(model, Path.Combine(dir, Path.GetFileName(model)));
+                    var metrics = new Dictionary<string, double>();
+                    if (!model.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase))
+                        metrics["teacher"] = (await EvaluateAsync(Path.Combine(dir, Path.GetFileName(model)), test, device, cancellationToken)).Top1;
+                    else _log("note: an ONNX teacher is not evaluated on the test set here (use 'streaming eval' with its architecture)");
+                    return metrics;
+                }, cancellationToken);
+        }
+        string teacherModel = TeacherModel();
+
+        await Stage("score", P(("top_p", _m.Int("scoring.top_p")), ("batch", _m.Int("scoring.batch"))), ["split", "teacher"], dir => ScoreArtifacts(dir),
+            async dir =>
+            {
+                var r = await ScoreEngine.RunAsync(new ScoreOptions
+                {
+                    Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Int("scoring.top_p"), BatchSize = _m.Int("scoring.batch"),
+                    Device = device, Threads = threads,
+                }, null, _log, cancellationToken);
+                if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");
+                return new() { ["images_scored"] = r.ImagesScored, ["scoring_images_per_second"] = Math.Round(r.ImagesPerSecond, 1) };
+            }, cancellationToken);
+
+        var balance = _m.Text("scoring.balance") switch { "ranked" => BalanceMode.Ranked, "random" => BalanceMode.Random, _ => BalanceMode.UnbalancedZipf };
+        await Stage("select", P(("k", _m.Int("scoring.k")), ("p", _m.Int("scoring.p")), ("balance", _m.Text("scoring.balance")), ("seed", seed)), ["score", "split"],
+            _ => [SelectionManifest.DhatFileName],
+            async dir =>
+            {
+                var sel = await SelectFromScores.RunAsync(_done["score"].Folder, _m.Int("scoring.k"), _m.Int("scoring.p"), dir, balance, seed, cancellationToken);
+                var metrics = new Dictionary<string, double> { ["dhat_rows"] = sel.Selected, ["dhat_distinct_images"] = sel.DistinctImages };
+                if (await PrecisionAsync(dir, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
+                return metrics;
+            }, cancellationToken);
+
+        var classes = DatasetManifest.Load(d).Classes;
+        await Stage("dhat-images", P(), ["select", "split"], DatasetArtifacts,
+            async dir =>
+            {
+                var m = await SelectionImages.MaterializeAsync(_done["select"].Folder, u, dir, classes, cancellationToken);
+                return new() { ["images"] = m.Rows };
+            }, cancellationToken);
+
+        await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken);
+        await TrainStage("finetune", "finetune", studentArch, d, ["student", "split"], Path.Combine(_done["student"].Folder, ModelFile.DefaultName),
+            "student_finetuned", test, seed, threads, device, cancellationToken);
+
+        var run = new JsonObject
+        {
+            ["format"] = "streaming.run/1",
+            ["manifest"] = _m.Path,
+            ["manifest_sha256"] = File.Exists(_m.Path) ? Hashing.Sha256File(_m.Path) : null,
+            ["resolved"] = JsonSerializer.SerializeToNode(_m.Values),
+            ["metrics"] = JsonSerializer.SerializeToNode(_records.SelectMany(r => r.Metrics).ToDictionary(kv => kv.Key, kv => kv.Value)),
+            ["stages"] = JsonSerializer.SerializeToNode(_records.Select(r => new
+            {
+                name = r.Name, key = r.Key, reused = r.Reused, wall_seconds = Math.Round(r.WallSeconds, 1), folder = Path.GetRelativePath(_out, r.Folder),
+                parameters = r.Parameters, inputs = r.Inputs, outputs = r.Outputs, output_sha256 = r.OutputSha256, metrics = r.Metrics,
+            })),
+            ["started"] = started.ToString("o", CultureInfo.InvariantCulture),
+            ["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            ["machine"] = Machine(threads),
+            ["versions"] = Versions(),
+        };
+        string path = Path.Combine(_out, RunFileName);
+        await File.WriteAllTextAsync(path + ".partial", run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
+        File.Move(path + ".partial", path, overwrite: true);
+        return run;
+    }
+
+    /// <summary>The stages' records so far, in order.</summary>
+    public IReadOnlyList<StageRecord> Records => _records;
+
+    private string TeacherModel()
+    {
+        string folder = _done["teacher"].Folder;
+        return _m.OptionalText("teacher.model") is string model ? Path.Combine(folder, Path.GetFileName(model)) : Path.Combine(folder, ModelFile.DefaultName);
+    }
+
+    private Task TrainStage(string stage, string section, string arch, string data, string[] inputs, string? init, string metric, string test, ulong seed, int threads,
+        string device, CancellationToken ct)
+    {
+        string prefix = section + ".";
+        var parameters = P(("arch", arch), ("images", _m.Long(prefix + "images")), ("batch", _m.Int(prefix + "batch")), ("lr", _m.Number(prefix + "lr")),
+            ("schedule", _m.Text(prefix + "schedule")), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"));
+        return Stage(stage, parameters, inputs, _ => [ModelFile.DefaultName], async dir =>
+        {
+            var schedule = Enum.Parse<ScheduleKind>(_m.Text(prefix + "schedule"), ignoreCase: true);
+            var result = await Trainer.RunAsync(new TrainOptions
+            {
+                Data = data, Arch = arch, Out = dir, Images = _m.Long(prefix + "images"), BatchSize = _m.Int(prefix + "batch"), BaseLr = _m.Number(prefix + "lr"),
+                Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true,
+            }, new Progress<TrainProgress>(p => _status?.Report(string.Create(CultureInfo.InvariantCulture,
+                $"  {stage}: {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  {p.ImagesPerSecond:N0} images/s  ETA {p.Eta:mm\\:ss}"))), _log, ct);
+            var eval = await EvaluateAsync(result.ModelPath, test, device, ct);
+            await File.WriteAllTextAsync(Path.Combine(dir, "eval-test.json"), eval.ToJson(), ct);
+            return new() { [metric] = eval.Top1, [metric + "_train_images_per_second"] = Math.Round(result.ImagesPerSecond, 1) };
+        }, ct);
+    }
+
+    private static async Task<EvalResult> EvaluateAsync(string modelPath, string test, string device, CancellationToken ct)
+    {
+        var dev = TorchDevice.Resolve(device);
+        var (net, spec) = ModelFile.Load(modelPath, null, dev);
+        using (net) return await Evaluator.EvaluateAsync(net, spec, test, dev, 256, 1, Path.GetFullPath(modelPath), ct);
+    }
+
+    /// <summary>The fraction of D-hat rows whose withheld true label is the class they were selected for; null when U has no withheld labels.</summary>
+    public static async Task<double?> PrecisionAsync(string selectionDir, string unlabeled, CancellationToken ct)
+    {
+        var manifest = DatasetManifest.Load(unlabeled);
+        if (manifest.WithheldLabelsFile is null) return null;
+        var truth = await DatasetSplitter.ReadWithheldAsync(Path.Combine(unlabeled, manifest.WithheldLabelsFile), ct);
+        var pairs = await SelectionImages.ReadPairsAsync(selectionDir, ct);
+        if (pairs.Count == 0) return null;
+        return pairs.Count(p => truth.TryGetValue(p.Id, out int y) && y == p.Class) / (double)pairs.Count;
+    }
+
+    private static async Task IngestAsync(string source, string name, string dir, CancellationToken ct)
+    {
+        var src = ImageSource.Open(source);
+        // One worker: shard contents then never depend on thread timing, so a replay is byte-identical.
+        await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = 1, Name = name, Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
+    }
+
+    private static IEnumerable<string> DatasetArtifacts(string dir) =>
+        Directory.Exists(dir) ? Directory.GetFiles(dir, "*.parquet").Select(Path.GetFileName).Order(StringComparer.Ordinal)! : [];
+
+    private static IEnumerable<string> ScoreArtifacts(string dir) =>
+        Directory.GetFiles(Path.Combine(dir, ScoringManifest.ScoresFolder), "*.parquet").Select(f => ScoringManifest.ScoresFolder + "/" + Path.GetFileName(f)).Order(StringComparer.Ordinal);
+
+    private static SortedDictionary<string, object> P(params (string Key, object Value)[] items)
+    {
+        var d = new SortedDictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (k, v) in items) d[k] = v;
+        return d;
+    }
+
+    private async Task Stage(string name, SortedDictionary<string, object> parameters, string[] inputs, Func<string, IEnumerable<string>> artifacts,
+        Func<string, Task<Dictionary<string, double>>> run, CancellationToken ct)
+    {
+        int index = Array.IndexOf(StageNames, name) + 1;
+        var inputHashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        foreach (var i in inputs) inputHashes[i] = _done[i].OutputSha256;
+        string identity = JsonSerializer.Serialize(new { stage = name, version = 1, parameters, inputs = inputHashes });
+        string key = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(identity)))[..16];
+        string folder = Path.Combine(CacheDir, $"{name}-{key}");
+        string marker = Path.Combine(folder, StageFileName);
+        StageRecord record;
+        if (File.Exists(marker))
+        {
+            var saved = JsonSerializer.Deserialize<StageFile>(File.ReadAllText(marker))!;
+            record = new StageRecord(name, key, true, saved.WallSeconds, folder, parameters, inputHashes, saved.Outputs, saved.OutputSha256, saved.Metrics);
+            _log($"[{index}/{StageNames.Length}] {name}: reused {Path.GetRelativePath(_out, folder)} (inputs and parameters unchanged)");
+        }
+        else
+        {
+            _log($"[{index}/{StageNames.Length}] {name}: running ({string.Join(", ", parameters.Select(kv => $"{kv.Key}={Fmt(kv.Value)}"))})");
+            string temp = Path.Combine(CacheDir, $".{name}-{key}.tmp-{Environment.ProcessId}");
+            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            Directory.CreateDirectory(temp);
+            var clock = Stopwatch.StartNew();
+            var metrics = await run(temp);
+            clock.Stop();
+            var outputs = new SortedDictionary<string, string>(StringComparer.Ordinal);
+            foreach (var f in artifacts(temp)) outputs[f] = Hashing.Sha256File(Path.Combine(temp, f));
+            if (outputs.Count == 0) throw new StreamingException($"stage {name}: produced no output files");
+            string outputSha = Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(string.Concat(outputs.Select(kv => $"{kv.Key} {kv.Value}\n")))));
+            var sortedMetrics = new SortedDictionary<string, double>(metrics, StringComparer.Ordinal);
+            await File.WriteAllTextAsync(Path.Combine(temp, StageFileName), JsonSerializer.Serialize(new StageFile(name, key, clock.Elapsed.TotalSeconds, outputs, outputSha, sortedMetrics),
+                new JsonSerializerOptions { WriteIndented = true }), ct);
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            Directory.Move(temp, folder);
+            record = new StageRecord(name, key, false, clock.Elapsed.TotalSeconds, folder, parameters, inputHashes, outputs, outputSha, sortedMetrics);
+            string shown = string.Join(", ", sortedMetrics.Where(kv => !kv.Key.EndsWith("per_second", StringComparison.Ordinal)).Select(kv => $"{kv.Key} {Fmt(kv.Value)}"));
+            _log($"      {name}: done in {clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}");
+        }
+        _done[name] = record;
+        _records.Add(record);
+    }
+
+    private static string Fmt(object v) => v switch
+    {
+        double d => d.ToString("0.####", CultureInfo.InvariantCulture),
+        _ => Convert.ToString(v, CultureInfo.InvariantCulture) ?? "",
+    };
+
+    private sealed record StageFile(string Name, string Key, double WallSeconds, IReadOnlyDictionary<string, string> Outputs, string OutputSha256,
+        IReadOnlyDictionary<string, double> Metrics);
+
+    private static JsonObject Machine(int threads) => new()
+    {
+        ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
+        ["cpu"] = CpuModel(),
+        ["cores"] = Environment.ProcessorCount,
+        ["threads"] = threads,
+        ["memory_gib"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30), 1),
+    };
+
+    private static string CpuModel()
+    {
+        try
+        {
+            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
+        }
+        catch (IOException)
+        {
+            return "unknown";
+        }
+    }
+
+    private static JsonObject Versions() => new()
+    {
+        ["engine"] = typeof(PipelineRunner).Assembly.GetName().Version?.ToString(),
+        ["dotnet"] = Environment.Version.ToString(),
+        ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
+        ["torch_backend"] = TorchDevice.Backend,
+    };
+}

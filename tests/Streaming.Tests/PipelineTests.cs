@@ -1,0 +1,152 @@
+using System.Text.Json.Nodes;
+using Streaming.Core;
+using Streaming.Models.Pipelines;
+using Xunit;
+
+namespace Streaming.Tests;
+
+/// <summary>Pipeline manifests, run with its content-addressed cache, and replay, on the 300-image Fashion-MNIST sample.</summary>
+public class PipelineTests
+{
+    private static string MiniManifest(string k = "10") => $"""
+        # a tiny pipeline for tests
+        name: mini
+        seed: 3
+        device: cpu
+        threads: 1
+        data:
+          train: {TestPaths.MiniIdxTrain}
+          test: {TestPaths.MiniIdxTest}
+          labeled_per_class: 5
+        teacher:
+          arch: cnn-small
+          images: 256
+          batch: 32
+        scoring:
+          top_p: 3
+          k: {k}
+          p: 2
+        student:
+          arch: cnn-small:w2
+          images: 256
+          batch: 32
+        finetune:
+          images: 128
+          batch: 32
+        baseline:
+          images: 128
+          batch: 32
+        """;
+
+    [Theory]
+    [InlineData("scoring", "  k: -5", "scoring.k", "at least 1")]
+    [InlineData("scoring", "  kk: 5", "scoring.kk", "unknown key")]
+    [InlineData("teacher", "  images: lots", "teacher.images", "whole number")]
+    [InlineData("data", "  test: /no/such/file.gz", "data.test", "does not exist")]
+    [InlineData("", "colour: red", "colour", "unknown key")]
+    [InlineData("scoring", "  balance: sorted", "scoring.balance", "one of ranked")]
+    [InlineData("student", "  targets: soft", "student.targets", "not implemented yet")]
+    public void BadManifests_FailBeforeAnyWork_NamingTheKeyAndTheLine(string section, string badLine, string key, string message)
+    {
+        using var tmp = new TempDir();
+        // The bad line replaces the section's own line for that key (or goes after the comment, at the top level).
+        var lines = MiniManifest().Split('\n').ToList();
+        string badKey = badLine.Trim().Split(':')[0];
+        int at;
+        if (section.Length == 0)
+        {
+            at = 1;
+            lines.Insert(at, badLine);
+        }
+        else
+        {
+            int start = lines.IndexOf(section + ":");
+            int existing = lines.FindIndex(start + 1, l => l.StartsWith("  " + badKey + ":", StringComparison.Ordinal) && lines.IndexOf(l) < start + 8);
+            if (existing > start && lines.Skip(start + 1).Take(existing - start).All(l => l.StartsWith("  ", StringComparison.Ordinal)))
+            {
+                lines[existing] = badLine;
+                at = existing;
+            }
+            else
+            {
+                at = start + 1;
+                lines.Insert(at, badLine);
+            }
+        }
+        string path = tmp.Sub("bad.yaml");
+        File.WriteAllText(path, string.Join("\n", lines));
+        var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(path));
+        Assert.Contains($"bad.yaml:{at + 1}:", e.Message);
+        Assert.Contains(key, e.Message);
+        Assert.Contains(message, e.Message);
+    }
+
+    [Fact]
+    public void Set_OverridesAKey_AndIsValidatedLikeTheFile()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
+        Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Int("scoring.k"));
+        var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=-1"]));
+        Assert.Contains("--set scoring.k", e.Message);
+        Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.p=4"])); // P above top_p
+    }
+
+    [Fact]
+    public void TheShippedManifests_AreValid()
+    {
+        foreach (var file in Directory.GetFiles(Path.Combine(TestPaths.Root, "pipelines"), "*.yaml"))
+        {
+            string text = File.ReadAllText(file);
+            // The data may not be installed on this machine: point the sources at the sample, validate the rest.
+            text = text.Replace("/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz", TestPaths.MiniIdxTrain, StringComparison.Ordinal)
+                       .Replace("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz", TestPaths.MiniIdxTest, StringComparison.Ordinal);
+            var m = PipelineManifest.Parse(text, file);
+            Assert.True(m.Int("scoring.k") >= 1, file);
+        }
+    }
+
+    [Fact]
+    public async Task Run_CachesStages_ChangingKRerunsOnlySelectAndAfter_AndReplayMatches()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
+        var log = new List<string>();
+        var first = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), log.Add).RunAsync();
+        var metrics = first["metrics"]!.AsObject();
+        foreach (var name in new[] { "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision" })
+        {
+            double v = metrics[name]!.GetValue<double>();
+            Assert.InRange(v, 0, 1);
+        }
+        Assert.All(first["stages"]!.AsArray(), s => Assert.False(s!["reused"]!.GetValue<bool>()));
+
+        // The same manifest again: everything reused. K changed: select, D-hat images, student and fine-tune rerun.
+        var again = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), log.Add).RunAsync();
+        Assert.All(again["stages"]!.AsArray(), s => Assert.True(s!["reused"]!.GetValue<bool>()));
+        log.Clear();
+        var changed = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml"), ["scoring.k=6"]), tmp.Sub("run"), log.Add).RunAsync();
+        var reran = changed["stages"]!.AsArray().Where(s => !s!["reused"]!.GetValue<bool>()).Select(s => s!["name"]!.ToString()).ToArray();
+        Assert.Equal(new[] { "select", "dhat-images", "student", "finetune" }, reran);
+        Assert.Contains(log, l => l.Contains("score: reused", StringComparison.Ordinal));
+        // At most K = 6 a class now (a weak teacher leaves some classes short), fewer than with K = 10.
+        double rows6 = changed["metrics"]!["dhat_rows"]!.GetValue<double>(), rows10 = metrics["dhat_rows"]!.GetValue<double>();
+        Assert.InRange(rows6, 1, 60);
+        Assert.True(rows6 < rows10, $"{rows6} rows at K = 6, {rows10} at K = 10");
+
+        // Replay from the record into a fresh folder: every output hash matches.
+        var checks = await PipelineReplay.RunAsync(tmp.Sub("run/run.json"), tmp.Sub("replay"));
+        Assert.NotEmpty(checks);
+        Assert.All(checks, c => Assert.True(c.Matches, $"{c.Stage}/{c.File}"));
+        Assert.Equal(PipelineRunner.StageNames, checks.Select(c => c.Stage).Distinct());
+
+        // A tampered record is caught and named.
+        var record = JsonNode.Parse(File.ReadAllText(tmp.Sub("run/run.json")))!.AsObject();
+        var select = record["stages"]!.AsArray().First(s => s!["name"]!.ToString() == "select")!;
+        select["outputs"]!["dhat.parquet"] = new string('0', 64);
+        File.WriteAllText(tmp.Sub("tampered.json"), record.ToJsonString());
+        var bad = await PipelineReplay.RunAsync(tmp.Sub("tampered.json"), tmp.Sub("replay2"));
+        var mismatch = Assert.Single(bad, c => !c.Matches);
+        Assert.Equal(("select", "dhat.parquet"), (mismatch.Stage, mismatch.File));
+    }
+}
