@@ -6,8 +6,8 @@ namespace Streaming.Core.Plots;
 /// <summary>One line of a chart.</summary>
 public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, SKColor Color);
 
-/// <summary>One chart panel: a title, axis labels and its lines.</summary>
-public sealed record Panel(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series, bool LogY = false);
+/// <summary>One chart panel: a title, axis labels and its lines; either axis may be logarithmic (points at or below 0 are then left out).</summary>
+public sealed record Panel(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series, bool LogY = false, bool LogX = false);
 
 /// <summary>Draws line charts side by side into a PNG with SkiaSharp: axes, ticks, labels, legend.</summary>
 public static class LinePlot
@@ -20,20 +20,13 @@ public static class LinePlot
     public static void Save(string path, IReadOnlyList<Panel> panels, int panelWidth = 520, int height = 380)
     {
         int width = panelWidth * Math.Max(1, panels.Count);
-        using var surface = SKSurface.Create(new SKImageInfo(width, height, SKColorType.Rgba8888, SKAlphaType.Premul))
-            ?? throw new InvalidOperationException("could not create a drawing surface");
+        using var surface = PngSurface.Create(width, height);
         var canvas = surface.Canvas;
-        canvas.Clear(SKColors.White);
         using var typeface = Fonts.Load();
         using var font = new SKFont(typeface, 12);
         using var titleFont = new SKFont(typeface, 14);
         for (int i = 0; i < panels.Count; i++) DrawPanel(canvas, panels[i], new SKRect(i * panelWidth, 0, (i + 1) * panelWidth, height), font, titleFont);
-        using var image = surface.Snapshot();
-        using var png = image.Encode(SKEncodedImageFormat.Png, 100);
-        string? dir = Path.GetDirectoryName(Path.GetFullPath(path));
-        if (dir is not null) Directory.CreateDirectory(dir);
-        using var file = File.Create(path);
-        png.SaveTo(file);
+        PngSurface.Save(surface, path);
     }
 
     private static void DrawPanel(SKCanvas canvas, Panel panel, SKRect area, SKFont font, SKFont titleFont)
@@ -49,7 +42,8 @@ public static class LinePlot
         canvas.DrawText(panel.YLabel, area.Left + 16, plot.MidY, SKTextAlign.Center, font, ink);
         canvas.Restore();
 
-        var points = panel.Series.SelectMany(s => s.Points).Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!panel.LogY || p.Y > 0)).ToList();
+        bool Shown((double X, double Y) p) => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!panel.LogY || p.Y > 0) && (!panel.LogX || p.X > 0);
+        var points = panel.Series.SelectMany(s => s.Points).Where(Shown).ToList();
         if (points.Count == 0)
         {
             canvas.DrawRect(plot, axis);
@@ -57,53 +51,96 @@ public static class LinePlot
             return;
         }
         double Ty(double y) => panel.LogY ? Math.Log10(y) : y;
-        double x0 = points.Min(p => p.X), x1 = points.Max(p => p.X);
+        double Tx(double x) => panel.LogX ? Math.Log10(x) : x;
+        double x0 = points.Min(p => Tx(p.X)), x1 = points.Max(p => Tx(p.X));
         double y0 = points.Min(p => Ty(p.Y)), y1 = points.Max(p => Ty(p.Y));
-        if (x1 <= x0) x1 = x0 + 1;
+        if (x1 <= x0) { x0 -= 0.5; x1 += 0.5; }
         if (y1 <= y0) { y0 -= 0.5; y1 += 0.5; }
         double pad = (y1 - y0) * 0.05;
         y0 -= pad; y1 += pad;
-        float Px(double x) => (float)(plot.Left + (x - x0) / (x1 - x0) * plot.Width);
+        float Px(double x) => (float)(plot.Left + (Tx(x) - x0) / (x1 - x0) * plot.Width);
         float Py(double y) => (float)(plot.Bottom - (Ty(y) - y0) / (y1 - y0) * plot.Height);
 
-        foreach (var t in Ticks(x0, x1))
+        foreach (var t in panel.LogX ? LogTicks(x0, x1) : Ticks(x0, x1))
         {
-            float px = (float)(plot.Left + (t - x0) / (x1 - x0) * plot.Width);
+            float px = Px(t);
             canvas.DrawLine(px, plot.Top, px, plot.Bottom, grid);
             canvas.DrawText(Format(t), px, plot.Bottom + 16, SKTextAlign.Center, font, ink);
         }
-        foreach (var t in Ticks(y0, y1))
+        foreach (var t in panel.LogY ? LogTicks(y0, y1) : Ticks(y0, y1))
         {
-            float py = (float)(plot.Bottom - (t - y0) / (y1 - y0) * plot.Height);
+            float py = Py(t);
             canvas.DrawLine(plot.Left, py, plot.Right, py, grid);
-            canvas.DrawText(Format(panel.LogY ? Math.Pow(10, t) : t), plot.Left - 6, py + 4, SKTextAlign.Right, font, ink);
+            canvas.DrawText(Format(t), plot.Left - 6, py + 4, SKTextAlign.Right, font, ink);
         }
         canvas.DrawRect(plot, axis);
 
-        float legendY = plot.Top + 16;
-        foreach (var s in panel.Series)
+        var shown = panel.Series.Select(s => s.Points.Where(Shown).Select(p => new SKPoint(Px(p.X), Py(p.Y))).ToList()).ToList();
+        for (int si = 0; si < panel.Series.Count; si++)
         {
-            var valid = s.Points.Where(p => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!panel.LogY || p.Y > 0)).ToList();
-            using var line = new SKPaint { Color = s.Color, StrokeWidth = 2, Style = SKPaintStyle.Stroke, IsAntialias = true };
-            using var dot = new SKPaint { Color = s.Color, IsAntialias = true };
-            if (valid.Count == 1) canvas.DrawCircle(Px(valid[0].X), Py(valid[0].Y), 3, dot);
+            var valid = shown[si];
+            using var line = new SKPaint { Color = panel.Series[si].Color, StrokeWidth = 2, Style = SKPaintStyle.Stroke, IsAntialias = true };
+            using var dot = new SKPaint { Color = panel.Series[si].Color, IsAntialias = true };
+            if (valid.Count == 1) canvas.DrawCircle(valid[0], 4.5f, dot);
             using (var path = new SKPath())
             {
                 for (int i = 0; i < valid.Count; i++)
                 {
-                    if (i == 0) path.MoveTo(Px(valid[i].X), Py(valid[i].Y));
-                    else path.LineTo(Px(valid[i].X), Py(valid[i].Y));
+                    if (i == 0) path.MoveTo(valid[i]);
+                    else path.LineTo(valid[i]);
                 }
                 canvas.DrawPath(path, line);
             }
-            if (valid.Count <= 40) foreach (var p in valid) canvas.DrawCircle(Px(p.X), Py(p.Y), 2.5f, dot);
-            canvas.DrawLine(plot.Right - 150, legendY - 4, plot.Right - 126, legendY - 4, line);
-            canvas.DrawText(s.Name, plot.Right - 120, legendY, SKTextAlign.Left, font, ink);
-            legendY += 16;
+            if (valid.Count <= 40) foreach (var p in valid) canvas.DrawCircle(p, 2.5f, dot);
+        }
+        DrawLegend(canvas, panel, shown, plot, font, ink);
+    }
+
+    /// <summary>The legend, on a white box in whichever corner of the plot the lines cross least.</summary>
+    private static void DrawLegend(SKCanvas canvas, Panel panel, List<List<SKPoint>> shown, SKRect plot, SKFont font, SKPaint ink)
+    {
+        if (panel.Series.Count == 0) return;
+        float w = panel.Series.Max(s => font.MeasureText(s.Name)) + 40, h = 16 * panel.Series.Count + 8;
+        SKRect[] corners =
+        [
+            SKRect.Create(plot.Right - w - 6, plot.Top + 6, w, h), SKRect.Create(plot.Left + 6, plot.Top + 6, w, h),
+            SKRect.Create(plot.Right - w - 6, plot.Bottom - h - 6, w, h), SKRect.Create(plot.Left + 6, plot.Bottom - h - 6, w, h),
+        ];
+        int Crossings(SKRect r)
+        {
+            int hits = 0;
+            foreach (var points in shown)
+            {
+                for (int i = 0; i < points.Count; i++)
+                {
+                    if (r.Contains(points[i])) hits += 4;
+                    if (i == 0) continue;
+                    for (int t = 1; t < 16; t++)
+                        if (r.Contains(points[i - 1] + new SKPoint((points[i].X - points[i - 1].X) * t / 16, (points[i].Y - points[i - 1].Y) * t / 16))) hits++;
+                }
+            }
+            return hits;
+        }
+        var box = corners.MinBy(Crossings);
+        using var paper = new SKPaint { Color = new SKColor(255, 255, 255, 225) };
+        using var edge = new SKPaint { Color = new SKColor(200, 200, 200), Style = SKPaintStyle.Stroke };
+        canvas.DrawRect(box, paper);
+        canvas.DrawRect(box, edge);
+        float y = box.Top + 16;
+        for (int si = 0; si < panel.Series.Count; si++)
+        {
+            var s = panel.Series[si];
+            using var line = new SKPaint { Color = s.Color, StrokeWidth = 2, Style = SKPaintStyle.Stroke, IsAntialias = true };
+            using var dot = new SKPaint { Color = s.Color, IsAntialias = true };
+            if (shown[si].Count == 1) canvas.DrawCircle(box.Left + 18, y - 4, 4.5f, dot);
+            else canvas.DrawLine(box.Left + 6, y - 4, box.Left + 30, y - 4, line);
+            canvas.DrawText(s.Name, box.Left + 36, y, SKTextAlign.Left, font, ink);
+            y += 16;
         }
     }
 
-    private static IEnumerable<double> Ticks(double lo, double hi)
+    /// <summary>Round tick values (1, 2, 5 x 10^n steps) covering [lo, hi].</summary>
+    internal static IEnumerable<double> Ticks(double lo, double hi)
     {
         double span = hi - lo;
         double step = Math.Pow(10, Math.Floor(Math.Log10(span / 5)));
@@ -112,7 +149,31 @@ public static class LinePlot
         for (double t = Math.Ceiling(lo / step) * step; t <= hi + step * 1e-9; t += step) yield return t;
     }
 
-    private static string Format(double v)
+    /// <summary>
+    /// Tick values (not their logarithms) for a log axis spanning 10^lo .. 10^hi: 1-2-5 within a decade or two,
+    /// 1-3 over a few decades, powers of ten beyond; linear ticks when the span is too narrow for two of those.
+    /// </summary>
+    internal static IEnumerable<double> LogTicks(double lo, double hi)
+    {
+        double span = hi - lo;
+        double[] mantissas = span <= 1.3 ? [1, 2, 5] : span <= 4 ? [1, 3] : [1];
+        int every = span <= 8 ? 1 : (int)Math.Ceiling(span / 8);
+        var ticks = new List<double>();
+        for (int e = (int)Math.Floor(lo); e <= (int)Math.Ceiling(hi); e++)
+        {
+            if (mantissas.Length == 1 && e % every != 0) continue;
+            foreach (double m in mantissas)
+            {
+                double v = m * Math.Pow(10, e), t = Math.Log10(v);
+                if (t >= lo - 1e-9 && t <= hi + 1e-9) ticks.Add(v);
+            }
+        }
+        if (ticks.Count >= 2) return ticks;
+        return Ticks(Math.Pow(10, lo), Math.Pow(10, hi)).Where(v => v > 0);
+    }
+
+    /// <summary>A short tick label: 0.05, 12, 350, 12.5k, 3M.</summary>
+    internal static string Format(double v)
     {
         double a = Math.Abs(v);
         if (a < 1e-12) return "0";
