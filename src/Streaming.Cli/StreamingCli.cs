@@ -18,6 +18,7 @@ public static class StreamingCli
             SelectCommand.Create(),
             RunCommand.Create(),
             ReplayCommand.Create(),
+            ReportCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

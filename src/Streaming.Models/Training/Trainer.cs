@@ -97,7 +97,6 @@ public static class Trainer
         // The model's spec: channels and normalization from the data, so evaluation and scoring decode the same way.
         int channels = options.Init is null ? first.Channels : 0;
         ModelSpec spec;
-        manual_seed((long)(o.Seed & long.MaxValue));
         nn.Module<Tensor, Tensor> model;
         if (o.Init is not null)
         {
@@ -106,7 +105,7 @@ public static class Trainer
             if (initSpec.NumClasses != manifest.Classes.Count)
             {
                 // Same body, new classifier: copy everything whose shape still fits.
-                model = ModelZoo.Create(o.Arch, manifest.Classes.Count, initSpec.InChannels);
+                model = ModelZoo.Create(o.Arch, manifest.Classes.Count, initSpec.InChannels, (long)(o.Seed & long.MaxValue));
                 var source = init.state_dict();
                 var fitting = model.state_dict().Where(kv => source.TryGetValue(kv.Key, out var t) && t.shape.SequenceEqual(kv.Value.shape))
                     .ToDictionary(kv => kv.Key, kv => source[kv.Key]);
@@ -124,7 +123,7 @@ public static class Trainer
         {
             var (mean, std) = await MeanStdAsync(o.Data, manifest, channels, o.ImageSize!.Value, cancellationToken).ConfigureAwait(false);
             spec = new ModelSpec(o.Arch, manifest.Classes.Count, channels, o.ImageSize!.Value, mean, std, manifest.Classes);
-            model = ModelZoo.Create(o.Arch, spec.NumClasses, spec.InChannels);
+            model = ModelZoo.Create(o.Arch, spec.NumClasses, spec.InChannels, (long)(o.Seed & long.MaxValue));
         }
         model.to(device);
         using var sgd = new Sgd(model, o.Momentum, o.WeightDecay);

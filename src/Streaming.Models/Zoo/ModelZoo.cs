@@ -21,7 +21,29 @@ public static class ModelZoo
     /// <summary>Whether the architecture is one of torchvision's (its weights load with torchvision's key names).</summary>
     public static bool IsTorchvision(string name) => ParseName(name).Base is "resnet18" or "resnet34" or "resnet50" or "resnext50_32x4d" or "resnext101_32x4d" or "resnext101_32x8d";
 
+    /// <summary>
+    /// Serializes model creation: initialisation draws from libtorch's one global generator, so a seeded
+    /// creation must not interleave with another thread's (two trainings in one process, as in the tests
+    /// or a pipeline next to a daemon); otherwise the same seed would give different weights.
+    /// </summary>
+    private static readonly Lock InitLock = new();
+
+    /// <summary>Creates a model; with <paramref name="seed"/>, its initial weights are a function of the seed alone.</summary>
+    public static nn.Module<Tensor, Tensor> Create(string name, long numClasses, long inChannels, long? seed)
+    {
+        lock (InitLock)
+        {
+            if (seed is long s) torch.manual_seed(s);
+            return Create(name, numClasses, inChannels);
+        }
+    }
+
     public static nn.Module<Tensor, Tensor> Create(string name, long numClasses, long inChannels)
+    {
+        lock (InitLock) return CreateUnlocked(name, numClasses, inChannels);
+    }
+
+    private static nn.Module<Tensor, Tensor> CreateUnlocked(string name, long numClasses, long inChannels)
     {
         var (baseName, width) = ParseName(name);
         if (width != 1 && baseName is not ("resnet20" or "resnet32" or "resnet56" or "cnn-small"))
