@@ -164,6 +164,33 @@ public class PipelineTests
         Assert.Contains("stage select, dhat.parquet", output);
     }
 
+    [Fact]
+    public async Task Train_OnASelectionFolder_CopiesDhatOutOfU_OnceAndLabeledByClass()
+    {
+        using var tmp = new TempDir();
+        await Streaming.Core.Ingest.Ingestor.RunAsync(Streaming.Core.Ingest.ImageSource.Open(TestPaths.MiniIdxTest), tmp.Sub("u"));
+        var scored = await Streaming.Models.Scoring.ScoreEngine.RunAsync(new Streaming.Models.Scoring.ScoreOptions
+        {
+            Teacher = TestPaths.Fixture("teacher-cnn.onnx"), Data = tmp.Sub("u"), Out = tmp.Sub("scores"), TopP = 3, K = 4, P = 2, Threads = 2,
+        });
+        var selection = scored.Selection!;
+        string dhat = tmp.Sub("scores/selection");
+        var log = new List<string>();
+        var options = new Streaming.Models.Training.TrainOptions
+        {
+            Data = dhat, Arch = "cnn-small", Out = tmp.Sub("student"), Images = 32, BatchSize = 16, Threads = 2, Device = "cpu",
+        };
+        var result = await Streaming.Models.Training.Trainer.RunAsync(options, null, log.Add);
+        Assert.True(File.Exists(result.ModelPath));
+        var images = Streaming.Core.Datasets.DatasetManifest.Load(Path.Combine(dhat, "images"));
+        Assert.Equal(selection.Selected, images.Rows);
+        Assert.Equal(selection.Counts.Select(c => (long)c), images.ClassCounts.Concat(Enumerable.Repeat(0L, 10)).Take(selection.Counts.Count));
+        Assert.Contains(log, l => l.Contains("copying", StringComparison.Ordinal));
+        log.Clear();
+        await Streaming.Models.Training.Trainer.RunAsync(options with { Overwrite = true }, null, log.Add);
+        Assert.DoesNotContain(log, l => l.Contains("copying", StringComparison.Ordinal));
+    }
+
     private static async Task<(int Code, string Output)> Cli(params string[] args)
     {
         string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");

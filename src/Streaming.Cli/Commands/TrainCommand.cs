@@ -9,7 +9,7 @@ public static class TrainCommand
 {
     public static Command Create()
     {
-        var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder (image shards) to train on", Required = true };
+        var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder (image shards) to train on, or a selection folder (D-hat) from 'streaming select'", Required = true };
         var arch = new Option<string>("--arch", "-a") { Description = "Architecture: resnet18/34/50, resnext50_32x4d, resnext101_32x4d/32x8d/32x16d, resnet20/32/56[:wN], cnn-small[:wN]", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Run folder: model.safetensors, checkpoints/, metrics.jsonl, curves.png", Required = true };
         var images = new Option<long?>("--images") { Description = "Budget in images processed (the paper's #iter)" };

@@ -3,8 +3,8 @@ using System.Buffers.Binary;
 namespace Streaming.Core.Selection;
 
 /// <summary>
-/// The selection core: per image keep its top-P classes; per class keep the best K images in a bounded
-/// bounded structure (<see cref="ClassHeap"/>). Memory is K x C entries whatever the number of images offered, and
+/// The selection core: per image keep its top-P classes; per class keep the best K images
+/// (<see cref="ClassHeap"/>). Memory is at most 1.5 x K x C entries whatever the number of images offered, and
 /// the result is a pure function of the scores, K, P and the mode (ties break on the id), so it does not
 /// depend on the order of the rows, their batching or how many parts were merged.
 /// </summary>
@@ -52,7 +52,7 @@ public sealed class Selector
         int n = Math.Min(P, classes.Length);
         if (n > 0 && (uint)classes[0] < (uint)Classes) _topOne[classes[0]]++;
         // The id is hashed at most once a row, and only when some class might keep it: in the steady state
-        // most offers lose to a full heap's minimum and cost one comparison.
+        // most offers fall below their class's threshold (its K-th best so far) and cost one comparison.
         ulong hash = 0;
         bool hashed = false;
         var heaps = _heaps;

@@ -134,7 +134,7 @@ public sealed class PipelineRunner
             async dir =>
             {
                 var m = await SelectionImages.MaterializeAsync(_done["select"].Folder, u, dir, classes, cancellationToken);
-                return new() { ["images"] = m.Rows };
+                return new() { ["dhat_images_written"] = m.Rows };
             }, cancellationToken);
 
         await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken);

@@ -4,6 +4,7 @@ using System.Text.Json;
 using SkiaSharp;
 using Streaming.Core;
 using Streaming.Core.Datasets;
+using Streaming.Core.Selection;
 using Streaming.Core.Decode;
 using Streaming.Core.Loading;
 using Streaming.Core.Plots;
@@ -66,10 +67,36 @@ public static class Trainer
         o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer,
     });
 
+    /// <summary>
+    /// A selection folder (D-hat from 'streaming select': selection.json + dhat.parquet) trains like an image
+    /// dataset: its images are copied out of the unlabeled dataset it was scored from, once, into
+    /// <c>images/</c> inside the selection folder, labeled with the class each was selected for.
+    /// Any other folder is returned as it is.
+    /// </summary>
+    public static async Task<string> SelectionAsDatasetAsync(string data, Action<string> log, CancellationToken cancellationToken)
+    {
+        string selectionJson = Path.Combine(data, SelectionManifest.FileName);
+        if (File.Exists(Path.Combine(data, DatasetManifest.FileName)) || !File.Exists(selectionJson)) return data;
+        var selection = JsonSerializer.Deserialize<SelectionManifest>(File.ReadAllText(selectionJson))
+            ?? throw new StreamingException($"{selectionJson}: empty");
+        string images = Path.Combine(data, "images");
+        string dhatSha = Hashing.Sha256File(Path.Combine(data, SelectionManifest.DhatFileName));
+        if (File.Exists(Path.Combine(images, DatasetManifest.FileName))
+            && DatasetManifest.Load(images).Parameters.TryGetValue("selection_sha256", out var made) && made == dhatSha)
+            return images;
+        string unlabeled = selection.Dataset ?? throw new StreamingException($"{selectionJson}: does not say which dataset was scored, so D-hat's images cannot be found");
+        if (!Directory.Exists(unlabeled)) throw new StreamingException($"{selectionJson}: the scored dataset {unlabeled} is gone, so D-hat's images cannot be copied");
+        log($"D-hat: copying {selection.Selected:N0} selected images out of {unlabeled} into {images}");
+        if (Directory.Exists(images)) Directory.Delete(images, recursive: true);
+        await SelectionImages.MaterializeAsync(data, unlabeled, images, selection.Classes, cancellationToken).ConfigureAwait(false);
+        return images;
+    }
+
     public static async Task<TrainResult> RunAsync(TrainOptions options, IProgress<TrainProgress>? progress = null, Action<string>? log = null,
         CancellationToken cancellationToken = default)
     {
         log ??= _ => { };
+        options = options with { Data = await SelectionAsDatasetAsync(options.Data, log, cancellationToken).ConfigureAwait(false) };
         var manifest = DatasetManifest.Load(options.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{options.Data}: has no labeled images to train on");
         var first = await FirstLabeledAsync(options.Data, manifest, cancellationToken).ConfigureAwait(false);
