@@ -8,6 +8,7 @@ using Streaming.Perf;
 //   score      `score` against the teacher's bare inference [TEACHER DATA batch workers threads]
 //   select     the selection core on synthetic score rows [rows C K P] (rows/s and RSS as rows grow)
 //   select-shards  `select` over synthetic Parquet score shards [rows C K P DIR] (written once, then reused)
+//   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K (docs/results.md)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";
@@ -25,6 +26,9 @@ switch (what)
         return 0;
     case "select-shards":
         return await SelectionThroughput.RunShardsAsync(args.Skip(1).ToArray());
+    case "study-plot":
+        StudyPlot.Run(args.Skip(1).ToArray());
+        return 0;
     case "model":
         ModelThroughput.Run(args.Skip(1).ToArray());
         return 0;
