@@ -37,7 +37,7 @@ public static class ReplayCommand
                 var bad = stage.Where(c => !c.Matches).ToList();
                 Console.WriteLine($"{stage.Key,-12} {stage.Count(),5}  {(bad.Count == 0 ? "match" : "MISMATCH")}");
                 foreach (var c in bad)
-                    Console.WriteLine($"    {c.File}: recorded {c.Expected[..12]}, replayed {(c.Actual is null ? "missing" : c.Actual[..12])}");
+                    Console.WriteLine($"    {c.File}: recorded {Short(c.Expected)}, replayed {(c.Actual is null ? "missing" : Short(c.Actual))}");
             }
             int mismatches = checks.Count(c => !c.Matches);
             Console.WriteLine(mismatches == 0
@@ -47,4 +47,6 @@ public static class ReplayCommand
         });
         return command;
     }
+
+    private static string Short(string sha) => sha.Length > 12 ? sha[..12] : sha;
 }
