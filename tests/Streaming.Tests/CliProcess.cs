@@ -7,16 +7,31 @@ internal static class CliProcess
 {
     public static Process Start(params string[] args)
     {
+        var process = Launch(args);
+        // Drain both pipes so a chatty child never blocks on a full one.
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        return process;
+    }
+
+    /// <summary>Runs the command to its end; returns its exit code and its stdout followed by its stderr.</summary>
+    public static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    {
+        using var process = Launch(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout + await stderr);
+    }
+
+    private static Process Launch(string[] args)
+    {
         string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
         if (!File.Exists(cli)) throw new FileNotFoundException($"{cli} not found next to the tests");
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(cli);
         foreach (var a in args) psi.ArgumentList.Add(a);
-        var process = Process.Start(psi)!;
-        // Drain both pipes so a chatty child never blocks on a full one.
-        _ = process.StandardOutput.ReadToEndAsync();
-        _ = process.StandardError.ReadToEndAsync();
-        return process;
+        return Process.Start(psi)!;
     }
 }

@@ -147,10 +147,10 @@ public class PipelineTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
-        var (code, output) = await Cli("run", tmp.Sub("mini.yaml"), "--out", tmp.Sub("run"));
+        var (code, output) = await CliProcess.RunAsync("run", tmp.Sub("mini.yaml"), "--out", tmp.Sub("run"));
         Assert.True(code == 0, output);
         Assert.Contains("student, fine-tuned on D", output);
-        (code, output) = await Cli("replay", tmp.Sub("run/run.json"), "--out", tmp.Sub("replay"));
+        (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("run/run.json"), "--out", tmp.Sub("replay"));
         Assert.True(code == 0, output);
         Assert.Contains("replay matches", output);
         foreach (var stage in PipelineRunner.StageNames) Assert.Contains(stage, output);
@@ -159,7 +159,7 @@ public class PipelineTests
         var select = record["stages"]!.AsArray().First(s => s!["name"]!.ToString() == "select")!;
         select["outputs"]!["dhat.parquet"] = new string('0', 64);
         File.WriteAllText(tmp.Sub("tampered.json"), record.ToJsonString());
-        (code, output) = await Cli("replay", tmp.Sub("tampered.json"), "--out", tmp.Sub("replay2"));
+        (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("tampered.json"), "--out", tmp.Sub("replay2"));
         Assert.Equal(5, code);
         Assert.Contains("stage select, dhat.parquet", output);
     }
@@ -189,19 +189,5 @@ public class PipelineTests
         log.Clear();
         await Streaming.Models.Training.Trainer.RunAsync(options with { Overwrite = true }, null, log.Add);
         Assert.DoesNotContain(log, l => l.Contains("copying", StringComparison.Ordinal));
-    }
-
-    private static async Task<(int Code, string Output)> Cli(params string[] args)
-    {
-        string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
-        var psi = new System.Diagnostics.ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add("exec");
-        psi.ArgumentList.Add(cli);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        using var process = System.Diagnostics.Process.Start(psi)!;
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
     }
 }
