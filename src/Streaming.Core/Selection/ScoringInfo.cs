@@ -1,9 +1,12 @@
 using System.Text.Json;
 
-namespace Streaming.Core.Reports;
+namespace Streaming.Core.Selection;
 
-/// <summary>What a report needs from <c>scoring.json</c>: P', the class names and the score shards (path relative to the scores folder, rows, hash).</summary>
-internal sealed record ScoringInfo(int TopP, IReadOnlyList<string> Classes, IReadOnlyList<(string File, long Rows, string Sha256)> Shards)
+/// <summary>
+/// What selection and reports read from <c>scoring.json</c>: P', the class names, the scored dataset and the
+/// score shards (path relative to the scores folder, rows, hash).
+/// </summary>
+internal sealed record ScoringInfo(int TopP, IReadOnlyList<string> Classes, string? Dataset, IReadOnlyList<(string File, long Rows, string Sha256)> Shards)
 {
     public const string FileName = "scoring.json";
 
@@ -21,7 +24,8 @@ internal sealed record ScoringInfo(int TopP, IReadOnlyList<string> Classes, IRea
             var shards = root.GetProperty("shards").EnumerateArray()
                 .Select(s => (s.GetProperty("file").GetString() ?? "", s.GetProperty("rows").GetInt64(), s.GetProperty("sha256").GetString() ?? ""))
                 .ToList();
-            return new ScoringInfo(root.GetProperty("top_p").GetInt32(), classes, shards);
+            string? dataset = root.TryGetProperty("dataset", out var d) ? d.GetString() : null;
+            return new ScoringInfo(root.GetProperty("top_p").GetInt32(), classes, dataset, shards);
         }
         catch (Exception e) when (e is JsonException or KeyNotFoundException or InvalidOperationException or FormatException)
         {
