@@ -116,6 +116,35 @@ public sealed class Selector
         Rows += other.Rows;
     }
 
+    /// <summary>How often each class was an image's top-1 so far (what the Zipf quotas rank classes by).</summary>
+    public long[] TopOneCounts() => (long[])_topOne.Clone();
+
+    /// <summary>How many candidates class <paramref name="c"/> keeps now (at most its capacity).</summary>
+    public int Count(int c) => _heaps[c].Count;
+
+    /// <summary>Everything each class keeps now (up to its capacity, best first): with <see cref="TopOneCounts"/> and <see cref="Rows"/>, the whole state.</summary>
+    public Candidate[] Kept(int c) => _heaps[c].Ranked();
+
+    /// <summary>
+    /// A selector in the state another one was in, from what it kept (<see cref="Kept"/>), its top-1 counts
+    /// and its row count: the inverse of a checkpoint. Offering more rows to it then gives what offering them
+    /// to the original would have (the kept set is the top K of everything offered, and merging is idempotent per id).
+    /// </summary>
+    public static Selector Restore(int classes, int k, int p, BalanceMode mode, ulong seed, long rows, long[] topOne,
+        IEnumerable<(int Class, Candidate Kept)> kept)
+    {
+        if (topOne.Length != classes) throw new ArgumentException($"top-1 counts for {topOne.Length} classes, expected {classes}");
+        var s = new Selector(classes, k, p, mode, seed) { Rows = rows };
+        topOne.CopyTo(s._topOne, 0);
+        foreach (var (c, e) in kept)
+        {
+            if ((uint)c >= (uint)classes) throw new ArgumentException($"class {c} outside 0..{classes - 1}");
+            s._heaps[c].Offer(e.Score, e.Id, e.Prob);
+        }
+        for (int c = 0; c < classes; c++) s._thresholds[c] = s._heaps[c].Threshold;
+        return s;
+    }
+
     /// <summary>How many images each class gets: K each, or the Zipf split of K x C.</summary>
     public int[] Quotas()
     {

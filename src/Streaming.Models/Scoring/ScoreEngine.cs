@@ -1,14 +1,9 @@
-using System.Buffers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
-using System.Threading.Tasks.Dataflow;
 using Streaming.Core;
 using Streaming.Core.Datasets;
-using Streaming.Core.Decode;
 using Streaming.Core.Selection;
-using Streaming.Core.Shards;
-using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -26,10 +21,6 @@ namespace Streaming.Models.Scoring;
 public static class ScoreEngine
 {
     public const string StagesFile = "stages.jsonl";
-
-    private sealed record Item(int Shard, string Id, byte[]? Image, bool EndOfShard, string? ShardError);
-    private sealed record Decoded(Item Item, float[]? Pixels, QuarantineEntry? Bad);
-    private sealed record Scored(Item Item, int[]? Classes, float[]? Probs, QuarantineEntry? Bad);
 
     public static async Task<ScoreResult> RunAsync(ScoreOptions o, IProgress<(long Scored, long Total, double Rate)>? progress = null,
         Action<string>? log = null, CancellationToken cancellationToken = default)
@@ -50,7 +41,6 @@ public static class ScoreEngine
         if (dataset.Classes.Count > 0 && dataset.Classes.Count != spec.NumClasses)
             log($"note: the data names {dataset.Classes.Count} classes, the teacher predicts {spec.NumClasses}; scores use the teacher's");
         int topP = Math.Min(o.TopP, spec.NumClasses);
-        var preprocess = Evaluator.Preprocess(spec);
 
         string scoresDir = Path.Combine(o.Out, ScoringManifest.ScoresFolder);
         Directory.CreateDirectory(scoresDir);
@@ -62,200 +52,51 @@ public static class ScoreEngine
         if (skipped > 0) log($"resuming: {skipped} of {order.Count} shards already scored");
         long total = pending.Sum(i => dataset.Shards[i].Rows);
 
-        // Stages and their counters.
-        var readStats = new StageStats("read");
-        var decodeStats = new StageStats("decode", o.DecodeWorkers);
-        var batchStats = new StageStats("batch");
-        var inferStats = new StageStats("infer");
-        var writeStats = new StageStats("write");
-        var stages = new[] { readStats, decodeStats, batchStats, inferStats, writeStats };
-        using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var token = cts.Token;
-        int len = preprocess.TensorLength;
-
-        var decode = new TransformBlock<Item, Decoded>(item =>
-        {
-            decodeStats.In();
-            if (item.EndOfShard || item.Image is null) { decodeStats.Out(); return new Decoded(item, null, null); }
-            return decodeStats.Time(() =>
-            {
-                var pixels = ArrayPool<float>.Shared.Rent(len);
-                try
-                {
-                    ImageDecoder.DecodeToTensor(item.Image, preprocess, pixels);
-                    decodeStats.Out();
-                    return new Decoded(item, pixels, null);
-                }
-                catch (InvalidDataException e)
-                {
-                    ArrayPool<float>.Shared.Return(pixels);
-                    var check = ImageDecoder.Check(item.Image);
-                    decodeStats.Out();
-                    return new Decoded(item, null, new QuarantineEntry(item.Id, inputs[item.Shard], check.Reason ?? QuarantineReasons.Corrupt, check.Detail ?? e.Message));
-                }
-            });
-        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = o.DecodeWorkers, BoundedCapacity = o.BatchSize * 2, EnsureOrdered = true, CancellationToken = token });
-        var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
-        var infer = new TransformBlock<Decoded[], Scored[]>(items =>
-        {
-            // The batcher does no work of its own: count what passes through it here, where its output arrives.
-            batchStats.In(items.Length);
-            batchStats.Out(items.Length);
-            inferStats.In(items.Length);
-            return inferStats.Time(() =>
-            {
-                var result = new Scored[items.Length];
-                int good = 0;
-                foreach (var d in items) if (d.Pixels is not null) good++;
-                if (good > 0)
-                {
-                    var buffer = ArrayPool<float>.Shared.Rent(good * len);
-                    try
-                    {
-                        int g = 0;
-                        foreach (var d in items)
-                            if (d.Pixels is not null)
-                            {
-                                Array.Copy(d.Pixels, 0, buffer, (long)g * len, len);
-                                ArrayPool<float>.Shared.Return(d.Pixels);
-                                g++;
-                            }
-                        var (classes, top) = teacher.TopK(buffer, good, topP);
-                        g = 0;
-                        for (int i = 0; i < items.Length; i++)
-                        {
-                            var d = items[i];
-                            if (d.Pixels is null) { result[i] = new Scored(d.Item, null, null, d.Bad); continue; }
-                            result[i] = new Scored(d.Item, classes[(g * topP)..((g + 1) * topP)], top[(g * topP)..((g + 1) * topP)], null);
-                            g++;
-                        }
-                    }
-                    finally
-                    {
-                        ArrayPool<float>.Shared.Return(buffer);
-                    }
-                }
-                else
-                {
-                    for (int i = 0; i < items.Length; i++) result[i] = new Scored(items[i].Item, null, null, items[i].Bad);
-                }
-                inferStats.Out(items.Length);
-                return result;
-            });
-        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = 2, CancellationToken = token });
-
         var selector = o.K is int k ? new Selector(spec.NumClasses, k, o.P, o.Balance, o.Seed) : null;
         var rowsWritten = new Dictionary<string, long>(StringComparer.Ordinal);
         var failed = new List<FailedShard>();
-        var rows = new List<ScoreRow>();
-        var bad = new List<QuarantineEntry>();
         long scored = 0, quarantined = 0;
-        var write = new ActionBlock<Scored[]>(async items =>
+        var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, async (shard, token) =>
         {
-            writeStats.In(items.Length);
-            long start = Stopwatch.GetTimestamp();
-            foreach (var s in items)
+            if (shard.Error is not null)
             {
-                if (s.Item.EndOfShard)
-                {
-                    string input = inputs[s.Item.Shard];
-                    if (s.Item.ShardError is not null)
-                    {
-                        failed.Add(new FailedShard(input, s.Item.ShardError));
-                        log($"shard {input} failed: {s.Item.ShardError}");
-                    }
-                    else
-                    {
-                        string file = Path.Combine(scoresDir, ScoreName(input));
-                        string quarantineFile = file + ".quarantine.jsonl";
-                        if (bad.Count > 0) await File.WriteAllLinesAsync(quarantineFile, bad.Select(b => JsonSerializer.Serialize(b)), token).ConfigureAwait(false);
-                        else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-                        await ScoreShards.WriteAsync(file, rows, cancellationToken: token).ConfigureAwait(false);
-                        if (selector is not null) foreach (var r in rows) selector.Offer(r);
-                        rowsWritten[input] = rows.Count;
-                        scored += rows.Count;
-                        quarantined += bad.Count;
-                    }
-                    rows = new List<ScoreRow>();
-                    bad.Clear();
-                    continue;
-                }
-                if (s.Bad is not null) bad.Add(s.Bad);
-                else if (s.Classes is not null) rows.Add(new ScoreRow(s.Item.Id, s.Classes, s.Probs!));
+                failed.Add(new FailedShard(shard.Input, shard.Error));
+                log($"shard {shard.Input} failed: {shard.Error}");
+                return;
             }
-            writeStats.Busy(Stopwatch.GetTimestamp() - start);
-            writeStats.Out(items.Length);
-        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = 2, CancellationToken = token });
-
-        var link = new DataflowLinkOptions { PropagateCompletion = true };
-        decode.LinkTo(batch, link);
-        batch.LinkTo(infer, link);
-        infer.LinkTo(write, link);
-        _ = write.Completion.ContinueWith(t => { if (t.IsFaulted) cts.Cancel(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        decodeStats.QueueDepth = () => decode.InputCount;
-        batchStats.QueueDepth = () => batch.OutputCount;
-        inferStats.QueueDepth = () => infer.InputCount;
-        writeStats.QueueDepth = () => write.InputCount;
+            string file = Path.Combine(scoresDir, ScoreName(shard.Input));
+            string quarantineFile = file + ".quarantine.jsonl";
+            if (shard.Quarantined.Count > 0) await File.WriteAllLinesAsync(quarantineFile, shard.Quarantined.Select(b => JsonSerializer.Serialize(b)), token).ConfigureAwait(false);
+            else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
+            await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
+            if (selector is not null) foreach (var r in shard.Rows) selector.Offer(r);
+            rowsWritten[shard.Input] = shard.Rows.Count;
+            scored += shard.Rows.Count;
+            quarantined += shard.Quarantined.Count;
+        }, cancellationToken);
+        var stages = graph.Stages;
 
         await using var stageLog = new StreamWriter(Path.Combine(o.Out, StagesFile), append: false) { AutoFlush = true };
         using var timer = new Timer(_ =>
         {
             var snapshot = stages.Select(s => s.Snapshot()).ToList();
             lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = snapshot }));
-            long through = inferStats.Snapshot().ItemsOut;
+            long through = graph.Infer.Snapshot().ItemsOut;
             progress?.Report((through, total, through / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
         }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
 
-        // The reader: shards in order, one end-of-shard marker each (carrying the error of a shard that failed).
-        async Task Send(Item item)
-        {
-            long start = Stopwatch.GetTimestamp();
-            if (!await decode.SendAsync(item, token).ConfigureAwait(false)) throw new OperationCanceledException(token);
-            readStats.Blocked(Stopwatch.GetTimestamp() - start);
-            readStats.Out();
-        }
-        Exception? readError = null;
+        // The reader: shards in order; a shard that fails reaches the callback with its error.
         try
         {
             foreach (int shard in pending)
-            {
-                string? error = null;
-                try
-                {
-                    long start = Stopwatch.GetTimestamp();
-                    await foreach (var r in ImageShardReader.ReadAsync(Path.Combine(o.Data, inputs[shard]), token).ConfigureAwait(false))
-                    {
-                        readStats.In();
-                        readStats.Busy(Stopwatch.GetTimestamp() - start);
-                        await Send(new Item(shard, r.Id, r.Image, false, null)).ConfigureAwait(false);
-                        start = Stopwatch.GetTimestamp();
-                    }
-                }
-                catch (StreamingException e)
-                {
-                    error = e.Message;
-                }
-                await Send(new Item(shard, "", null, true, error)).ConfigureAwait(false);
-            }
-            decode.Complete();
+                await graph.SendShardAsync(Path.Combine(o.Data, inputs[shard]), inputs[shard]).ConfigureAwait(false);
+            graph.Complete();
         }
         catch (Exception e)
         {
-            readError = e;
-            ((IDataflowBlock)decode).Fault(e);
+            graph.Fault(e);
         }
-        try
-        {
-            await write.Completion.ConfigureAwait(false);
-        }
-        catch (Exception) when (write.Completion.IsFaulted)
-        {
-            throw write.Completion.Exception!.Flatten().InnerExceptions.First(e => e is not OperationCanceledException);
-        }
-        catch (Exception) when (readError is not null)
-        {
-        }
-        if (readError is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(readError);
+        await graph.WaitAsync().ConfigureAwait(false);
         timer.Change(Timeout.Infinite, Timeout.Infinite);
         var final = stages.Select(s => s.Snapshot()).ToList();
         lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = final }));

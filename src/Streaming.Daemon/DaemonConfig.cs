@@ -1,0 +1,141 @@
+using System.Globalization;
+using Streaming.Core;
+using Streaming.Core.Selection;
+using Streaming.Models.Config;
+
+namespace Streaming.Daemon;
+
+/// <summary>
+/// <c>daemon.yaml</c>: the teacher, the inbox and state folders, selection, snapshots, the HTTP address, logging
+/// and limits. Every key can also be given on the command line (<c>--set key=value</c>, or the named flags),
+/// which wins over the file. Validated before anything starts.
+/// </summary>
+public sealed class DaemonConfig
+{
+    public static readonly ConfigSchema Schema = new("a daemon config",
+    [
+        new ConfigKey("teacher", ConfigKind.File, null, "the teacher: model.safetensors, a run folder, a .pt state dict or an .onnx model"),
+        new ConfigKey("inbox", ConfigKind.Path, null, "the folder watched for new shards, image folders, tar shards and shard lists"),
+        new ConfigKey("state", ConfigKind.Path, null, "the daemon's own folder: checkpoints, score shards, snapshots, quarantine"),
+        new ConfigKey("scoring.top_p", ConfigKind.Int, 10, "P': classes kept per image in the score shards", Min: 1),
+        new ConfigKey("scoring.k", ConfigKind.Int, null, "K: images kept a class", Min: 1),
+        new ConfigKey("scoring.p", ConfigKind.Int, 10, "P: classes per image that count (at most top_p)", Min: 1),
+        new ConfigKey("scoring.balance", ConfigKind.Choice, "ranked", "selection", ["ranked", "unbalanced-zipf", "random"]),
+        new ConfigKey("scoring.seed", ConfigKind.Long, 0L, "seed of random selection", Min: 0),
+        new ConfigKey("scoring.batch", ConfigKind.Int, 256, "inference batch (scores are byte-identical to a batch `score` with the same batch and threads)", Min: 1),
+        new ConfigKey("scoring.decode_workers", ConfigKind.Int, 1, "parallel decode + preprocess workers", Min: 1),
+        new ConfigKey("scoring.threads", ConfigKind.Int, 0, "libtorch threads; 0: all cores", Min: 0),
+        new ConfigKey("scoring.device", ConfigKind.Text, "auto", "auto, cpu, cuda or cuda:N"),
+        new ConfigKey("snapshot.every_shards", ConfigKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0),
+        new ConfigKey("snapshot.every_minutes", ConfigKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0),
+        new ConfigKey("snapshot.on_idle", ConfigKind.Bool, true, "publish when the inbox has gone quiet and there is something new"),
+        new ConfigKey("snapshot.keep", ConfigKind.Int, 5, "snapshots kept; older ones are deleted", Min: 1),
+        new ConfigKey("checkpoint.every_shards", ConfigKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1),
+        new ConfigKey("watch.poll_seconds", ConfigKind.Number, 1.0, "how often the inbox is listed", Min: 0.05),
+        new ConfigKey("watch.settle_seconds", ConfigKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0),
+        new ConfigKey("http.listen", ConfigKind.Text, "127.0.0.1:8617", "address of /metrics, /healthz, /readyz and /status (port 0: any free port; 'off': no HTTP)"),
+        new ConfigKey("http.allow_remote", ConfigKind.Bool, false, "allow binding to all interfaces (0.0.0.0, [::] or *)"),
+        new ConfigKey("log.format", ConfigKind.Choice, "text", "console log format", ["text", "json"]),
+        new ConfigKey("limits.memory_mb", ConfigKind.Int, 4096, "resident memory bound: above it the daemon takes no new shard until memory falls", Min: 64),
+        new ConfigKey("shutdown.timeout_seconds", ConfigKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1),
+    ], "scoring.k=1000");
+
+    private readonly SortedDictionary<string, object> _v;
+
+    private DaemonConfig(string path, SortedDictionary<string, object> values)
+    {
+        Path = path;
+        _v = values;
+    }
+
+    /// <summary>The config file, or "(flags)" when there is none.</summary>
+    public string Path { get; }
+
+    public IReadOnlyDictionary<string, object> Values => _v;
+
+    public string Teacher => (string)_v["teacher"];
+    public string Inbox => (string)_v["inbox"];
+    public string State => (string)_v["state"];
+    public int TopP => (int)_v["scoring.top_p"];
+    public int K => (int)_v["scoring.k"];
+    public int P => (int)_v["scoring.p"];
+    public BalanceMode Balance => (string)_v["scoring.balance"] switch
+    {
+        "ranked" => BalanceMode.Ranked,
+        "unbalanced-zipf" => BalanceMode.UnbalancedZipf,
+        _ => BalanceMode.Random,
+    };
+    public string BalanceName => (string)_v["scoring.balance"];
+    public ulong Seed => (ulong)(long)_v["scoring.seed"];
+    public int Batch => (int)_v["scoring.batch"];
+    public int DecodeWorkers => (int)_v["scoring.decode_workers"];
+    public int? Threads => (int)_v["scoring.threads"] is > 0 and var t ? t : null;
+    public string Device => (string)_v["scoring.device"];
+    public int SnapshotEveryShards => (int)_v["snapshot.every_shards"];
+    public TimeSpan SnapshotEvery => TimeSpan.FromMinutes((double)_v["snapshot.every_minutes"]);
+    public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];
+    public int SnapshotKeep => (int)_v["snapshot.keep"];
+    public int CheckpointEveryShards => (int)_v["checkpoint.every_shards"];
+    public TimeSpan Poll => TimeSpan.FromSeconds((double)_v["watch.poll_seconds"]);
+    public TimeSpan Settle => TimeSpan.FromSeconds((double)_v["watch.settle_seconds"]);
+    public string? Listen => (string)_v["http.listen"] is "off" ? null : (string)_v["http.listen"];
+    public bool JsonLogs => (string)_v["log.format"] == "json";
+    public long MemoryLimitBytes => (int)_v["limits.memory_mb"] * 1024L * 1024L;
+    public TimeSpan ShutdownTimeout => TimeSpan.FromSeconds((double)_v["shutdown.timeout_seconds"]);
+
+    /// <summary>Reads <paramref name="path"/> (or nothing) and applies <paramref name="sets"/> on top; checks everything.</summary>
+    public static DaemonConfig Load(string? path, IReadOnlyList<string> sets)
+    {
+        string text = "";
+        string where = "(command line)";
+        if (path is not null)
+        {
+            if (!File.Exists(path)) throw new StreamingException($"{path}: daemon config not found");
+            text = File.ReadAllText(path);
+            where = System.IO.Path.GetFullPath(path);
+        }
+        else
+        {
+            // Relative paths given as flags are relative to the working directory.
+            where = System.IO.Path.Combine(Directory.GetCurrentDirectory(), "(command line)");
+        }
+        var parsed = Schema.Parse(text, where, sets);
+        var v = parsed.Values;
+        foreach (var required in new[] { "teacher", "inbox", "state", "scoring.k" })
+            if (!v.ContainsKey(required))
+                throw new StreamingException($"{(path ?? "daemon")}: missing '{required}' ({Schema.Key(required).Help}); give it in the config or as --{required.Replace("scoring.", "", StringComparison.Ordinal)}");
+        if ((int)v["scoring.p"] > (int)v["scoring.top_p"])
+            throw new StreamingException($"{parsed.Where("scoring.p")}: scoring.p ({v["scoring.p"]}) cannot exceed scoring.top_p ({v["scoring.top_p"]})");
+        string inbox = System.IO.Path.GetFullPath((string)v["inbox"]), state = System.IO.Path.GetFullPath((string)v["state"]);
+        if (inbox == state || state.StartsWith(inbox + "/", StringComparison.Ordinal))
+            throw new StreamingException($"{parsed.Where("state")}: the state folder ({state}) must not be the inbox ({inbox}) or inside it");
+        var config = new DaemonConfig(where, v);
+        config.ParseListen(parsed.Where("http.listen"));
+        return config;
+    }
+
+    /// <summary>The HTTP address as host and port; refuses all-interfaces unless allowed.</summary>
+    public (string Host, int Port)? ParseListen(string? where = null)
+    {
+        if (Listen is not string listen) return null;
+        int colon = listen.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(listen[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
+            throw new StreamingException($"{where ?? Path}: http.listen '{listen}' must be host:port, for example 127.0.0.1:8617");
+        string host = listen[..colon];
+        bool all = host is "0.0.0.0" or "*" or "+" or "[::]" or "::";
+        if (all && !(bool)_v["http.allow_remote"])
+            throw new StreamingException($"{where ?? Path}: http.listen '{listen}' binds every interface; the endpoints are unauthenticated, so set http.allow_remote: true to mean it");
+        return (host, port);
+    }
+
+    /// <summary>What must not change under an existing state folder (else its heaps and snapshots would mix two selections).</summary>
+    public SortedDictionary<string, string> Identity(string teacherSha256) => new(StringComparer.Ordinal)
+    {
+        ["teacher_sha256"] = teacherSha256,
+        ["top_p"] = TopP.ToString(CultureInfo.InvariantCulture),
+        ["k"] = K.ToString(CultureInfo.InvariantCulture),
+        ["p"] = P.ToString(CultureInfo.InvariantCulture),
+        ["balance"] = BalanceName,
+        ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+    };
+}
