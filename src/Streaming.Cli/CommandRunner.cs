@@ -18,7 +18,11 @@ public static class CommandRunner
         try
         {
             // Our own handler below turns errors into one line and an exit code, so System.CommandLine must let them through.
-            return await parsed.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
+            var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
+            // The daemon is a generic host: it handles SIGTERM and SIGINT itself (drain, checkpoint, exit 0 within
+            // its shutdown timeout), which System.CommandLine's handler would cut short after two seconds.
+            if (parsed.CommandResult.Command.Name == "daemon") configuration.ProcessTerminationTimeout = null;
+            return await parsed.InvokeAsync(configuration).ConfigureAwait(false);
         }
         catch (StreamingException e)
         {

@@ -19,6 +19,7 @@ public static class StreamingCli
             RunCommand.Create(),
             ReplayCommand.Create(),
             ReportCommand.Create(),
+            DaemonCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

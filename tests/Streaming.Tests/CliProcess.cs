@@ -14,6 +14,20 @@ internal static class CliProcess
         return process;
     }
 
+    /// <summary>Starts the command with its stdout and stderr appended to <paramref name="log"/> (for long-running children whose output a failing test should show).</summary>
+    public static Process StartLogged(string log, params string[] args)
+    {
+        var process = Launch(args);
+        var sink = TextWriter.Synchronized(new StreamWriter(log, append: true) { AutoFlush = true });
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) sink.WriteLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) sink.WriteLine(e.Data); };
+        process.Exited += (_, _) => sink.Flush();
+        process.EnableRaisingEvents = true;
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return process;
+    }
+
     /// <summary>Runs the command to its end; returns its exit code and its stdout followed by its stderr.</summary>
     public static async Task<(int Code, string Output)> RunAsync(params string[] args)
     {

@@ -28,6 +28,9 @@ public sealed record IngestOptions
         init => _maxPixels = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxPixels));
     }
 
+    /// <summary>Put before every image id (the daemon uses the drop's name, so ids from different drops never collide).</summary>
+    public string IdPrefix { get; init; } = "";
+
     /// <summary>Dataset name in the manifest; the output folder's name when empty.</summary>
     public string Name { get; init; } = "";
 }

@@ -56,8 +56,9 @@ public static class Ingestor
                 duplicateLog.Write('\n');
                 return;
             }
-            string id = record.Id;
-            for (int n = 2; writer.ContainsId(id); n++) id = $"{record.Id}#{n}";
+            string baseId = options.IdPrefix + record.Id;
+            string id = baseId;
+            for (int n = 2; writer.ContainsId(id); n++) id = $"{baseId}#{n}";
             seen[p.Hash] = id;
             await writer.AddAsync(id == record.Id ? record : record with { Id = id }, token).ConfigureAwait(false);
         }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = options.Workers * 8, CancellationToken = token });

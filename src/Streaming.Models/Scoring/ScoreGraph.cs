@@ -23,7 +23,7 @@ public sealed record ShardScores(string Input, object? Tag, List<ScoreRow> Rows,
 /// <remarks>
 /// Batches never span two shards: a shard's last partial batch goes to the model when its end arrives. So a
 /// shard's scores depend only on the shard, the batch size and the thread count, not on what was scored
-/// before it (inference results move in the last float bits with batch composition), and a shard scored by
+/// before it (inference results may move in the last float bits with batch composition: docs/batch-size.md), and a shard scored by
 /// the daemon has byte-identical scores to the same shard in a batch run.
 /// </remarks>
 public sealed class ScoreGraph
@@ -221,10 +221,13 @@ public sealed class ScoreGraph
                     start = Stopwatch.GetTimestamp();
                 }
             }
-            catch (StreamingException e)
+            catch (Exception e) when (e is StreamingException or IOException or UnauthorizedAccessException)
             {
-                error = e.Message;
+                // Whatever stops the read (a corrupt shard, a file gone), the shard ends here with its error, so
+                // rows of the next shard never join it.
+                error = e is StreamingException ? e.Message : $"{path}: {e.Message}";
             }
+            Read.In();
             await Send(new Item(input, tag, "", null, true, error)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_external.IsCancellationRequested && _collect.Completion.IsFaulted)

@@ -1,0 +1,98 @@
+using System.Text.Json;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Console;
+
+namespace Streaming.Daemon;
+
+/// <summary>
+/// Builds and runs the daemon: a generic host (SIGTERM and SIGINT stop it gracefully) with the worker and,
+/// unless <c>http.listen: off</c>, Kestrel serving <c>/metrics</c>, <c>/healthz</c>, <c>/readyz</c> and <c>/status</c>.
+/// </summary>
+public static class DaemonHost
+{
+    public const string InfoFile = "daemon.json";
+
+    /// <summary>Runs until stopped; returns 0 after a clean stop, 3 when the daemon could not run (the log says why).</summary>
+    public static async Task<int> RunAsync(DaemonConfig config, CancellationToken cancellationToken = default)
+    {
+        var listen = config.ParseListen();
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [], ContentRootPath = AppContext.BaseDirectory });
+        builder.Logging.ClearProviders();
+        if (config.JsonLogs)
+            builder.Logging.AddJsonConsole(o =>
+            {
+                o.JsonWriterOptions = new JsonWriterOptions { Indented = false };
+                o.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fffZ";
+                o.UseUtcTimestamp = true;
+                o.IncludeScopes = false;
+            });
+        else
+            builder.Logging.AddSimpleConsole(o =>
+            {
+                o.SingleLine = true;
+                o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
+                o.UseUtcTimestamp = true;
+                o.ColorBehavior = LoggerColorBehavior.Disabled;
+            });
+        builder.Logging.SetMinimumLevel(LogLevel.Information);
+        builder.Logging.AddFilter("Microsoft", LogLevel.Warning);
+        builder.Services.Configure<HostOptions>(o =>
+        {
+            o.ShutdownTimeout = config.ShutdownTimeout;
+            o.BackgroundServiceExceptionBehavior = BackgroundServiceExceptionBehavior.StopHost;
+        });
+        builder.Services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
+        var status = new DaemonStatus();
+        builder.Services.AddSingleton(config);
+        builder.Services.AddSingleton(status);
+        builder.Services.AddHostedService<DaemonWorker>();
+        if (listen is var (host, port))
+            builder.WebHost.UseKestrel(k =>
+            {
+                if (host is "localhost") k.ListenLocalhost(port);
+                else if (host is "0.0.0.0" or "*" or "+") k.ListenAnyIP(port);
+                else if (host is "[::]" or "::") k.ListenAnyIP(port);
+                else k.Listen(System.Net.IPAddress.Parse(host.Trim('[', ']')), port);
+            });
+        else
+            builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "");
+
+        var app = builder.Build();
+        if (listen is not null)
+        {
+            app.MapGet("/metrics", () => Results.Text(status.Metrics(), "text/plain; version=0.0.4; charset=utf-8"));
+            app.MapGet("/healthz", () => status.Fatal is null ? Results.Text("ok\n") : Results.Text($"failed: {status.Fatal}\n", statusCode: 503));
+            app.MapGet("/readyz", () => status.Ready ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+            app.MapGet("/status", () => Results.Json(status.StatusObject(), new JsonSerializerOptions { WriteIndented = true }));
+        }
+
+        try
+        {
+            await app.StartAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            throw new Core.StreamingException($"http.listen {config.Listen}: cannot listen there ({e.Message})");
+        }
+        if (listen is not null)
+        {
+            var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+            status.HttpAddress = addresses.FirstOrDefault();
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.http").LogInformation("serving /metrics /healthz /readyz /status on {Address}", status.HttpAddress);
+        }
+        Directory.CreateDirectory(config.State);
+        string info = Path.Combine(config.State, InfoFile);
+        File.WriteAllText(info + ".partial", JsonSerializer.Serialize(new { pid = Environment.ProcessId, http = status.HttpAddress, started_utc = DateTime.UtcNow }) + "\n");
+        File.Move(info + ".partial", info, overwrite: true);
+        await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
+        await app.DisposeAsync().ConfigureAwait(false);
+        return status.Fatal is null ? 0 : 3;
+    }
+}

@@ -1,0 +1,93 @@
+namespace Streaming.Daemon;
+
+public enum DropKind { Shard, Folder, Tar, ShardList, Unknown }
+
+/// <summary>Something dropped into the inbox: a file or a folder, taken once it has settled.</summary>
+public sealed record Drop(string Name, string Path, DropKind Kind)
+{
+    public static DropKind KindOf(string path)
+    {
+        if (Directory.Exists(path)) return DropKind.Folder;
+        return System.IO.Path.GetExtension(path).ToLowerInvariant() switch
+        {
+            ".parquet" => DropKind.Shard,
+            ".tar" => DropKind.Tar,
+            ".list" or ".txt" => DropKind.ShardList,
+            _ => DropKind.Unknown,
+        };
+    }
+}
+
+/// <summary>
+/// Lists the inbox and says which entries have settled: unchanged (size, newest modification time, file count)
+/// across two listings and not modified for the settle time. A file renamed into the inbox (the recommended way:
+/// write elsewhere, then <c>mv</c>) is old already and is taken on the second listing; a file still being
+/// copied keeps changing and waits. Names starting with '.' and ending in .partial, .tmp or .part are never taken.
+/// </summary>
+public sealed class Inbox
+{
+    private readonly string _folder;
+    private readonly TimeSpan _settle;
+    private readonly Dictionary<string, (long Size, DateTime Newest, int Files)> _seen = new(StringComparer.Ordinal);
+
+    public Inbox(string folder, TimeSpan settle)
+    {
+        _folder = folder;
+        _settle = settle;
+        Directory.CreateDirectory(folder);
+    }
+
+    /// <summary>Entries present now that are not hidden or temporary (settled or not).</summary>
+    public int Present { get; private set; }
+
+    /// <summary>The settled entries, in name order (ordinal).</summary>
+    public List<Drop> Scan()
+    {
+        var now = DateTime.UtcNow;
+        var result = new List<Drop>();
+        var present = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var path in Directory.EnumerateFileSystemEntries(_folder).Order(StringComparer.Ordinal))
+        {
+            string name = Path.GetFileName(path);
+            if (name.StartsWith('.') || name.EndsWith(".partial", StringComparison.Ordinal) || name.EndsWith(".tmp", StringComparison.Ordinal)
+                || name.EndsWith(".part", StringComparison.Ordinal)) continue;
+            present.Add(name);
+            (long, DateTime, int) signature;
+            try
+            {
+                signature = Signature(path);
+            }
+            catch (IOException)
+            {
+                continue; // vanished or unreadable mid-listing: look again next time
+            }
+            catch (UnauthorizedAccessException)
+            {
+                continue;
+            }
+            bool stable = _seen.TryGetValue(name, out var before) && before == signature;
+            _seen[name] = signature;
+            if (stable && now - signature.Item2 >= _settle) result.Add(new Drop(name, path, Drop.KindOf(path)));
+        }
+        foreach (var gone in _seen.Keys.Where(k => !present.Contains(k)).ToList()) _seen.Remove(gone);
+        Present = present.Count;
+        return result;
+    }
+
+    private static (long, DateTime, int) Signature(string path)
+    {
+        var info = new FileInfo(path);
+        if (info.Exists) return (info.Length, info.LastWriteTimeUtc, 1);
+        var dir = new DirectoryInfo(path);
+        long size = 0;
+        int files = 0;
+        var newest = dir.LastWriteTimeUtc;
+        foreach (var f in dir.EnumerateFiles("*", SearchOption.AllDirectories))
+        {
+            size += f.Length;
+            files++;
+            if (f.LastWriteTimeUtc > newest) newest = f.LastWriteTimeUtc;
+        }
+        return (size, newest, files);
+    }
+}
