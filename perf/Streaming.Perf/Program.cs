@@ -10,6 +10,9 @@ using Streaming.Perf;
 //   select-shards  `select` over synthetic Parquet score shards [rows C K P DIR] (written once, then reused)
 //   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K (docs/results.md)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
+//   daemon-soak [minutes=30] [burst_shards=1000] [interval_s=4] [out] [teacher]  the daemon as a process: burst, then steady arrivals; RSS curve
+//   hot        BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
+//   profile-overhead TEACHER DATA [seconds=15] [reps=3]  scoring throughput with the profiler sampling and without
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";
 switch (what)
@@ -26,12 +29,19 @@ switch (what)
         return 0;
     case "select-shards":
         return await SelectionThroughput.RunShardsAsync(args.Skip(1).ToArray());
+    case "daemon-soak":
+        return await DaemonSoak.RunAsync(args.Skip(1).ToArray());
     case "study-plot":
         StudyPlot.Run(args.Skip(1).ToArray());
         return 0;
     case "model":
         ModelThroughput.Run(args.Skip(1).ToArray());
         return 0;
+    case "hot":
+        BenchmarkRunner.Run<HotPathBenchmarks>(args: args.Skip(1).ToArray());
+        return 0;
+    case "profile-overhead":
+        return await ProfileOverhead.RunAsync(args.Skip(1).ToArray());
     case "decode":
         BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Skip(1).ToArray());
         return 0;

@@ -11,6 +11,30 @@ internal static partial class NativeEnvironment
     [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int SetEnv(string name, string value, int overwrite);
 
+    [LibraryImport("libc", EntryPoint = "mallopt")]
+    private static partial int MallOpt(int param, int value);
+
+    private const int M_ARENA_MAX = -8;
+
+    /// <summary>
+    /// For a long-running process: glibc gives each thread that allocates its own malloc arena and keeps each
+    /// arena's high-water mark. libtorch allocates from whichever pool thread runs inference, so over hours a
+    /// daemon's native memory spreads over up to 8 arenas a core, each holding its peak. Two arenas keep the
+    /// resident size flat (unless the user set MALLOC_ARENA_MAX).
+    /// </summary>
+    public static void LimitMallocArenas(int arenas = 2)
+    {
+        if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("MALLOC_ARENA_MAX") is not null) return;
+        try
+        {
+            MallOpt(M_ARENA_MAX, arenas);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // not glibc (musl has no arenas to limit)
+        }
+    }
+
     /// <summary>
     /// libtorch's OpenMP threads spin while they wait; with decode threads on the same few cores the
     /// spinning steals their time (inference can drop 10x). Passive waiting, unless the user chose otherwise.

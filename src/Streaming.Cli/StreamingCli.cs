@@ -20,6 +20,7 @@ public static class StreamingCli
             ReplayCommand.Create(),
             ReportCommand.Create(),
             DaemonCommand.Create(),
+            ProfileCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

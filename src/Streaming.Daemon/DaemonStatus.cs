@@ -24,7 +24,8 @@ public sealed class DaemonStatus
     public volatile bool Ready;
     public volatile string? Fatal;
     public volatile bool MemoryPaused;
-    public volatile int Pending;
+    /// <summary>Drops in the inbox not yet finished: set at each listing, and counted down as drops finish in between.</summary>
+    public int Pending;
     public int ShardsFailed;
     public int DropsDone;
     public double CheckpointSeconds;
@@ -48,19 +49,7 @@ public sealed class DaemonStatus
         Interlocked.Add(ref _scoredThisRun, images);
     }
 
-    /// <summary>Resident set size, from /proc/self/statm (what the kernel counts, native memory included).</summary>
-    public static long ResidentBytes()
-    {
-        try
-        {
-            var fields = File.ReadAllText("/proc/self/statm").Split(' ');
-            return long.Parse(fields[1], CultureInfo.InvariantCulture) * Environment.SystemPageSize;
-        }
-        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException or UnauthorizedAccessException)
-        {
-            return Environment.WorkingSet;
-        }
-    }
+    public static long ResidentBytes() => Core.ProcessStats.ResidentBytes();
 
     /// <summary>Images a second over the last minute.</summary>
     public double Rate()
@@ -133,7 +122,7 @@ public sealed class DaemonStatus
         One("streaming_shards_done_total", "counter", "Shards scored and recorded (all runs).", totals.Shards);
         One("streaming_shards_failed_total", "counter", "Shards that could not be read (this run); their drops go to quarantine/.", ShardsFailed);
         One("streaming_drops_quarantined_total", "counter", "Inbox drops moved to quarantine/ with a reason (all runs).", totals.Drops);
-        One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Pending);
+        One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Math.Max(0, Volatile.Read(ref Pending)));
         One("streaming_shards_in_flight", "gauge", "Shards inside the scoring graph now.", InFlight);
         One("streaming_memory_paused", "gauge", "1 while resident memory is over limits.memory_mb and no new shard is taken.", MemoryPaused ? 1 : 0);
         var stages = Stages.Select(s => s.Snapshot()).ToList();
@@ -159,6 +148,7 @@ public sealed class DaemonStatus
             snapshot is null ? double.PositiveInfinity : (DateTime.UtcNow - snapshot.PublishedUtc).TotalSeconds);
         One("streaming_resident_memory_bytes", "gauge", "Resident set size of the daemon.", ResidentBytes());
         One("streaming_gc_heap_bytes", "gauge", "Managed heap size.", GC.GetTotalMemory(false));
+        One("streaming_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", GC.GetGCMemoryInfo().TotalCommittedBytes);
         One("streaming_restarts_total", "counter", "Times this state folder was resumed after a stop or a crash.", _state?.Restarts ?? 0);
         One("streaming_uptime_seconds", "gauge", "Seconds since this process started.", _uptime.Elapsed.TotalSeconds);
         One("streaming_ready", "gauge", "1 once the teacher is loaded and the heaps are recovered.", Ready ? 1 : 0);
@@ -195,7 +185,7 @@ public sealed class DaemonStatus
             images_quarantined = totals.Quarantined,
             shards_done = totals.Shards,
             shards_failed_this_run = ShardsFailed,
-            shards_pending = Pending,
+            shards_pending = Math.Max(0, Volatile.Read(ref Pending)),
             shards_in_flight = InFlight,
             drops_quarantined = totals.Drops,
             memory_paused = MemoryPaused,

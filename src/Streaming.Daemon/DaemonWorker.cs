@@ -143,8 +143,13 @@ public sealed class DaemonWorker : BackgroundService
                             _log.LogWarning("drop {Drop}: {Error}; will try again", drop.Name, e.Message);
                     }
                 }
-                _status.Pending = inbox.Present;
-                if (!sent) await MaybeSnapshotAsync(idle: _drops.IsEmpty && _status.InFlight == 0, stop).ConfigureAwait(false);
+                Volatile.Write(ref _status.Pending, inbox.Present);
+                if (!sent)
+                {
+                    bool idle = _drops.IsEmpty && _status.InFlight == 0;
+                    await MaybeSnapshotAsync(idle, stop).ConfigureAwait(false);
+                    ReturnMemory(idle);
+                }
                 await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
             }
         }
@@ -180,6 +185,27 @@ public sealed class DaemonWorker : BackgroundService
             _log.LogInformation("stopped: {Done} shards done, heaps checkpointed", _state.Done.Count);
             _lock?.Dispose();
         }
+    }
+
+    private DateTime _lastTrim = DateTime.MinValue;
+    private long _scoredAtTrim = -1;
+
+    /// <summary>
+    /// When idle (at most every 30 s, and only after new work; every 5 minutes when never idle): a full compacting collection, the large-object
+    /// heap included, and glibc's malloc_trim. Without it a daemon that scores a shard now and then keeps the
+    /// garbage of each one (shard buffers on the large-object heap, freed native buffers) until the runtime
+    /// happens to need the memory, and its resident size creeps up for hours; with it, it stays flat.
+    /// </summary>
+    private void ReturnMemory(bool idle)
+    {
+        long scored = _state.Done.Count;
+        var since = DateTime.UtcNow - _lastTrim;
+        if (scored == _scoredAtTrim || since < TimeSpan.FromSeconds(30) || (!idle && since < TimeSpan.FromMinutes(5))) return;
+        _scoredAtTrim = scored;
+        _lastTrim = DateTime.UtcNow;
+        System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        Posix.TrimNativeHeap();
     }
 
     /// <summary>Loads (or starts) the state, checks it belongs to this config, and rebuilds the heaps exactly.</summary>
@@ -480,6 +506,7 @@ public sealed class DaemonWorker : BackgroundService
     private void FinishDrop(DropWork work)
     {
         _drops.TryRemove(work.Drop.Name, out _);
+        Interlocked.Decrement(ref _status.Pending);
         if (work.Failures.Count > 0)
         {
             QuarantineDrop(work, string.Join("\n", work.Failures));
@@ -497,7 +524,7 @@ public sealed class DaemonWorker : BackgroundService
     /// <summary>Under the gate.</summary>
     private void QuarantineDrop(DropWork work, string reason)
     {
-        _drops.TryRemove(work.Drop.Name, out _);
+        if (_drops.TryRemove(work.Drop.Name, out _)) Interlocked.Decrement(ref _status.Pending); // (not when FinishDrop already did)
         string target = Unique(Path.Combine(Quarantine, work.Drop.Name));
         if (File.Exists(work.Drop.Path) || Directory.Exists(work.Drop.Path)) Move(work.Drop.Path, target);
         File.WriteAllText(target + ".reason.txt", reason + "\n");
@@ -522,6 +549,24 @@ public sealed class DaemonWorker : BackgroundService
 
 internal static partial class Posix
 {
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
+    private static partial int MallocTrim(nuint pad);
+
+    /// <summary>Returns free native heap pages to the OS (glibc); a no-op where there is no malloc_trim (musl, macOS).</summary>
+    internal static void TrimNativeHeap()
+    {
+        try
+        {
+            MallocTrim(0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+        }
+        catch (DllNotFoundException)
+        {
+        }
+    }
+
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "rename", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
     internal static partial int Rename(string from, string to);
 }

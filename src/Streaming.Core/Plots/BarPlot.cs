@@ -7,11 +7,12 @@ namespace Streaming.Core.Plots;
 internal sealed record BarSeries(string Name, IReadOnlyList<double?> Values, SKColor Color, string Format = "0");
 
 /// <summary>
-/// One bar chart: categories along x, one bar per series in each. <paramref name="YMax"/> fixes the top of the
-/// axis (otherwise it fits the data); <paramref name="Reference"/> draws a dashed horizontal line with a label.
+/// One bar chart: categories along x, one bar per series in each (or, <paramref name="Stacked"/>, one bar per
+/// category with the series stacked bottom to top). <paramref name="YMax"/> fixes the top of the axis (otherwise
+/// it fits the data); <paramref name="Reference"/> draws a dashed horizontal line with a label.
 /// </summary>
 internal sealed record BarPanel(string Title, string YLabel, IReadOnlyList<string> Categories, IReadOnlyList<BarSeries> Series,
-    double? YMax = null, (double Y, string Label)? Reference = null);
+    double? YMax = null, (double Y, string Label)? Reference = null, bool Stacked = false);
 
 /// <summary>
 /// Draws grouped bar charts, panels stacked top to bottom, into a PNG with SkiaSharp. Category names are slanted
@@ -81,6 +82,12 @@ internal static class BarPlot
         foreach (var s in panel.Series)
             foreach (var v in s.Values)
                 if (v is double d && double.IsFinite(d)) top = Math.Max(top, panel.YMax is null ? d * 1.05 : d);
+        if (panel.Stacked)
+            for (int c = 0; c < n; c++)
+            {
+                double sum = panel.Series.Sum(s => c < s.Values.Count && s.Values[c] is double d && double.IsFinite(d) ? d : 0);
+                top = Math.Max(top, panel.YMax is null ? sum * 1.05 : sum);
+            }
         if (panel.Reference is { } r0) top = Math.Max(top, r0.Y);
         if (top <= 0) top = 1;
         float Py(double v) => (float)(plot.Bottom - v / top * plot.Height);
@@ -98,19 +105,31 @@ internal static class BarPlot
 
         using var whiteInk = new SKPaint { Color = SKColors.White, IsAntialias = true };
         float slot = plot.Width / n;
-        float groupWidth = slot * 0.8f, barWidth = groupWidth / panel.Series.Count;
+        float groupWidth = slot * 0.8f, barWidth = panel.Stacked ? groupWidth : groupWidth / panel.Series.Count;
         bool valueLabels = n <= 40 && barWidth >= 18;
+        var stackBase = new double[n];
         for (int si = 0; si < panel.Series.Count; si++)
         {
             var s = panel.Series[si];
             using var fill = new SKPaint { Color = s.Color, IsAntialias = true };
             for (int c = 0; c < n && c < s.Values.Count; c++)
             {
-                float x = plot.Left + c * slot + (slot - groupWidth) / 2 + si * barWidth;
+                float x = plot.Left + c * slot + (slot - groupWidth) / 2 + (panel.Stacked ? 0 : si * barWidth);
                 float cx = x + barWidth / 2;
                 if (s.Values[c] is not double v || !double.IsFinite(v))
                 {
-                    if (valueLabels) canvas.DrawText("–", cx, plot.Bottom - 4, SKTextAlign.Center, small, grey);
+                    if (valueLabels && !panel.Stacked) canvas.DrawText("–", cx, plot.Bottom - 4, SKTextAlign.Center, small, grey);
+                    continue;
+                }
+                if (panel.Stacked)
+                {
+                    // A segment from the top of the ones below it; its value inside when it is tall enough.
+                    double low = stackBase[c], high = low + v;
+                    stackBase[c] = high;
+                    canvas.DrawRect(new SKRect(x + 1, Py(high), x + barWidth - 1, Py(low)), fill);
+                    string label = v.ToString(s.Format, CultureInfo.InvariantCulture);
+                    if (valueLabels && Py(low) - Py(high) >= 14 && small.MeasureText(label) <= barWidth - 2)
+                        canvas.DrawText(label, cx, (Py(low) + Py(high)) / 2 + 4, SKTextAlign.Center, small, whiteInk);
                     continue;
                 }
                 canvas.DrawRect(new SKRect(x + (barWidth > 6 ? 1 : 0), Py(v), x + barWidth - (barWidth > 6 ? 1 : 0), plot.Bottom), fill);

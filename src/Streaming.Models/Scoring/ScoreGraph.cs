@@ -28,7 +28,7 @@ public sealed record ShardScores(string Input, object? Tag, List<ScoreRow> Rows,
 /// </remarks>
 public sealed class ScoreGraph
 {
-    private sealed record Item(string Input, object? Tag, string Id, byte[]? Image, bool EndOfShard, string? ShardError);
+    private sealed record Item(string Input, object? Tag, string Id, byte[]? Image, bool EndOfShard, string? ShardError, Activity? Span = null);
     private sealed record Decoded(Item Item, float[]? Pixels, QuarantineEntry? Bad);
     private sealed record Scored(Item Item, int[]? Classes, float[]? Probs, QuarantineEntry? Bad);
 
@@ -152,6 +152,13 @@ public sealed class ScoreGraph
                 if (s.Item.EndOfShard)
                 {
                     var done = new ShardScores(s.Item.Input, s.Item.Tag, rows, bad, s.Item.ShardError);
+                    if (s.Item.Span is { } span)
+                    {
+                        span.SetTag("streaming.images", rows.Count);
+                        span.SetTag("streaming.quarantined", bad.Count);
+                        if (s.Item.ShardError is { } failure) span.SetStatus(ActivityStatusCode.Error, failure);
+                        span.Stop();
+                    }
                     rows = new List<ScoreRow>();
                     bad = new List<QuarantineEntry>();
                     await onShard(done, token).ConfigureAwait(false);
@@ -169,6 +176,9 @@ public sealed class ScoreGraph
         batch.LinkTo(infer, link);
         infer.LinkTo(_collect, link);
         _ = _collect.Completion.ContinueWith(t => { if (t.IsFaulted) _cts.Cancel(); }, CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        ScoringTelemetry.Register(this);
+        _ = _collect.Completion.ContinueWith(_ => ScoringTelemetry.Unregister(this), CancellationToken.None,
             TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         Decode.QueueDepth = () => _decode.InputCount;
         Batch.QueueDepth = () => batch.OutputCount;
@@ -205,15 +215,21 @@ public sealed class ScoreGraph
     /// cannot be read (corrupt, missing) does not throw: its marker carries the error to the callback, and the
     /// rows read before the error are dropped with it.
     /// </summary>
-    public async Task SendShardAsync(string path, string input, object? tag = null)
+    /// <param name="stopReading">Ends the shard early (its marker then carries the error "stopped"): a profile whose time is up.</param>
+    public async Task SendShardAsync(string path, string input, object? tag = null, CancellationToken stopReading = default)
     {
         try
         {
             string? error = null;
+            // A span per shard for OpenTelemetry users (null, and free, when nobody listens); it ends when the shard is collected.
+            var span = ScoringTelemetry.Source.StartActivity("score shard");
+            span?.SetTag("streaming.shard", input);
+            span?.SetTag("streaming.path", path);
+            using var read = CancellationTokenSource.CreateLinkedTokenSource(_token, stopReading);
             try
             {
                 long start = Stopwatch.GetTimestamp();
-                await foreach (var r in ImageShardReader.ReadAsync(path, _token).ConfigureAwait(false))
+                await foreach (var r in ImageShardReader.ReadAsync(path, read.Token).ConfigureAwait(false))
                 {
                     Read.In();
                     Read.Busy(Stopwatch.GetTimestamp() - start);
@@ -227,8 +243,12 @@ public sealed class ScoreGraph
                 // rows of the next shard never join it.
                 error = e is StreamingException ? e.Message : $"{path}: {e.Message}";
             }
+            catch (OperationCanceledException) when (stopReading.IsCancellationRequested && !_token.IsCancellationRequested)
+            {
+                error = "stopped";
+            }
             Read.In();
-            await Send(new Item(input, tag, "", null, true, error)).ConfigureAwait(false);
+            await Send(new Item(input, tag, "", null, true, error, span)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (!_external.IsCancellationRequested && _collect.Completion.IsFaulted)
         {

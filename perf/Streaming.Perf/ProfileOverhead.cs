@@ -1,0 +1,36 @@
+using System.Globalization;
+using Streaming.Models.Profiling;
+
+namespace Streaming.Perf;
+
+/// <summary>
+/// What profiling costs: the scoring graph run for a fixed time with the sampler on (every 100 ms) and off,
+/// alternating, several times each; images/s compared. The goal is within 3%.
+/// </summary>
+internal static class ProfileOverhead
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        if (args.Length < 2) { Console.Error.WriteLine("usage: profile-overhead TEACHER DATA [seconds=15] [reps=3] [threads]"); return 2; }
+        var inv = CultureInfo.InvariantCulture;
+        double seconds = args.Length > 2 ? double.Parse(args[2], inv) : 15;
+        int reps = args.Length > 3 ? int.Parse(args[3], inv) : 3;
+        int? threads = args.Length > 4 ? int.Parse(args[4], inv) : null;
+        var o = new ProfileOptions { Teacher = args[0], Data = args[1], Duration = TimeSpan.FromSeconds(seconds), Threads = threads };
+        await Profiler.RunAsync(o with { Duration = TimeSpan.FromSeconds(3), Sample = false }); // warm-up
+        var on = new List<double>();
+        var off = new List<double>();
+        for (int r = 0; r < reps; r++)
+        {
+            foreach (bool sample in r % 2 == 0 ? new[] { false, true } : [true, false])
+            {
+                var run = await Profiler.RunAsync(o with { Sample = sample });
+                (sample ? on : off).Add(run.ImagesPerSecond);
+                Console.WriteLine(string.Create(inv, $"rep {r + 1} profiling {(sample ? "on " : "off")}: {run.ImagesPerSecond:N0} images/s ({run.Images:N0} in {run.Elapsed.TotalSeconds:F1} s)"));
+            }
+        }
+        double meanOn = on.Average(), meanOff = off.Average();
+        Console.WriteLine(string.Create(inv, $"mean: off {meanOff:N0} images/s, on {meanOn:N0} images/s: profiling costs {(1 - meanOn / meanOff) * 100:F1}% (goal: within 3%); runs vary by {(off.Max() - off.Min()) / meanOff * 100:F1}% (off) and {(on.Max() - on.Min()) / meanOn * 100:F1}% (on)"));
+        return 0;
+    }
+}

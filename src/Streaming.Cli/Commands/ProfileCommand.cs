@@ -1,0 +1,98 @@
+using System.CommandLine;
+using System.Globalization;
+using Streaming.Models.Profiling;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming profile</c>: where the time goes in the scoring graph, with a verdict and a report.</summary>
+public static class ProfileCommand
+{
+    public static Command Create()
+    {
+        var pipeline = new Argument<string?>("pipeline") { Description = "A pipeline manifest whose run (runs/<name>, or --run) supplies the teacher and U", Arity = ArgumentArity.ZeroOrOne };
+        var run = new Option<string?>("--run") { Description = "With a pipeline: its run folder (default runs/<name>)" };
+        var stage = new Option<string?>("--stage") { Description = "The graph to profile without a pipeline: score" };
+        var teacher = new Option<string?>("--teacher", "-t") { Description = "With --stage score: the teacher model" };
+        var data = new Option<string?>("--data", "-d") { Description = "With --stage score: the dataset to score" };
+        var output = new Option<string>("--out", "-o") { Description = "Report folder: index.html, profile.json, PNG plots", Required = true };
+        var duration = new Option<double>("--duration") { Description = "Seconds to run (the data is read round and round); 0: one pass", DefaultValueFactory = _ => 20 };
+        var workers = new Option<int?>("--decode-workers") { Description = "What if: decode workers" };
+        var batch = new Option<int?>("--batch", "-b") { Description = "What if: inference batch" };
+        var threads = new Option<int?>("--threads") { Description = "What if: libtorch threads" };
+        var device = new Option<string?>("--device") { Description = "What if: auto, cpu, cuda or cuda:N" };
+        var topP = new Option<int?>("--top-p") { Description = "P' kept per image" };
+        var sweep = new Option<string?>("--sweep") { Description = "Run once per value and plot throughput against the knob, e.g. batch=32,64,128 (knobs: batch, decode-workers, threads)" };
+        var interval = new Option<int>("--interval-ms") { Description = "Sampling interval", DefaultValueFactory = _ => 100 };
+        var command = new Command("profile", "Profile the scoring graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
+        {
+            pipeline, run, stage, teacher, data, output, duration, workers, batch, threads, device, topP, sweep, interval,
+        };
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            ProfileOptions o;
+            if (parse.GetValue(pipeline) is string manifest)
+            {
+                if (parse.GetValue(stage) is not (null or "score")) throw new ArgumentException("with a pipeline, the stage profiled is its scoring (--stage score)");
+                o = Profiler.FromPipeline(manifest, parse.GetValue(run));
+            }
+            else
+            {
+                if (parse.GetValue(stage) is not "score")
+                    throw new ArgumentException("give a pipeline manifest, or --stage score with --teacher and --data (the scoring graph is the one with stages to profile)");
+                o = new ProfileOptions
+                {
+                    Teacher = parse.GetValue(teacher) ?? throw new ArgumentException("--stage score needs --teacher"),
+                    Data = parse.GetValue(data) ?? throw new ArgumentException("--stage score needs --data"),
+                };
+            }
+            double seconds = parse.GetValue(duration);
+            if (seconds < 0) throw new ArgumentException("--duration must be 0 (one pass) or more");
+            if (parse.GetValue(interval) < 10) throw new ArgumentException("--interval-ms must be at least 10");
+            o = o with
+            {
+                Duration = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
+                DecodeWorkers = parse.GetValue(workers) ?? o.DecodeWorkers,
+                BatchSize = parse.GetValue(batch) ?? o.BatchSize,
+                Threads = parse.GetValue(threads) ?? o.Threads,
+                Device = parse.GetValue(device) ?? o.Device,
+                TopP = parse.GetValue(topP) ?? o.TopP,
+                Interval = TimeSpan.FromMilliseconds(parse.GetValue(interval)),
+            };
+            string outDir = parse.GetValue(output)!;
+            var inv = CultureInfo.InvariantCulture;
+            var console = new ConsoleProgress();
+            List<SweepPoint>? points = null;
+            ProfileRun main;
+            if (parse.GetValue(sweep) is string sweepText)
+            {
+                var (knob, values) = Profiler.ParseSweep(sweepText);
+                points = [];
+                var runs = new List<ProfileRun>();
+                foreach (int value in values)
+                {
+                    console.Report($"  profiling {knob}={value} for {(o.Duration is { } d ? d.TotalSeconds.ToString("F0", inv) + " s" : "one pass")} ...");
+                    var r = await Profiler.RunAsync(Profiler.With(o, knob, value), cancellationToken: cancellationToken);
+                    console.Done();
+                    if (r.Verdict is null) throw new Core.StreamingException("the run was too short to sample; raise --duration");
+                    Console.WriteLine(string.Create(inv, $"{knob}={value}: {r.Verdict.ImagesPerSecond:N0} images/s, bottleneck {r.Verdict.Bottleneck}"));
+                    points.Add(new SweepPoint(knob, value, r.Verdict));
+                    runs.Add(r);
+                }
+                main = runs.OrderByDescending(r => r.Verdict!.ImagesPerSecond).First();
+                Console.WriteLine(string.Create(inv, $"fastest: {knob}={points[runs.IndexOf(main)].Value}; its profile follows"));
+            }
+            else
+            {
+                console.Report($"  profiling for {(o.Duration is { } d ? d.TotalSeconds.ToString("F0", inv) + " s" : "one pass")} ...");
+                main = await Profiler.RunAsync(o, cancellationToken: cancellationToken);
+                console.Done();
+                if (main.Verdict is null) throw new Core.StreamingException("the run was too short to sample; raise --duration");
+            }
+            Console.Write(ProfileAnalysis.Table(main.Verdict!));
+            ProfileReport.Write(outDir, main.Options.Describe(), main.Samples, main.Verdict!, points);
+            Console.WriteLine($"report: {Path.Combine(outDir, "index.html")}");
+            return (int)ExitCode.Ok;
+        });
+        return command;
+    }
+}
