@@ -59,7 +59,7 @@ fi
   echo
   echo "- date: $(date -u +%Y-%m-%dT%H:%MZ); commit: $(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with local changes)')"
   echo "- machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //'), $(free -g | awk '/Mem:/{print $2}') GiB, $(. /etc/os-release; echo "$PRETTY_NAME"), .NET $(dotnet --version)"
-  echo "- full outputs: perf/results/latest/"
+  echo "- full outputs: perf/results/latest/ (not committed)"
   for f in hot decode; do
     if [ -s "$out/$f.txt" ]; then echo; echo "### $f (BenchmarkDotNet, short job)"; echo; grep -E '^\|' "$out/$f.txt" || true; fi
   done

@@ -124,6 +124,8 @@ public sealed class DaemonWorker : BackgroundService
             {
                 bool sent = false;
                 var drops = inbox.Scan();
+                // Everything in the inbox now, in flight or not; finished drops count it down until the next listing.
+                Volatile.Write(ref _status.Pending, inbox.Present);
                 foreach (var drop in drops)
                 {
                     if (stop.IsCancellationRequested) break;
@@ -143,7 +145,6 @@ public sealed class DaemonWorker : BackgroundService
                             _log.LogWarning("drop {Drop}: {Error}; will try again", drop.Name, e.Message);
                     }
                 }
-                Volatile.Write(ref _status.Pending, inbox.Present);
                 if (!sent)
                 {
                     bool idle = _drops.IsEmpty && _status.InFlight == 0;

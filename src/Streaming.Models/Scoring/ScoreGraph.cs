@@ -95,7 +95,9 @@ public sealed class ScoreGraph
             images = 0;
             Batch.Out(full.Length);
             return [full];
-        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = batchSize * 2, CancellationToken = token });
+        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = 1, BoundedCapacity = 2, CancellationToken = token });
+        // (A TransformManyBlock's bound counts its outputs, here whole batches: two ready batches and the one
+        // filling, not 2 x batchSize batches, which once let a slow model leave 131k decoded images waiting.)
 
         var infer = new TransformBlock<Decoded[], Scored[]>(items =>
         {
@@ -231,6 +233,7 @@ public sealed class ScoreGraph
                 long start = Stopwatch.GetTimestamp();
                 await foreach (var r in ImageShardReader.ReadAsync(path, read.Token).ConfigureAwait(false))
                 {
+                    read.Token.ThrowIfCancellationRequested(); // a row group is read whole; stop between its rows too
                     Read.In();
                     Read.Busy(Stopwatch.GetTimestamp() - start);
                     await Send(new Item(input, tag, r.Id, r.Image, false, null)).ConfigureAwait(false);
