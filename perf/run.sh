@@ -20,7 +20,7 @@ perf() { dotnet run -c Release --no-build --project perf/Streaming.Perf -- "$@";
 step() { echo "== $1"; }
 
 step "hot paths (BenchmarkDotNet)"
-perf hot --job short --exporters github 2>&1 | tee "$out/hot.txt" | grep -E '^\|' || true
+perf hot --job short --inProcess --exporters github 2>&1 | tee "$out/hot.txt" | grep -E '^\|' || true
 step "decode (BenchmarkDotNet)"
 perf decode --job short --exporters github 2>&1 | tee "$out/decode.txt" | grep -E '^\|' || true
 if /usr/bin/python3 -c 'import PIL, numpy' 2>/dev/null; then

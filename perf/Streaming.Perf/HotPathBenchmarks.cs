@@ -11,8 +11,9 @@ namespace Streaming.Perf;
 /// <summary>
 /// The engine's hot paths one by one (decode is in <see cref="DecodeBenchmarks"/>): softmax + top-P on a batch of
 /// logits, the selection core's offer and merge, score-shard and image-shard read and write, batch assembly.
-/// Run: dotnet run -c Release --project perf/Streaming.Perf -- hot
+/// Run: dotnet run -c Release --project perf/Streaming.Perf -- hot --inProcess
 /// </summary>
+/// <remarks>Run in process (<c>--inProcess</c>, as perf/run.sh does): a generated benchmark project would not carry libtorch's native package.</remarks>
 [MemoryDiagnoser]
 public class HotPathBenchmarks
 {

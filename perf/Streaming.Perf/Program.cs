@@ -11,7 +11,7 @@ using Streaming.Perf;
 //   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K (docs/results.md)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
 //   daemon-soak [minutes=30] [burst_shards=1000] [interval_s=4] [out] [teacher]  the daemon as a process: burst, then steady arrivals; RSS curve
-//   hot        BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
+//   hot --inProcess  BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
 //   profile-overhead TEACHER DATA [seconds=15] [reps=3]  scoring throughput with the profiler sampling and without
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";

@@ -99,6 +99,7 @@ public static class Profiler
             }
             await graph.WaitAsync().ConfigureAwait(false);
             var elapsed = clock.Elapsed;
+            images = graph.Infer.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
             sampler?.Dispose();
             var samples = sampler?.Samples ?? [];
             var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
