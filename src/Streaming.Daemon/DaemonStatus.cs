@@ -49,8 +49,6 @@ public sealed class DaemonStatus
         Interlocked.Add(ref _scoredThisRun, images);
     }
 
-    public static long ResidentBytes() => Core.ProcessStats.ResidentBytes();
-
     /// <summary>Images a second over the last minute.</summary>
     public double Rate()
     {
@@ -146,7 +144,7 @@ public sealed class DaemonStatus
         One("streaming_snapshot_version", "gauge", "Version of the latest published D-hat snapshot (0: none yet).", snapshot?.Version ?? 0);
         One("streaming_snapshot_age_seconds", "gauge", "Seconds since the latest snapshot was published (+Inf: none yet).",
             snapshot is null ? double.PositiveInfinity : (DateTime.UtcNow - snapshot.PublishedUtc).TotalSeconds);
-        One("streaming_resident_memory_bytes", "gauge", "Resident set size of the daemon.", ResidentBytes());
+        One("streaming_resident_memory_bytes", "gauge", "Resident set size of the daemon.", Core.ProcessStats.ResidentBytes());
         One("streaming_gc_heap_bytes", "gauge", "Managed heap size.", GC.GetTotalMemory(false));
         One("streaming_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", GC.GetGCMemoryInfo().TotalCommittedBytes);
         One("streaming_restarts_total", "counter", "Times this state folder was resumed after a stop or a crash.", _state?.Restarts ?? 0);
@@ -189,7 +187,7 @@ public sealed class DaemonStatus
             shards_in_flight = InFlight,
             drops_quarantined = totals.Drops,
             memory_paused = MemoryPaused,
-            resident_mb = ResidentBytes() >> 20,
+            resident_mb = Core.ProcessStats.ResidentBytes() >> 20,
             snapshot = snapshot is null ? null : new { version = snapshot.Version, folder = snapshot.Folder, covers_shards = snapshot.Covers, published_utc = snapshot.PublishedUtc },
             heaps = _state?.Heaps,
             restarts = _state?.Restarts ?? 0,

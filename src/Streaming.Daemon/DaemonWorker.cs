@@ -369,13 +369,13 @@ public sealed class DaemonWorker : BackgroundService
     private async Task WaitForMemoryAsync(CancellationToken stop)
     {
         bool warned = false;
-        while (DaemonStatus.ResidentBytes() > _config.MemoryLimitBytes)
+        while (ProcessStats.ResidentBytes() > _config.MemoryLimitBytes)
         {
             GC.Collect();
-            if (DaemonStatus.ResidentBytes() <= _config.MemoryLimitBytes) break;
+            if (ProcessStats.ResidentBytes() <= _config.MemoryLimitBytes) break;
             _status.MemoryPaused = true;
             if (!warned) _log.LogWarning("resident memory {Mb} MB is over limits.memory_mb ({Limit} MB): taking no new shard until it falls",
-                DaemonStatus.ResidentBytes() >> 20, _config.MemoryLimitBytes >> 20);
+                ProcessStats.ResidentBytes() >> 20, _config.MemoryLimitBytes >> 20);
             warned = true;
             await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
         }

@@ -67,13 +67,11 @@ public static class Profiler
         Directory.CreateDirectory(scratch);
         try
         {
-            long images = 0;
             int written = 0;
             var graph = new ScoreGraph(teacher, Math.Min(o.TopP, teacher.Spec.NumClasses), o.BatchSize, o.DecodeWorkers, async (shard, token) =>
             {
                 if (shard.Error is not null) return; // the last shard, cut off when the time was up
                 await ScoreShards.WriteAsync(Path.Combine(scratch, $"score-{written++ % 4}.parquet"), shard.Rows, cancellationToken: token).ConfigureAwait(false);
-                images += shard.Rows.Count;
             }, cancellationToken);
             using var sampler = o.Sample ? new GraphSampler(graph.Stages, o.Interval) : null;
             var clock = Stopwatch.StartNew();
@@ -99,7 +97,7 @@ public static class Profiler
             }
             await graph.WaitAsync().ConfigureAwait(false);
             var elapsed = clock.Elapsed;
-            images = graph.Infer.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
+            long images = graph.Infer.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
             sampler?.Dispose();
             var samples = sampler?.Samples ?? [];
             var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
