@@ -27,8 +27,6 @@ public sealed class DaemonStatus
     /// <summary>Drops in the inbox not yet finished: set at each listing, and counted down as drops finish in between.</summary>
     public int Pending;
     public int ShardsFailed;
-    public int DropsDone;
-    public double CheckpointSeconds;
     public IReadOnlyList<StageStats> Stages { get; set; } = [];
     public string? HttpAddress { get; set; }
 

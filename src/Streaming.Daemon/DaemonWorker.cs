@@ -441,7 +441,6 @@ public sealed class DaemonWorker : BackgroundService
         foreach (var f in Directory.EnumerateFiles(Heaps, "heaps-*.arrow"))
             if (Path.GetFileName(f) != name) File.Delete(f);
         _sinceCheckpoint = 0;
-        _status.CheckpointSeconds = clock.Elapsed.TotalSeconds;
         _log.LogDebug("heaps checkpointed over {Covers} shards in {Seconds:F2} s (was {Old})", covers, clock.Elapsed.TotalSeconds, old);
     }
 
@@ -518,7 +517,6 @@ public sealed class DaemonWorker : BackgroundService
             string target = Unique(Path.Combine(Processed, work.Drop.Name));
             Move(work.Drop.Path, target);
         }
-        _status.DropsDone++;
         _log.LogDebug("drop {Drop} done in {Seconds:F1} s", work.Drop.Name, work.Clock.Elapsed.TotalSeconds);
     }
 

@@ -53,7 +53,7 @@ public static class HeapCheckpoint
             int n = 0;
             async Task Flush()
             {
-                var batch = new RecordBatch(schema, [classes.Build(), scores.Build(), probs.Build(), ids.Build()], n);
+                using var batch = new RecordBatch(schema, [classes.Build(), scores.Build(), probs.Build(), ids.Build()], n);
                 await writer.WriteRecordBatchAsync(batch, cancellationToken).ConfigureAwait(false);
                 classes.Clear();
                 scores.Clear();
