@@ -18,12 +18,15 @@ internal static class ModelThroughput
         int batch = args.Length > 1 ? int.Parse(args[1]) : 128;
         double seconds = args.Length > 2 ? double.Parse(args[2], System.Globalization.CultureInfo.InvariantCulture) : 20;
         string arch = args.Length > 3 ? args[3] : "resnet20";
+        // The engine's layout (channels-last unless STREAMING_CHANNELS_LAST=0), or forced: nhwc | nchw.
+        if (args.Length > 4) MemoryFormat.ChannelsLast = args[4] switch { "nhwc" => true, "nchw" => false, _ => throw new ArgumentException("layout: nhwc or nchw") };
         set_num_threads(threads);
         manual_seed(0);
         using var model = ModelZoo.Create(arch, 10, 1);
-        Console.WriteLine($"TorchSharp {torch.__version__}, threads {get_num_threads()}, {arch} params {model.parameters().Sum(p => p.numel()):N0}");
+        Console.WriteLine($"TorchSharp {torch.__version__}, threads {get_num_threads()}, {arch} params {model.parameters().Sum(p => p.numel()):N0}, {(MemoryFormat.ChannelsLast ? "channels-last" : "NCHW")}");
         using var sgd = new Sgd(model, 0.9, 1e-4);
-        using var x = randn(batch, 1, 28, 28);
+        MemoryFormat.Apply(model);
+        using var x = MemoryFormat.Input(randn(batch, 1, 28, 28));
         using var y = randint(0, 10, [batch], dtype: int64);
         model.train();
         double train = Timed(() =>
@@ -51,7 +54,7 @@ internal static class ModelThroughput
             parts[2] += sw.Elapsed.TotalMilliseconds;
         }
         Console.WriteLine($"per step: forward {parts[0] / 10:F1} ms, backward {parts[1] / 10:F1} ms, SGD {parts[2] / 10:F1} ms");
-        using var xi = randn(256, 1, 28, 28);
+        using var xi = MemoryFormat.Input(randn(256, 1, 28, 28));
         model.eval();
         double infer = Timed(() =>
         {
@@ -59,8 +62,9 @@ internal static class ModelThroughput
             using var _ = no_grad();
             model.forward(xi);
         }, seconds, 256);
-        Console.WriteLine($"| TorchSharp {torch.__version__} | {threads} | train batch {batch} | {train:N0} images/s |");
-        Console.WriteLine($"| TorchSharp {torch.__version__} | {threads} | inference batch 256 | {infer:N0} images/s |");
+        string layout = MemoryFormat.ChannelsLast ? "channels-last" : "NCHW";
+        Console.WriteLine($"| TorchSharp {torch.__version__}, {layout} | {threads} | train batch {batch} | {train:N0} images/s |");
+        Console.WriteLine($"| TorchSharp {torch.__version__}, {layout} | {threads} | inference batch 256 | {infer:N0} images/s |");
     }
 
     private static double Timed(Action step, double seconds, int batch)

@@ -53,19 +53,23 @@ def timed(step, seconds, batch):
 ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2); ap.add_argument("--batch", type=int, default=128)
 ap.add_argument("--seconds", type=float, default=20)
+ap.add_argument("--channels-last", action="store_true", help="NHWC layout for the model and the inputs, as the engine uses")
 a = ap.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(0)
 model = ResNet20()
-print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, params {sum(p.numel() for p in model.parameters()):,}")
+fmt = torch.channels_last if a.channels_last else torch.contiguous_format
+model = model.to(memory_format=fmt)
+layout = "channels-last" if a.channels_last else "NCHW"
+print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, params {sum(p.numel() for p in model.parameters()):,}, {layout}")
 opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, weight_decay=1e-4)
-x, y = torch.randn(a.batch, 1, 28, 28), torch.randint(0, 10, (a.batch,))
+x, y = torch.randn(a.batch, 1, 28, 28).to(memory_format=fmt), torch.randint(0, 10, (a.batch,))
 def train():
     opt.zero_grad(); F.cross_entropy(model(x), y).backward(); opt.step()
 model.train(); tr = timed(train, a.seconds, a.batch)
-xi = torch.randn(256, 1, 28, 28)
+xi = torch.randn(256, 1, 28, 28).to(memory_format=fmt)
 model.eval()
 def infer():
     with torch.no_grad(): model(xi)
 inf = timed(infer, a.seconds, 256)
-print(f"| PyTorch {torch.__version__} | {a.threads} | train batch {a.batch} | {tr:,.0f} images/s |")
-print(f"| PyTorch {torch.__version__} | {a.threads} | inference batch 256 | {inf:,.0f} images/s |")
+print(f"| PyTorch {torch.__version__}, {layout} | {a.threads} | train batch {a.batch} | {tr:,.0f} images/s |")
+print(f"| PyTorch {torch.__version__}, {layout} | {a.threads} | inference batch 256 | {inf:,.0f} images/s |")

@@ -39,6 +39,43 @@ public class ModelTests
         Assert.Equal(new long[] { 2, classes }, y.shape);
     }
 
+    [Theory]
+    [InlineData("resnet20", 28, 1)]
+    [InlineData("resnet18", 64, 3)]
+    public void ChannelsLast_ChangesTheLayoutOnly_AndFilesStayNchw(string name, int size, int channels)
+    {
+        using var scope = NewDisposeScope();
+        using var plain = ModelZoo.Create(name, 10, channels, 7);
+        using var nhwc = ModelZoo.Create(name, 10, channels, 7);
+        bool before = MemoryFormat.ChannelsLast;
+        MemoryFormat.ChannelsLast = true;
+        try
+        {
+            MemoryFormat.Apply(nhwc);
+            var convs = nhwc.parameters().Where(p => p.dim() == 4).ToList();
+            Assert.NotEmpty(convs);
+            Assert.All(convs, p => Assert.True(MemoryFormat.IsChannelsLast(p)));
+            plain.eval();
+            nhwc.eval();
+            using var _ = no_grad();
+            var x = randn(4, channels, size, size);
+            var a = plain.forward(x);
+            var input = MemoryFormat.Input(x);
+            Assert.True(MemoryFormat.IsChannelsLast(input));
+            var b = nhwc.forward(input);
+            Assert.True(a.sub(b).abs().max().item<float>() < 1e-4f, "same values in either layout");
+            // Saved files hold NCHW bytes: the channels-last model's file equals the plain model's.
+            using var tmp = new TempDir();
+            Streaming.Models.IO.SafeTensors.Save(tmp.Sub("a.safetensors"), plain.state_dict(), new Dictionary<string, string>());
+            Streaming.Models.IO.SafeTensors.Save(tmp.Sub("b.safetensors"), nhwc.state_dict(), new Dictionary<string, string>());
+            Assert.Equal(File.ReadAllBytes(tmp.Sub("a.safetensors")), File.ReadAllBytes(tmp.Sub("b.safetensors")));
+        }
+        finally
+        {
+            MemoryFormat.ChannelsLast = before;
+        }
+    }
+
     [Fact]
     public void CifarResNets_HaveTheRightDepthAndWidth()
     {

@@ -1,6 +1,7 @@
 using Streaming.Core.Decode;
 using Streaming.Core.Loading;
 using Streaming.Models.IO;
+using Streaming.Models.Zoo;
 using Streaming.Models.Training;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -31,6 +32,7 @@ public static class Evaluator
         long images = 0, top1 = 0, top5 = 0;
         double lossSum = 0;
         bool training = model.training;
+        MemoryFormat.Apply(model);
         model.eval();
         try
         {
@@ -40,7 +42,7 @@ public static class Evaluator
                 using (var scope = NewDisposeScope())
                 using (no_grad())
                 {
-                    var x = batch.Images.to(device);
+                    var x = MemoryFormat.Input(batch.Images.to(device));
                     var y = batch.Labels.to(device);
                     var logits = model.forward(x);
                     lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).cpu().item<float>();

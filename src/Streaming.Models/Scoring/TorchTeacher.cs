@@ -1,4 +1,5 @@
 using Streaming.Models.IO;
+using Streaming.Models.Zoo;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,6 +17,7 @@ public sealed class TorchTeacher : ITeacher
         _device = device;
         Spec = spec;
         _model.to(device);
+        MemoryFormat.Apply(_model);
         _model.eval();
     }
 
@@ -26,7 +28,7 @@ public sealed class TorchTeacher : ITeacher
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         int length = n * Spec.InChannels * Spec.ImageSize * Spec.ImageSize;
-        var x = tensor(batch.AsSpan(0, length).ToArray(), [n, Spec.InChannels, Spec.ImageSize, Spec.ImageSize]).to(_device);
+        var x = MemoryFormat.Input(tensor(batch.AsSpan(0, length).ToArray(), [n, Spec.InChannels, Spec.ImageSize, Spec.ImageSize]).to(_device));
         var probs = nn.functional.softmax(_model.forward(x), 1);
         var (values, indexes) = probs.topk(k, dim: 1);
         return (indexes.to(int32).cpu().data<int>().ToArray(), values.cpu().data<float>().ToArray());
