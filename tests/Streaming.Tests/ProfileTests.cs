@@ -120,6 +120,43 @@ public class ProfileTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Training_OnSmallImages_IsBoundByTheTrainStep_AndCountsEveryImage()
+    {
+        // 28x28 images decode in microseconds; a resnet20 step takes milliseconds per image on a CPU.
+        var o = new ProfileOptions { Stage = ProfileOptions.Train, Arch = "resnet20", Data = Small, BatchSize = 32, Threads = 1, Duration = null };
+        var run = await Profiler.RunAsync(o);
+        Assert.NotNull(run.Verdict);
+        var v = run.Verdict!;
+        Assert.Equal(["read", "decode", "batch", "train"], run.Samples[^1].Stages.Select(s => s.Stage).ToArray());
+        Assert.Equal("train", v.Bottleneck);
+        Assert.Contains("A faster training step", v.Text);
+        // One pass, last partial batch dropped: 300 images = 9 batches of 32.
+        Assert.Equal(288, run.Images);
+        var last = run.Samples[^1].Stages;
+        Assert.Equal(288, last[3].ItemsOut);
+        Assert.True(last[2].ItemsOut >= 288, "every image trained on went through the batch stage first");
+        Assert.True(last[1].ItemsOut >= last[2].ItemsOut && last[0].ItemsOut >= last[1].ItemsOut, "counts only fall along the graph");
+        Assert.True(v.Ranked.Single(s => s.Stage == "train").Busy > v.Ranked.Single(s => s.Stage == "decode").Busy);
+    }
+
+    [Fact]
+    public async Task Cli_ProfilesTraining()
+    {
+        var (code, output) = await CliProcess.RunAsync("profile", "--stage", "train", "--arch", "cnn-small", "--data", Small, "--duration", "2",
+            "--threads", "1", "--batch", "16", "--out", _tmp.Sub("train"));
+        Assert.True(code == 0, output);
+        Assert.Contains("train", output);
+        Assert.Contains("verdict:", output);
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(_tmp.Sub("train"), "profile.json")));
+        Assert.Equal("train", doc.RootElement.GetProperty("settings").GetProperty("stage").GetString());
+        Assert.Equal(16, doc.RootElement.GetProperty("settings").GetProperty("batch").GetInt32());
+
+        (code, output) = await CliProcess.RunAsync("profile", "--stage", "train", "--data", Small, "--out", _tmp.Sub("y"));
+        Assert.Equal(2, code);
+        Assert.Contains("--arch", output);
+    }
+
+    [Fact]
     public async Task Telemetry_GivesASpanPerShard_WhenSomeoneListens()
     {
         var spans = new List<Activity>();

@@ -4,47 +4,59 @@ using Streaming.Models.Profiling;
 
 namespace Streaming.Cli.Commands;
 
-/// <summary><c>streaming profile</c>: where the time goes in the scoring graph, with a verdict and a report.</summary>
+/// <summary><c>streaming profile</c>: where the time goes in the scoring or the training graph, with a verdict and a report.</summary>
 public static class ProfileCommand
 {
     public static Command Create()
     {
-        var pipeline = new Argument<string?>("pipeline") { Description = "A pipeline manifest whose run (runs/<name>, or --run) supplies the teacher and U", Arity = ArgumentArity.ZeroOrOne };
+        var pipeline = new Argument<string?>("pipeline") { Description = "A pipeline manifest whose run (runs/<name>, or --run) supplies the teacher and U (--stage score), or the student and D-hat (--stage train)", Arity = ArgumentArity.ZeroOrOne };
         var run = new Option<string?>("--run") { Description = "With a pipeline: its run folder (default runs/<name>)" };
-        var stage = new Option<string?>("--stage") { Description = "The graph to profile without a pipeline: score" };
+        var stage = new Option<string?>("--stage") { Description = "The graph to profile: score (read, decode, batch, infer, write) or train (read, decode + augment, batch, train step); with a pipeline, score by default" };
         var teacher = new Option<string?>("--teacher", "-t") { Description = "With --stage score: the teacher model" };
-        var data = new Option<string?>("--data", "-d") { Description = "With --stage score: the dataset to score" };
+        var arch = new Option<string?>("--arch", "-a") { Description = "With --stage train: the architecture to train (e.g. resnet20)" };
+        var data = new Option<string?>("--data", "-d") { Description = "The dataset to score (--stage score) or to train on (--stage train)" };
         var output = new Option<string>("--out", "-o") { Description = "Report folder: index.html, profile.json, PNG plots", Required = true };
         var duration = new Option<double>("--duration") { Description = "Seconds to run (the data is read round and round); 0: one pass", DefaultValueFactory = _ => 20 };
         var workers = new Option<int?>("--decode-workers") { Description = "What if: decode workers" };
-        var batch = new Option<int?>("--batch", "-b") { Description = "What if: inference batch" };
+        var batch = new Option<int?>("--batch", "-b") { Description = "What if: inference batch (default 256) or training batch (default 128)" };
         var threads = new Option<int?>("--threads") { Description = "What if: libtorch threads" };
         var device = new Option<string?>("--device") { Description = "What if: auto, cpu, cuda or cuda:N" };
         var topP = new Option<int?>("--top-p") { Description = "P' kept per image" };
         var sweep = new Option<string?>("--sweep") { Description = "Run once per value and plot throughput against the knob, e.g. batch=32,64,128 (knobs: batch, decode-workers, threads)" };
         var interval = new Option<int>("--interval-ms") { Description = "Sampling interval", DefaultValueFactory = _ => 100 };
-        var command = new Command("profile", "Profile the scoring graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
+        var command = new Command("profile", "Profile the scoring or the training graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
         {
-            pipeline, run, stage, teacher, data, output, duration, workers, batch, threads, device, topP, sweep, interval,
+            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             ProfileOptions o;
             if (parse.GetValue(pipeline) is string manifest)
             {
-                if (parse.GetValue(stage) is not (null or "score")) throw new ArgumentException("with a pipeline, the stage profiled is its scoring (--stage score)");
-                o = Profiler.FromPipeline(manifest, parse.GetValue(run));
+                o = Profiler.FromPipeline(manifest, parse.GetValue(run), parse.GetValue(stage) ?? ProfileOptions.Score);
             }
             else
             {
-                if (parse.GetValue(stage) is not "score")
-                    throw new ArgumentException("give a pipeline manifest, or --stage score with --teacher and --data (the scoring graph is the one with stages to profile)");
-                o = new ProfileOptions
+                o = parse.GetValue(stage) switch
                 {
-                    Teacher = parse.GetValue(teacher) ?? throw new ArgumentException("--stage score needs --teacher"),
-                    Data = parse.GetValue(data) ?? throw new ArgumentException("--stage score needs --data"),
+                    ProfileOptions.Score => new ProfileOptions
+                    {
+                        Teacher = parse.GetValue(teacher) ?? throw new ArgumentException("--stage score needs --teacher"),
+                        Data = parse.GetValue(data) ?? throw new ArgumentException("--stage score needs --data"),
+                    },
+                    ProfileOptions.Train => new ProfileOptions
+                    {
+                        Stage = ProfileOptions.Train,
+                        Arch = parse.GetValue(arch) ?? throw new ArgumentException("--stage train needs --arch"),
+                        Data = parse.GetValue(data) ?? throw new ArgumentException("--stage train needs --data"),
+                        BatchSize = 128,
+                    },
+                    _ => throw new ArgumentException("give a pipeline manifest, or --stage score with --teacher and --data, or --stage train with --arch and --data"),
                 };
             }
+            if (o.Stage == ProfileOptions.Train && parse.GetValue(teacher) is not null) throw new ArgumentException("--teacher is for --stage score; training profiles take --arch");
+            if (o.Stage == ProfileOptions.Score && parse.GetValue(arch) is not null) throw new ArgumentException("--arch is for --stage train; scoring profiles take --teacher");
+            if (o.Stage == ProfileOptions.Train && parse.GetValue(topP) is not null) throw new ArgumentException("--top-p is for --stage score");
             double seconds = parse.GetValue(duration);
             if (seconds < 0) throw new ArgumentException("--duration must be 0 (one pass) or more");
             if (parse.GetValue(interval) < 10) throw new ArgumentException("--interval-ms must be at least 10");

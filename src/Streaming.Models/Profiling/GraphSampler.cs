@@ -54,6 +54,7 @@ public sealed class GraphSampler : IDisposable
     /// <summary>Takes one sample now (the timer calls it; call it once more at the end for the final reading).</summary>
     public void Sample()
     {
+        long start = Stopwatch.GetTimestamp();
         var stages = _stages.Select(s =>
         {
             var x = s.Snapshot();
@@ -61,7 +62,13 @@ public sealed class GraphSampler : IDisposable
         }).ToList();
         var sample = new ProfileSample(_clock.Elapsed.TotalSeconds, stages, ProcessStats.CpuSeconds(), ProcessStats.ResidentBytes(), ProcessStats.GcPauseSeconds());
         lock (_samples) _samples.Add(sample);
+        Interlocked.Add(ref _selfTicks, Stopwatch.GetTimestamp() - start);
     }
+
+    private long _selfTicks;
+
+    /// <summary>The time spent taking samples: the profiler's own cost, on one thread.</summary>
+    public TimeSpan SelfTime => Stopwatch.GetElapsedTime(0, Interlocked.Read(ref _selfTicks));
 
     public void Dispose()
     {

@@ -36,8 +36,11 @@ public sealed record ProfileVerdict(
 /// </summary>
 public static class ProfileAnalysis
 {
-    /// <summary>The stage that counts images through the graph (its items out are images scored).</summary>
-    public const string ThroughputStage = "infer";
+    /// <summary>The stages that count images through their graph: images scored, or images trained on.</summary>
+    public static readonly string[] ThroughputStages = ["infer", "train"];
+
+    /// <summary>The stages that run the model.</summary>
+    private static bool IsModel(string stage) => ThroughputStages.Contains(stage);
 
     public static ProfileVerdict Analyse(IReadOnlyList<ProfileSample> samples, int? cores = null)
     {
@@ -58,7 +61,7 @@ public static class ProfileAnalysis
                 window_samples.Average(s => s.Stages[i].Queue)));
         }
         var ranked = summaries.OrderByDescending(s => s.Busy).ThenBy(s => s.Stage, StringComparer.Ordinal).ToList();
-        var infer = summaries.FirstOrDefault(s => s.Stage == ThroughputStage);
+        var infer = summaries.FirstOrDefault(s => IsModel(s.Stage));
         double images = infer?.ItemsPerSecond ?? ranked[0].ItemsPerSecond;
         int n = cores ?? Environment.ProcessorCount;
         double coresUsed = (last.CpuSeconds - first.CpuSeconds) / window;
@@ -93,6 +96,8 @@ public static class ProfileAnalysis
             sb.Append(" Adding decode workers gains nothing: decode is not the limit.");
             if (bottleneck.Stage == "infer")
                 sb.Append(inv, $" A faster model (a GPU, a smaller model, more threads) gains");
+            else if (bottleneck.Stage == "train")
+                sb.Append(inv, $" A faster training step (a GPU, a smaller model, more threads) gains");
             else
                 sb.Append(inv, $" Speeding up {bottleneck.Stage} gains");
             if (next is null) sb.Append(" without a limit in sight from the other stages.");

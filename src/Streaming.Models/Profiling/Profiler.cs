@@ -6,19 +6,32 @@ using Streaming.Core.Datasets;
 using Streaming.Core.Selection;
 using Streaming.Models.IO;
 using Streaming.Models.Pipelines;
+using Streaming.Core.Loading;
+using Streaming.Models.Evaluation;
 using Streaming.Models.Scoring;
+using Streaming.Models.Training;
+using Streaming.Models.Zoo;
 using TorchSharp;
 
 namespace Streaming.Models.Profiling;
 
-/// <summary>Settings of a profile of the scoring graph.</summary>
+/// <summary>Settings of a profile of the scoring graph (<c>score</c>) or of the training graph (<c>train</c>).</summary>
 public sealed record ProfileOptions
 {
-    public required string Teacher { get; init; }
+    public const string Score = "score";
+    public const string Train = "train";
+
+    /// <summary><see cref="Score"/>: the teacher's scoring of <see cref="Data"/>; <see cref="Train"/>: training <see cref="Arch"/> on it.</summary>
+    public string Stage { get; init; } = Score;
+    /// <summary>The teacher, for scoring.</summary>
+    public string? Teacher { get; init; }
+    /// <summary>The architecture trained, for training.</summary>
+    public string? Arch { get; init; }
     public required string Data { get; init; }
     /// <summary>How long to run; the data is read round and round until then. Null: one pass over the data.</summary>
     public TimeSpan? Duration { get; init; } = TimeSpan.FromSeconds(20);
     public int TopP { get; init; } = 10;
+    /// <summary>Inference batch (scoring) or training batch.</summary>
     public int BatchSize { get; init; } = 256;
     public int DecodeWorkers { get; init; } = 1;
     public int? Threads { get; init; }
@@ -30,7 +43,7 @@ public sealed record ProfileOptions
     /// <summary>The settings as a flat map, for the report.</summary>
     public IReadOnlyDictionary<string, object?> Describe() => new SortedDictionary<string, object?>(StringComparer.Ordinal)
     {
-        ["teacher"] = Teacher, ["data"] = Data, ["duration_s"] = Duration?.TotalSeconds, ["top_p"] = TopP, ["batch"] = BatchSize,
+        ["stage"] = Stage, ["teacher"] = Teacher, ["arch"] = Arch, ["data"] = Data, ["duration_s"] = Duration?.TotalSeconds, ["top_p"] = TopP, ["batch"] = BatchSize,
         ["decode_workers"] = DecodeWorkers, ["threads"] = Threads ?? torch.get_num_threads(), ["device"] = Device,
         ["interval_ms"] = Interval.TotalMilliseconds, ["cores"] = Environment.ProcessorCount,
     };
@@ -39,19 +52,33 @@ public sealed record ProfileOptions
 /// <summary>What one profiled run measured.</summary>
 public sealed record ProfileRun(ProfileOptions Options, IReadOnlyList<ProfileSample> Samples, ProfileVerdict? Verdict, long Images, TimeSpan Elapsed)
 {
+    /// <summary>Time the sampler itself spent taking samples (zero with sampling off).</summary>
+    public TimeSpan SamplerTime { get; init; }
+
     public double ImagesPerSecond => Elapsed.TotalSeconds > 0 ? Images / Elapsed.TotalSeconds : 0;
 }
 
 /// <summary>
-/// Runs the scoring graph (<see cref="ScoreGraph"/>, the graph of <c>score</c> and the daemon) for a while with its
-/// counters sampled, and says where the time goes. Score shards are written (to a scratch folder, deleted at the
-/// end), so the write stage does its real work.
+/// Runs a graph for a while with its counters sampled, and says where the time goes.
+/// <list type="bullet">
+/// <item>Scoring: <see cref="ScoreGraph"/>, the graph of <c>score</c> and the daemon. Score shards are written (to a
+/// scratch folder, deleted at the end), so the write stage does its real work.</item>
+/// <item>Training: the loader of <c>train</c> (<see cref="BatchLoader"/>: read, decode + augment, batch) feeding
+/// <see cref="Trainer.Step"/> (forward, backward, SGD), the same step <c>train</c> takes. Nothing is saved.</item>
+/// </list>
 /// </summary>
 public static class Profiler
 {
     public static readonly string[] Knobs = ["batch", "decode-workers", "threads"];
 
-    public static async Task<ProfileRun> RunAsync(ProfileOptions o, ITeacher? teacher = null, Action<string>? log = null, CancellationToken cancellationToken = default)
+    public static Task<ProfileRun> RunAsync(ProfileOptions o, ITeacher? teacher = null, Action<string>? log = null, CancellationToken cancellationToken = default) => o.Stage switch
+    {
+        ProfileOptions.Score => RunScoringAsync(o, teacher, log, cancellationToken),
+        ProfileOptions.Train => RunTrainingAsync(o, cancellationToken),
+        _ => throw new ArgumentException($"stage '{o.Stage}': the stages that can be profiled are {ProfileOptions.Score} and {ProfileOptions.Train}"),
+    };
+
+    private static async Task<ProfileRun> RunScoringAsync(ProfileOptions o, ITeacher? teacher, Action<string>? log, CancellationToken cancellationToken)
     {
         log ??= _ => { };
         var dataset = DatasetManifest.Load(o.Data);
@@ -60,6 +87,7 @@ public static class Profiler
         ITeacher? owned = null;
         if (teacher is null)
         {
+            if (o.Teacher is null) throw new ArgumentException("profiling the scoring needs a teacher");
             string path = o.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? o.Teacher : ModelFile.Resolve(o.Teacher);
             teacher = owned = Teachers.Open(path, TorchDevice.Resolve(o.Device), null, o.Threads);
         }
@@ -101,13 +129,67 @@ public static class Profiler
             sampler?.Dispose();
             var samples = sampler?.Samples ?? [];
             var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
-            return new ProfileRun(o, samples, verdict, images, elapsed);
+            return new ProfileRun(o, samples, verdict, images, elapsed) { SamplerTime = sampler?.SelfTime ?? TimeSpan.Zero };
         }
         finally
         {
             owned?.Dispose();
             Directory.Delete(scratch, true);
         }
+    }
+
+    /// <summary>
+    /// Training: a fresh <see cref="ProfileOptions.Arch"/> (the data's channels, classes and normalization, as
+    /// <c>train</c> sets them up) trained with augmentation at a small fixed learning rate, so that a long profile
+    /// does not diverge; the rate does not change the work done.
+    /// </summary>
+    private static async Task<ProfileRun> RunTrainingAsync(ProfileOptions o, CancellationToken cancellationToken)
+    {
+        if (o.Arch is null) throw new ArgumentException("profiling the training needs an architecture (--arch)");
+        var manifest = DatasetManifest.Load(o.Data);
+        if (manifest.Labeled == 0) throw new StreamingException($"{o.Data}: has no labeled images to train on");
+        if (o.Threads is int t) torch.set_num_threads(t);
+        var device = TorchDevice.Resolve(o.Device);
+        var first = await Trainer.FirstLabeledAsync(o.Data, manifest, cancellationToken).ConfigureAwait(false);
+        int size = Trainer.DefaultImageSize(o.Arch, first.Width, first.Height);
+        var (mean, std) = await Trainer.MeanStdAsync(o.Data, manifest, first.Channels, size, cancellationToken).ConfigureAwait(false);
+        var spec = new ModelSpec(o.Arch, manifest.Classes.Count, first.Channels, size, mean, std, manifest.Classes);
+        using var model = ModelZoo.Create(o.Arch, spec.NumClasses, spec.InChannels, seed: 0);
+        model.to(device);
+        MemoryFormat.Apply(model);
+        model.train();
+        using var sgd = new Sgd(model, 0.9, 1e-4);
+        var loader = new BatchLoader(o.Data, new LoaderOptions
+        {
+            Preprocess = Evaluator.Preprocess(spec),
+            Augment = AugmentationOptions.Default(size),
+            BatchSize = o.BatchSize,
+            Workers = o.DecodeWorkers,
+        });
+        var train = new StageStats("train") { QueueDepth = () => loader.ReadyBatches };
+        using var sampler = o.Sample ? new GraphSampler([.. loader.Stages, train], o.Interval) : null;
+        var clock = Stopwatch.StartNew();
+        for (long epoch = 0; clock.Elapsed < (o.Duration ?? TimeSpan.MaxValue) && (epoch == 0 || o.Duration is not null); epoch++)
+        {
+            await foreach (var b in loader.ReadEpochAsync(epoch, 0, cancellationToken).ConfigureAwait(false))
+            {
+                using (b)
+                {
+                    train.In(b.Count);
+                    long start = Stopwatch.GetTimestamp();
+                    float loss = Trainer.Step(model, sgd, b, device, 0.01);
+                    train.Busy(Stopwatch.GetTimestamp() - start);
+                    train.Out(b.Count);
+                    if (!float.IsFinite(loss)) throw new StreamingException($"training {o.Arch} diverged while profiling (loss {loss})");
+                }
+                if (o.Duration is TimeSpan d && clock.Elapsed >= d) break;
+            }
+        }
+        var elapsed = clock.Elapsed;
+        sampler?.Dispose();
+        var samples = sampler?.Samples ?? [];
+        var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
+        return new ProfileRun(o, samples, verdict, train.Snapshot().ItemsOut, elapsed) { SamplerTime = sampler?.SelfTime ?? TimeSpan.Zero };
     }
 
     /// <summary>A copy of the options with one knob set.</summary>
@@ -133,20 +215,40 @@ public static class Profiler
     }
 
     /// <summary>
-    /// The teacher and the unlabeled set of a pipeline's run (its run.json, written by <c>streaming run</c>), with
-    /// the scoring stage's P' and batch: profiling a pipeline profiles its scoring, where the images flow.
+    /// What to profile in a pipeline's run (its run.json, written by <c>streaming run</c>), where the images flow:
+    /// <list type="bullet">
+    /// <item><c>score</c> (the default): the teacher scoring U, with the scoring stage's P' and batch;</item>
+    /// <item><c>train</c>: the student's pre-training on D-hat, the largest training job, with its architecture and batch.</item>
+    /// </list>
     /// </summary>
-    public static ProfileOptions FromPipeline(string manifestPath, string? runFolder)
+    public static ProfileOptions FromPipeline(string manifestPath, string? runFolder, string stage = ProfileOptions.Score)
     {
+        if (stage is not (ProfileOptions.Score or ProfileOptions.Train))
+            throw new ArgumentException($"--stage {stage}: a pipeline's stages that can be profiled are {ProfileOptions.Score} (the teacher scoring U) and {ProfileOptions.Train} (the student's pre-training on D-hat)");
         var manifest = PipelineManifest.Load(manifestPath);
         runFolder ??= Path.Combine("runs", manifest.Text("name"));
         string record = Path.Combine(runFolder, PipelineRunner.RunFileName);
         if (!File.Exists(record))
-            throw new StreamingException($"{record} not found: run the pipeline first (streaming run {manifestPath} --out {runFolder}), or profile a stage directly (--stage score --teacher MODEL --data DIR)");
+            throw new StreamingException($"{record} not found: run the pipeline first (streaming run {manifestPath} --out {runFolder}), or profile a stage directly (--stage score --teacher MODEL --data DIR, or --stage train --arch NAME --data DIR)");
         var run = JsonNode.Parse(File.ReadAllText(record))!;
         JsonNode Stage(string name) => run["stages"]!.AsArray().FirstOrDefault(s => s!["name"]!.GetValue<string>() == name)
             ?? throw new StreamingException($"{record}: no '{name}' stage");
         string Folder(string name) => Path.Combine(runFolder, Stage(name)["folder"]!.GetValue<string>());
+        if (stage == ProfileOptions.Train)
+        {
+            string dhat = Folder("dhat-images");
+            if (!File.Exists(Path.Combine(dhat, DatasetManifest.FileName)))
+                throw new StreamingException($"{dhat}: D-hat's images are missing from the run's cache; run the pipeline again");
+            return new ProfileOptions
+            {
+                Stage = ProfileOptions.Train,
+                Arch = manifest.Text("student.arch"),
+                Data = dhat,
+                BatchSize = manifest.Int("student.batch"),
+                Threads = manifest.Int("threads"),
+                Device = manifest.Text("device"),
+            };
+        }
         string teacher = Path.Combine(Folder("teacher"), manifest.OptionalText("teacher.model") is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
         if (!File.Exists(teacher)) throw new StreamingException($"{teacher}: the teacher is missing from the run's cache; run the pipeline again");
         return new ProfileOptions

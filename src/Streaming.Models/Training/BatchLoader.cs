@@ -1,6 +1,8 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
 using Streaming.Core.Loading;
+using Streaming.Models.Scoring;
 using static TorchSharp.torch;
 
 namespace Streaming.Models.Training;
@@ -10,7 +12,8 @@ namespace Streaming.Models.Training;
 /// buffer) -> decode + augment (parallel, order kept) -> batch -> tensors. Every block is bounded, so
 /// it runs at most <see cref="LoaderOptions.Prefetch"/> batches ahead of the model and memory stays
 /// flat. Batch b of epoch e holds the same images, augmented the same way, however many workers run
-/// and whether or not the run was resumed.
+/// and whether or not the run was resumed. Each stage keeps the same counters as the scoring graph
+/// (<see cref="Stages"/>: items, busy, blocked, starved, queue), summed over epochs, for <c>profile --stage train</c>.
 /// </summary>
 public sealed class BatchLoader
 {
@@ -22,7 +25,22 @@ public sealed class BatchLoader
         _options = options;
         _order = new EpochOrder(dataset, options.Seed, options.Shuffle, options.ShuffleBuffer);
         if (_order.Count == 0) throw new Streaming.Core.StreamingException($"{dataset}: has no labeled images to train or evaluate on");
+        ReadStats = new StageStats("read");
+        DecodeStats = new StageStats("decode", options.Workers);
+        BatchStats = new StageStats("batch");
     }
+
+    /// <summary>Shard reading and the shuffle buffer: busy producing the next sample, blocked when decode is full.</summary>
+    public StageStats ReadStats { get; }
+    /// <summary>Decode + augmentation, over its workers.</summary>
+    public StageStats DecodeStats { get; }
+    /// <summary>Assembly of decoded images into batch tensors.</summary>
+    public StageStats BatchStats { get; }
+    public IReadOnlyList<StageStats> Stages => [ReadStats, DecodeStats, BatchStats];
+
+    /// <summary>Batches ready and waiting for the model (the current epoch's).</summary>
+    public int ReadyBatches => _ready?.OutputCount ?? 0;
+    private TransformBlock<Decoded[], Batch>? _ready;
 
     public Streaming.Core.Datasets.DatasetManifest Manifest => _order.Manifest;
 
@@ -49,6 +67,8 @@ public sealed class BatchLoader
         var token = cts.Token;
         var decode = new TransformBlock<TrainingSample, Decoded>(s =>
         {
+            DecodeStats.In();
+            long start = Stopwatch.GetTimestamp();
             var pixels = new float[sampleLength];
             try
             {
@@ -58,11 +78,18 @@ public sealed class BatchLoader
             {
                 throw new Streaming.Core.StreamingException($"image '{s.Id}' does not decode ({e.Message}); ingest the data with verification on");
             }
+            finally
+            {
+                DecodeStats.Busy(Stopwatch.GetTimestamp() - start);
+            }
+            DecodeStats.Out();
             return new Decoded(pixels, s.Label, s.Index);
         }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = o.Workers, BoundedCapacity = o.BatchSize * 2, EnsureOrdered = true, CancellationToken = token });
         var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
         var tensors = new TransformBlock<Decoded[], Batch>(items =>
         {
+            BatchStats.In(items.Length);
+            long start = Stopwatch.GetTimestamp();
             int n = items.Length;
             var data = new float[(long)n * sampleLength];
             var labels = new long[n];
@@ -72,8 +99,14 @@ public sealed class BatchLoader
                 labels[i] = items[i].Label;
             }
             var images = tensor(data, [n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width]);
-            return new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize);
+            var result = new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize);
+            BatchStats.Busy(Stopwatch.GetTimestamp() - start);
+            BatchStats.Out(n);
+            return result;
         }, new ExecutionDataflowBlockOptions { BoundedCapacity = o.Prefetch, CancellationToken = token });
+        _ready = tensors;
+        DecodeStats.QueueDepth = () => decode.InputCount;
+        BatchStats.QueueDepth = () => batch.OutputCount + tensors.InputCount;
         var link = new DataflowLinkOptions { PropagateCompletion = true };
         decode.LinkTo(batch, link);
         batch.LinkTo(tensors, link);
@@ -84,10 +117,21 @@ public sealed class BatchLoader
         {
             try
             {
-                await foreach (var sample in _order.ReadAsync(epoch, skip, token).ConfigureAwait(false))
+                await using var samples = _order.ReadAsync(epoch, skip, token).GetAsyncEnumerator(token);
+                while (true)
                 {
+                    long start = Stopwatch.GetTimestamp();
+                    bool more = await samples.MoveNextAsync().ConfigureAwait(false);
+                    long read = Stopwatch.GetTimestamp();
+                    ReadStats.Busy(read - start);
+                    if (!more) break;
+                    var sample = samples.Current;
                     if (sample.Index >= limit) break;
-                    if (!await decode.SendAsync(sample, token).ConfigureAwait(false)) break;
+                    ReadStats.In();
+                    bool sent = await decode.SendAsync(sample, token).ConfigureAwait(false);
+                    ReadStats.Blocked(Stopwatch.GetTimestamp() - read);
+                    if (!sent) break;
+                    ReadStats.Out();
                 }
                 decode.Complete();
             }

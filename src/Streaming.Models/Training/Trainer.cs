@@ -100,8 +100,7 @@ public static class Trainer
         var manifest = DatasetManifest.Load(options.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{options.Data}: has no labeled images to train on");
         var first = await FirstLabeledAsync(options.Data, manifest, cancellationToken).ConfigureAwait(false);
-        int imageSize = options.ImageSize ?? ModelZoo.NativeInputSize(options.Arch)
-            ?? (Math.Max(first.Width, first.Height) is > 0 and <= 64 ? Math.Max(first.Width, first.Height) : 64);
+        int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, first.Width, first.Height);
         var o = Resolve(options, manifest, imageSize);
         torch.set_num_threads(o.Threads!.Value);
         var device = TorchDevice.Resolve(o.Device);
@@ -153,6 +152,7 @@ public static class Trainer
             model = ModelZoo.Create(o.Arch, spec.NumClasses, spec.InChannels, (long)(o.Seed & long.MaxValue));
         }
         model.to(device);
+        MemoryFormat.Apply(model);
         using var sgd = new Sgd(model, o.Momentum, o.WeightDecay);
         if (checkpoint is not null) Checkpoints.Restore(checkpoint, model, sgd, device);
 
@@ -193,17 +193,7 @@ public static class Trainer
             await foreach (var b in loader.ReadEpochAsync(epoch, step % stepsPerEpoch, cancellationToken).ConfigureAwait(false))
             {
                 double lr = schedule.At(step * batch);
-                using (b)
-                using (var scope = NewDisposeScope())
-                {
-                    var x = b.Images.to(device);
-                    var y = b.Labels.to(device);
-                    var loss = nn.functional.cross_entropy(model.forward(x), y);
-                    sgd.ZeroGrad();
-                    loss.backward();
-                    sgd.Step(lr);
-                    lastLoss = loss.item<float>();
-                }
+                using (b) lastLoss = Step(model, sgd, b, device, lr);
                 if (!double.IsFinite(lastLoss))
                     throw new StreamingException($"training diverged at step {step} (loss {lastLoss}); lower --lr");
                 ema = double.IsNaN(ema) ? lastLoss : 0.98 * ema + 0.02 * lastLoss;
@@ -271,7 +261,27 @@ public static class Trainer
         File.WriteAllLines(path, keep);
     }
 
-    private static async Task<(int Width, int Height, int Channels)> FirstLabeledAsync(string data, DatasetManifest manifest, CancellationToken ct)
+    /// <summary>
+    /// The input size when none is given: the architecture's native size (224 for the torchvision models), else the
+    /// data's own up to 64 px, else 64.
+    /// </summary>
+    internal static int DefaultImageSize(string arch, int width, int height) =>
+        ModelZoo.NativeInputSize(arch) ?? (Math.Max(width, height) is > 0 and <= 64 ? Math.Max(width, height) : 64);
+
+    /// <summary>One SGD step on a batch: forward, cross-entropy, backward, update. Returns the batch's loss.</summary>
+    public static float Step(nn.Module<Tensor, Tensor> model, Sgd sgd, Batch b, Device device, double lr)
+    {
+        using var scope = NewDisposeScope();
+        var x = MemoryFormat.Input(b.Images.to(device));
+        var y = b.Labels.to(device);
+        var loss = nn.functional.cross_entropy(model.forward(x), y);
+        sgd.ZeroGrad();
+        loss.backward();
+        sgd.Step(lr);
+        return loss.item<float>();
+    }
+
+    internal static async Task<(int Width, int Height, int Channels)> FirstLabeledAsync(string data, DatasetManifest manifest, CancellationToken ct)
     {
         foreach (var shard in manifest.ShardPaths(data))
             await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
@@ -289,7 +299,7 @@ public static class Trainer
     }
 
     /// <summary>Per-channel mean and std of the first (up to) 2,000 labeled images, at the model's input size.</summary>
-    private static async Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct)
+    internal static async Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct)
     {
         var p = new PreprocessOptions(size, size, channels, size <= 64 ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
             Enumerable.Repeat(0f, channels).ToArray(), Enumerable.Repeat(1f, channels).ToArray());
