@@ -50,7 +50,7 @@ public class PipelineTests
     [InlineData("data", "  test: /no/such/file.gz", "data.test", "does not exist")]
     [InlineData("", "colour: red", "colour", "unknown key")]
     [InlineData("scoring", "  balance: sorted", "scoring.balance", "one of ranked")]
-    [InlineData("student", "  targets: soft", "student.targets", "not implemented yet")]
+    [InlineData("student", "  targets: softest", "student.targets", "one of hard")]
     public void BadManifests_FailBeforeAnyWork_NamingTheKeyAndTheLine(string section, string badLine, string key, string message)
     {
         using var tmp = new TempDir();

@@ -23,6 +23,36 @@ public class SplitTests : IAsyncLifetime
         await DatasetSplitter.SplitAsync(Dataset, n, seed, _tmp.Sub(name + "-d"), _tmp.Sub(name + "-u"));
 
     [Fact]
+    public async Task Distractors_AreCropsOfPhotos_AddedToU_WithNoClass_AndReproducible()
+    {
+        var a = await DatasetSplitter.SplitAsync(Dataset, 10, 7, _tmp.Sub("x-d"), _tmp.Sub("x-u"), distractors: new DistractorOptions(TestPaths.Photos, 40));
+        Assert.Equal(100, a.Labeled.Rows);
+        Assert.Equal(240, a.Unlabeled.Rows);
+        Assert.Equal("40", a.Unlabeled.Parameters["distractors"]);
+        var u = await IngestTests.ReadAll(_tmp.Sub("x-u"));
+        var crops = u.Where(r => Distractors.IsDistractor(r.Id)).ToList();
+        Assert.Equal(40, crops.Count);
+        var truth = await DatasetSplitter.ReadWithheldAsync(Path.Combine(_tmp.Sub("x-u"), a.Unlabeled.WithheldLabelsFile!));
+        Assert.Equal(240, truth.Count);
+        Assert.All(crops, r => Assert.Equal(DatasetSplitter.NoClass, truth[r.Id]));
+        Assert.All(u.Where(r => !Distractors.IsDistractor(r.Id)), r => Assert.InRange(truth[r.Id], 0, 9));
+        // The garments' size and channels, from every photo in turn, and not blank.
+        var photos = Directory.GetFiles(TestPaths.Photos).Select(Path.GetFileName).ToHashSet();
+        foreach (var r in crops)
+        {
+            var check = Streaming.Core.Decode.ImageDecoder.Check(r.Image);
+            Assert.Equal((28, 28), (check.Width, check.Height));
+            Assert.Equal(1, Streaming.Core.Decode.ImageDecoder.NativeChannels(r.Image));
+            Assert.Contains(r.Source, photos);
+        }
+        Assert.Equal(Math.Min(40, photos.Count), crops.Select(r => r.Source).Distinct().Count());
+        Assert.True(crops.Select(r => r.Sha256).Distinct().Count() > 35, "crops differ from one another");
+        // Same photos, count and seed: the same images.
+        var b = await DatasetSplitter.SplitAsync(Dataset, 10, 7, _tmp.Sub("y-d"), _tmp.Sub("y-u"), distractors: new DistractorOptions(TestPaths.Photos, 40));
+        Assert.Equal(a.Unlabeled.Shards.Select(s => s.Sha256), b.Unlabeled.Shards.Select(s => s.Sha256));
+    }
+
+    [Fact]
     public async Task Split_IsBalanced_Disjoint_AndComplete()
     {
         var result = await Split("a", 10, 7);

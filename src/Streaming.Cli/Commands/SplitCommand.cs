@@ -15,20 +15,24 @@ public static class SplitCommand
         var labeled = new Option<string>("--labeled") { Description = "Output folder for D", Required = true };
         var unlabeled = new Option<string>("--unlabeled") { Description = "Output folder for U (labels withheld into a side file)", Required = true };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the output folders if they exist" };
+        var distractors = new Option<string?>("--distractors") { Description = "A folder of photos: random crops of them (images of no class) are added to U, withheld label -1" };
+        var distractorCount = new Option<int>("--distractor-count") { Description = "With --distractors: how many crops", DefaultValueFactory = _ => 10_000 };
         var command = new Command("split", "Split a labeled dataset into a class-balanced labeled set D and an unlabeled set U whose true labels are kept aside.")
         {
-            dataset, perClass, seed, labeled, unlabeled, overwrite,
+            dataset, perClass, seed, labeled, unlabeled, overwrite, distractors, distractorCount,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             int n = parse.GetValue(perClass);
             if (n < 1) throw new ArgumentException($"--labeled-per-class must be at least 1, got {n}");
             var writer = new DatasetWriterOptions { Overwrite = parse.GetValue(overwrite) };
+            if (parse.GetValue(distractorCount) < 1) throw new ArgumentException("--distractor-count must be at least 1");
+            var extra = parse.GetValue(distractors) is string photos ? new DistractorOptions(photos, parse.GetValue(distractorCount)) : null;
             var result = await DatasetSplitter.SplitAsync(parse.GetValue(dataset)!, n, parse.GetValue(seed),
-                parse.GetValue(labeled)!, parse.GetValue(unlabeled)!, writer, cancellationToken);
+                parse.GetValue(labeled)!, parse.GetValue(unlabeled)!, writer, cancellationToken, extra);
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Create(inv, $"labeled D:   {result.Labeled.Rows,10:N0} images ({n:N0} per class x {result.Labeled.Classes.Count} classes) -> {parse.GetValue(labeled)}"));
-            Console.WriteLine(string.Create(inv, $"unlabeled U: {result.Unlabeled.Rows,10:N0} images, true labels in {result.Unlabeled.WithheldLabelsFile} -> {parse.GetValue(unlabeled)}"));
+            Console.WriteLine(string.Create(inv, $"unlabeled U: {result.Unlabeled.Rows,10:N0} images{(extra is null ? "" : $" ({extra.Count:N0} of them distractors)")}, true labels in {result.Unlabeled.WithheldLabelsFile} -> {parse.GetValue(unlabeled)}"));
             return (int)ExitCode.Ok;
         });
         return command;

@@ -25,6 +25,7 @@ public static class TrainCommand
         var seed = new Option<ulong>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0UL };
         var size = new Option<int?>("--image-size") { Description = "Input size (default: the data's own for small models, 224 for ImageNet models)" };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips" };
+        var softTargets = new Option<string?>("--soft-targets") { Description = "Train on soft targets: the teacher's top-P' probabilities (renormalized) from this scoring folder (the output of 'score'), instead of the labels" };
         var checkpointEvery = new Option<long?>("--checkpoint-every") { Description = "Checkpoint every this many images (default: each epoch, at least 10,000 images apart)" };
         var evalData = new Option<string?>("--eval-data") { Description = "Labeled dataset to evaluate on during and after training" };
         var evalEvery = new Option<long?>("--eval-every") { Description = "Evaluate every this many images (default: each epoch, at least 10,000 images apart)" };
@@ -35,7 +36,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a classifier on image shards (teacher on D, student on D-hat, fine-tuning on D), with resumable checkpoints.")
         {
-            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, device, seed, size, noAugment,
+            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, device, seed, size, noAugment, softTargets,
             checkpointEvery, evalData, evalEvery, resume, overwrite, threads, workers,
         };
         command.SetAction(async (parse, cancellationToken) =>
@@ -58,6 +59,7 @@ public static class TrainCommand
                 Seed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(size),
                 Augment = !parse.GetValue(noAugment),
+                SoftTargets = parse.GetValue(softTargets),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 EvalData = parse.GetValue(evalData),
                 EvalEvery = parse.GetValue(evalEvery),

@@ -1,5 +1,6 @@
 using Parquet;
 using Parquet.Schema;
+using Streaming.Core.Decode;
 using Streaming.Core.Shards;
 
 namespace Streaming.Core.Datasets;
@@ -13,12 +14,18 @@ public sealed record SplitResult(DatasetManifest Labeled, DatasetManifest Unlabe
 /// measured later. Which images go to D depends only on the seed and the ids: each image is ranked by
 /// a stable hash of (seed, id) and the N lowest of each class are taken, whatever the shard order.
 /// </summary>
+/// <summary>Distractors added to U by <see cref="DatasetSplitter.SplitAsync"/>: <paramref name="Count"/> random crops of the photos in <paramref name="Photos"/>.</summary>
+public sealed record DistractorOptions(string Photos, int Count);
+
 public static class DatasetSplitter
 {
     public const string WithheldLabelsFileName = "withheld-labels.parquet";
 
+    /// <summary>The withheld label of a distractor: none of the classes.</summary>
+    public const int NoClass = -1;
+
     public static async Task<SplitResult> SplitAsync(string dataset, int labeledPerClass, ulong seed, string labeledOut, string unlabeledOut,
-        DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default)
+        DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default, DistractorOptions? distractors = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(labeledPerClass, 0);
         var manifest = DatasetManifest.Load(dataset);
@@ -75,6 +82,31 @@ public static class DatasetSplitter
                 }
             }
         }
+        string? distractorManifest = null;
+        if (distractors is not null)
+        {
+            // Crops at the images' own size and channels, after U's own images; their withheld label is "no class".
+            var (width, height, channels) = await FirstImageAsync(dataset, manifest, cancellationToken).ConfigureAwait(false);
+            if (width != height) throw new StreamingException($"{dataset}: distractors are square crops, but the images are {width}x{height}");
+            string crops = Path.Combine(u.TempPath, "distractors.tmp");
+            try
+            {
+                await Distractors.CropAsync(distractors.Photos, distractors.Count, width, channels, seed, crops, cancellationToken).ConfigureAwait(false);
+                distractorManifest = Hashing.Sha256File(Path.Combine(crops, DatasetManifest.FileName));
+                var cropManifest = DatasetManifest.Load(crops);
+                foreach (var shard in cropManifest.ShardPaths(crops))
+                    await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+                    {
+                        withheldIds.Add(record.Id);
+                        withheldLabels.Add(NoClass);
+                        await u.AddAsync(record, cancellationToken).ConfigureAwait(false);
+                    }
+            }
+            finally
+            {
+                if (Directory.Exists(crops)) Directory.Delete(crops, true);
+            }
+        }
         await WriteWithheldAsync(Path.Combine(u.TempPath, WithheldLabelsFileName), withheldIds, withheldLabels, cancellationToken).ConfigureAwait(false);
 
         var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal)
@@ -84,10 +116,26 @@ public static class DatasetSplitter
             ["labeled_per_class"] = labeledPerClass.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["seed"] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (distractors is not null)
+        {
+            parameters["distractors"] = distractors.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            parameters["distractors_manifest_sha256"] = distractorManifest!;
+        }
         var common = new DatasetManifest { Classes = manifest.Classes, Verified = manifest.Verified, Parameters = parameters };
         var labeled = await d.CompleteAsync(common with { Origin = "split labeled" }, cancellationToken).ConfigureAwait(false);
         var unlabeled = await u.CompleteAsync(common with { Origin = "split unlabeled", WithheldLabelsFile = WithheldLabelsFileName }, cancellationToken).ConfigureAwait(false);
         return new SplitResult(labeled, unlabeled);
+    }
+
+    private static async Task<(int Width, int Height, int Channels)> FirstImageAsync(string dataset, DatasetManifest manifest, CancellationToken ct)
+    {
+        foreach (var shard in manifest.ShardPaths(dataset))
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+            {
+                var check = ImageDecoder.Check(r.Image);
+                return (check.Width, check.Height, ImageDecoder.NativeChannels(r.Image));
+            }
+        throw new StreamingException($"{dataset}: has no images");
     }
 
     private static async Task WriteWithheldAsync(string path, List<string> ids, List<int> labels, CancellationToken cancellationToken)

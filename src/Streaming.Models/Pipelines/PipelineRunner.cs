@@ -73,13 +73,23 @@ public sealed class PipelineRunner
         await Stage("ingest-test", P(("source", _m.Text("data.test")), ("source_sha256", Hashing.Sha256File(_m.Text("data.test")))), [], DatasetArtifacts,
             async dir => { await IngestAsync(_m.Text("data.test"), "test", dir, cancellationToken); return []; }, cancellationToken);
         string test = _done["ingest-test"].Folder;
-        await Stage("split", P(("labeled_per_class", _m.Int("data.labeled_per_class")), ("seed", seed)), ["ingest-train"],
+        var distractors = _m.OptionalText("data.distractors") is string photos ? new DistractorOptions(photos, _m.Int("data.distractor_count")) : null;
+        var splitParameters = P(("labeled_per_class", _m.Int("data.labeled_per_class")), ("seed", seed));
+        if (distractors is not null)
+        {
+            // Only with distractors: the keys of a plain split stay as they were, and so does its cache.
+            splitParameters["distractors"] = distractors.Count;
+            splitParameters["distractor_photos_sha256"] = PhotosHash(distractors.Photos);
+        }
+        await Stage("split", splitParameters, ["ingest-train"],
             dir => DatasetArtifacts(Path.Combine(dir, "d")).Select(f => "d/" + f).Concat(DatasetArtifacts(Path.Combine(dir, "u")).Select(f => "u/" + f)),
             async dir =>
             {
                 var r = await DatasetSplitter.SplitAsync(_done["ingest-train"].Folder, _m.Int("data.labeled_per_class"), seed, Path.Combine(dir, "d"), Path.Combine(dir, "u"),
-                    cancellationToken: cancellationToken);
-                return new() { ["labeled"] = r.Labeled.Rows, ["unlabeled"] = r.Unlabeled.Rows };
+                    cancellationToken: cancellationToken, distractors: distractors);
+                var metrics = new Dictionary<string, double> { ["labeled"] = r.Labeled.Rows, ["unlabeled"] = r.Unlabeled.Rows };
+                if (distractors is not null) metrics["distractors"] = distractors.Count;
+                return metrics;
             }, cancellationToken);
         string d = Path.Combine(_done["split"].Folder, "d"), u = Path.Combine(_done["split"].Folder, "u");
 
@@ -126,6 +136,7 @@ public sealed class PipelineRunner
                 var sel = await SelectFromScores.RunAsync(_done["score"].Folder, _m.Int("scoring.k"), _m.Int("scoring.p"), dir, balance, seed, cancellationToken);
                 var metrics = new Dictionary<string, double> { ["dhat_rows"] = sel.Selected, ["dhat_distinct_images"] = sel.DistinctImages };
                 if (await PrecisionAsync(dir, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
+                if (distractors is not null) metrics["dhat_distractor_share"] = await DistractorShareAsync(dir, cancellationToken);
                 return metrics;
             }, cancellationToken);
 
@@ -137,7 +148,9 @@ public sealed class PipelineRunner
                 return new() { ["dhat_images_written"] = m.Rows };
             }, cancellationToken);
 
-        await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken);
+        bool soft = _m.Text("student.targets") == "soft";
+        await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, soft ? ["dhat-images", "score"] : ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken,
+            softTargets: soft ? _done["score"].Folder : null);
         await TrainStage("finetune", "finetune", studentArch, d, ["student", "split"], Path.Combine(_done["student"].Folder, ModelFile.DefaultName),
             "student_finetuned", test, seed, threads, device, cancellationToken);
 
@@ -174,18 +187,20 @@ public sealed class PipelineRunner
     }
 
     private Task TrainStage(string stage, string section, string arch, string data, string[] inputs, string? init, string metric, string test, ulong seed, int threads,
-        string device, CancellationToken ct)
+        string device, CancellationToken ct, string? softTargets = null)
     {
         string prefix = section + ".";
         var parameters = P(("arch", arch), ("images", _m.Long(prefix + "images")), ("batch", _m.Int(prefix + "batch")), ("lr", _m.Number(prefix + "lr")),
             ("schedule", _m.Text(prefix + "schedule")), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"));
+        // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
+        if (softTargets is not null) parameters["targets"] = "soft: the score stage's top-P' probabilities";
         return Stage(stage, parameters, inputs, _ => [ModelFile.DefaultName], async dir =>
         {
             var schedule = Enum.Parse<ScheduleKind>(_m.Text(prefix + "schedule"), ignoreCase: true);
             var result = await Trainer.RunAsync(new TrainOptions
             {
                 Data = data, Arch = arch, Out = dir, Images = _m.Long(prefix + "images"), BatchSize = _m.Int(prefix + "batch"), BaseLr = _m.Number(prefix + "lr"),
-                Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true,
+                Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
             }, new Progress<TrainProgress>(p => _status?.Report(string.Create(CultureInfo.InvariantCulture,
                 $"  {stage}: {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  {p.ImagesPerSecond:N0} images/s  ETA {p.Eta:mm\\:ss}"))), _log, ct);
             var eval = await EvaluateAsync(result.ModelPath, test, device, ct);
@@ -199,6 +214,20 @@ public sealed class PipelineRunner
         var dev = TorchDevice.Resolve(device);
         var (net, spec) = ModelFile.Load(modelPath, null, dev);
         using (net) return await Evaluator.EvaluateAsync(net, spec, test, dev, 256, 1, Path.GetFullPath(modelPath), ct);
+    }
+
+    /// <summary>The fraction of D-hat rows that are distractors (random crops of photos, of no class).</summary>
+    public static async Task<double> DistractorShareAsync(string selectionDir, CancellationToken ct)
+    {
+        var pairs = await SelectionImages.ReadPairsAsync(selectionDir, ct);
+        return pairs.Count == 0 ? 0 : pairs.Count(p => Distractors.IsDistractor(p.Id)) / (double)pairs.Count;
+    }
+
+    /// <summary>One hash of a folder of photos: each image file's name and content hash, in name order.</summary>
+    private static string PhotosHash(string folder)
+    {
+        var lines = Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal).Select(f => Path.GetFileName(f) + " " + Hashing.Sha256File(f));
+        return Hashing.Sha256(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines)));
     }
 
     /// <summary>The fraction of D-hat rows whose withheld true label is the class they were selected for; null when U has no withheld labels.</summary>

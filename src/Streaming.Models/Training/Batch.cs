@@ -2,19 +2,25 @@ using static TorchSharp.torch;
 
 namespace Streaming.Models.Training;
 
-/// <summary>One batch on the CPU: images (N x C x H x W floats) and class targets (N int64). Disposing frees both.</summary>
+/// <summary>
+/// One batch on the CPU: images (N x C x H x W floats), class labels (N int64) and, with soft targets, the target
+/// distributions (N x classes floats). Disposing frees them.
+/// </summary>
 public sealed class Batch : IDisposable
 {
-    public Batch(Tensor images, Tensor labels, long epoch, long indexInEpoch)
+    public Batch(Tensor images, Tensor labels, long epoch, long indexInEpoch, Tensor? targets = null)
     {
         Images = images;
         Labels = labels;
         Epoch = epoch;
         IndexInEpoch = indexInEpoch;
+        Targets = targets;
     }
 
     public Tensor Images { get; }
     public Tensor Labels { get; }
+    /// <summary>Soft targets (rows sum to 1), or null: train on <see cref="Labels"/>.</summary>
+    public Tensor? Targets { get; }
     public long Epoch { get; }
     /// <summary>Which batch of its epoch this is (0-based).</summary>
     public long IndexInEpoch { get; }
@@ -24,5 +30,6 @@ public sealed class Batch : IDisposable
     {
         Images.Dispose();
         Labels.Dispose();
+        Targets?.Dispose();
     }
 }

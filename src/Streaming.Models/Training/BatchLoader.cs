@@ -56,7 +56,7 @@ public sealed class BatchLoader
     /// </summary>
     private bool DropLast => _options.DropLast && EpochSize >= _options.BatchSize;
 
-    private sealed record Decoded(float[] Pixels, int Label, long Index);
+    private sealed record Decoded(float[] Pixels, int Label, long Index, string Id);
 
     /// <summary>The batches of one epoch from batch <paramref name="firstBatch"/> on. The caller disposes each batch.</summary>
     public async IAsyncEnumerable<Batch> ReadEpochAsync(long epoch, long firstBatch = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -83,7 +83,7 @@ public sealed class BatchLoader
                 DecodeStats.Busy(Stopwatch.GetTimestamp() - start);
             }
             DecodeStats.Out();
-            return new Decoded(pixels, s.Label, s.Index);
+            return new Decoded(pixels, s.Label, s.Index, s.Id);
         }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = o.Workers, BoundedCapacity = o.BatchSize * 2, EnsureOrdered = true, CancellationToken = token });
         var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
         var tensors = new TransformBlock<Decoded[], Batch>(items =>
@@ -99,7 +99,15 @@ public sealed class BatchLoader
                 labels[i] = items[i].Label;
             }
             var images = tensor(data, [n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width]);
-            var result = new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize);
+            Tensor? targets = null;
+            if (o.SoftTargets is { } soft)
+            {
+                int c = soft.NumClasses;
+                var dist = new float[(long)n * c];
+                for (int i = 0; i < n; i++) soft.Fill(items[i].Id, dist.AsSpan(i * c, c));
+                targets = tensor(dist, [n, c]);
+            }
+            var result = new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize, targets);
             BatchStats.Busy(Stopwatch.GetTimestamp() - start);
             BatchStats.Out(n);
             return result;

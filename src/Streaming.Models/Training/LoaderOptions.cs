@@ -13,6 +13,8 @@ public sealed record LoaderOptions
 
     public required PreprocessOptions Preprocess { get; init; }
     public AugmentationOptions Augment { get; init; } = AugmentationOptions.None;
+    /// <summary>Soft targets: each batch then also carries the teacher's distribution of each image (<see cref="Batch.Targets"/>).</summary>
+    public SoftTargets? SoftTargets { get; init; }
     public ulong Seed { get; init; }
     public bool Shuffle { get; init; } = true;
     /// <summary>Drop the last incomplete batch of an epoch (training), or keep it (evaluation).</summary>

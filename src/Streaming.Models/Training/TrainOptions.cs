@@ -28,6 +28,11 @@ public sealed record TrainOptions
     /// <summary>Input size; null: the dataset's own (square) for small models, 224 for the ImageNet models.</summary>
     public int? ImageSize { get; init; }
     public bool Augment { get; init; } = true;
+    /// <summary>
+    /// Soft targets: a scoring folder (the output of <c>score</c>) whose top-P' probabilities, renormalized, are each
+    /// image's target instead of its label. Null: hard labels (the paper).
+    /// </summary>
+    public string? SoftTargets { get; init; }
 
     /// <summary>Write a checkpoint every this many images (and at the end). Null: about every epoch, at least 10,000 images apart.</summary>
     public long? CheckpointEvery { get; init; }

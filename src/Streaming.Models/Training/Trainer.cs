@@ -64,7 +64,7 @@ public static class Trainer
     private static string Identity(TrainOptions o) => JsonSerializer.Serialize(new
     {
         o.Data, o.Arch, o.Images, o.BatchSize, o.BaseLr, o.Schedule, o.WarmupImages, o.Momentum, o.WeightDecay,
-        o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer,
+        o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer, o.SoftTargets,
     });
 
     /// <summary>
@@ -104,6 +104,13 @@ public static class Trainer
         var o = Resolve(options, manifest, imageSize);
         torch.set_num_threads(o.Threads!.Value);
         var device = TorchDevice.Resolve(o.Device);
+
+        SoftTargets? soft = null;
+        if (o.SoftTargets is not null)
+        {
+            soft = await Streaming.Core.Loading.SoftTargets.LoadAsync(o.SoftTargets, o.Data, cancellationToken).ConfigureAwait(false);
+            log(string.Create(CultureInfo.InvariantCulture, $"soft targets: the teacher's top-{soft.TopP} probabilities of {soft.Count:N0} images, from {o.SoftTargets}"));
+        }
 
         PrepareOutput(o);
         string? checkpoint = o.Resume ? Checkpoints.Latest(o.Out) : null;
@@ -164,6 +171,7 @@ public static class Trainer
             BatchSize = o.BatchSize,
             Workers = o.DecodeWorkers,
             ShuffleBuffer = o.ShuffleBuffer,
+            SoftTargets = soft,
         });
         long batch = o.BatchSize, totalImages = o.Images!.Value;
         long totalSteps = (totalImages + batch - 1) / batch;
@@ -268,13 +276,18 @@ public static class Trainer
     internal static int DefaultImageSize(string arch, int width, int height) =>
         ModelZoo.NativeInputSize(arch) ?? (Math.Max(width, height) is > 0 and <= 64 ? Math.Max(width, height) : 64);
 
-    /// <summary>One SGD step on a batch: forward, cross-entropy, backward, update. Returns the batch's loss.</summary>
+    /// <summary>
+    /// One SGD step on a batch: forward, cross-entropy (against the labels, or against the soft targets when the
+    /// batch has them), backward, update. Returns the batch's loss.
+    /// </summary>
     public static float Step(nn.Module<Tensor, Tensor> model, Sgd sgd, Batch b, Device device, double lr)
     {
         using var scope = NewDisposeScope();
         var x = MemoryFormat.Input(b.Images.to(device));
-        var y = b.Labels.to(device);
-        var loss = nn.functional.cross_entropy(model.forward(x), y);
+        var logits = model.forward(x);
+        var loss = b.Targets is { } targets
+            ? -(targets.to(device) * nn.functional.log_softmax(logits, 1)).sum(1).mean()
+            : nn.functional.cross_entropy(logits, b.Labels.to(device));
         sgd.ZeroGrad();
         loss.backward();
         sgd.Step(lr);
