@@ -33,7 +33,8 @@ if [ -d /usr/share/datasets/fashion-mnist ]; then
   step "model throughput (resnet20)"
   perf model 2 128 20 2>&1 | tee "$out/model.txt" | tail -3
   if /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-    /usr/bin/python3 perf/python/torch_resnet20_bench.py --threads 2 --batch 128 --seconds 20 2>&1 | tee "$out/torch.txt" | tail -3
+    { /usr/bin/python3 perf/python/torch_resnet20_bench.py --threads 2 --batch 128 --seconds 20
+      /usr/bin/python3 perf/python/torch_resnet20_bench.py --threads 2 --batch 128 --seconds 20 --channels-last; } 2>&1 | tee "$out/torch.txt" | grep '^|' || true
   fi
   step "profile of the default pipeline's scoring, and the profiler's overhead"
   teacher=$(ls -d runs/fashion-mnist/cache/teacher-*/model.safetensors 2>/dev/null | head -1 || true)

@@ -70,7 +70,7 @@ public class HotPathBenchmarks
         return indexes.data<long>()[0] + (long)values.data<float>()[0];
     }
 
-    [Benchmark(Description = "selector: offer 100k rows (C=100, K=1000, P=5)", OperationsPerInvoke = 100_000)]
+    [Benchmark(Description = "selector: offer, per row (100k rows; C=100, K=1000, P=5)", OperationsPerInvoke = 100_000)]
     public long Offer()
     {
         var s = new Selector(100, 1000, 5);
@@ -87,10 +87,10 @@ public class HotPathBenchmarks
         return s.Rows;
     }
 
-    [Benchmark(Description = "score shard: write 100k rows (Snappy)", OperationsPerInvoke = 100_000)]
+    [Benchmark(Description = "score shard: write, per row (100k rows, Snappy)", OperationsPerInvoke = 100_000)]
     public void WriteScores() => ScoreShards.WriteAsync(Path.Combine(_dir, "w.parquet"), _rows).GetAwaiter().GetResult();
 
-    [Benchmark(Description = "score shard: read 100k rows as columns", OperationsPerInvoke = 100_000)]
+    [Benchmark(Description = "score shard: read as columns, per row (100k rows)", OperationsPerInvoke = 100_000)]
     public async Task<long> ReadScores()
     {
         long n = 0;
