@@ -103,9 +103,36 @@ public class PipelineTests
         foreach (var file in Directory.GetFiles(Path.Combine(TestPaths.Root, "pipelines"), "*.yaml"))
         {
             // The data may not be on this machine (ImageNet never is): point the sources at the sample, validate the rest.
-            var m = PipelineManifest.Load(file, [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}"]);
+            var m = PipelineManifest.Load(file, [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
             Assert.True(m.Int("scoring.k") >= 1, file);
         }
+        // The paper's setting, as shipped: all of ImageNet in D, U a separate collection, the paper's models, K and P.
+        var imagenet = PipelineManifest.Load(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml"),
+            [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
+        Assert.Equal(("resnext101_32x16d", "resnet50", 16_000, 10, 10, 0), (imagenet.Text("teacher.arch"), imagenet.Text("student.arch"),
+            imagenet.Int("scoring.k"), imagenet.Int("scoring.p"), imagenet.Int("scoring.top_p"), imagenet.Int("data.labeled_per_class")));
+        // Without its separate U it is refused: all of train in D would leave U empty.
+        var e = Assert.Throws<StreamingException>(() => PipelineManifest.Parse(
+            File.ReadAllText(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml")).Replace("  unlabeled: /data/yfcc100m\n", ""), "imagenet-1b.yaml",
+            [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}"]));
+        Assert.Contains("data.unlabeled", e.Message);
+        Assert.Contains("imagenet-1b.yaml:", e.Message);
+    }
+
+    [Fact]
+    public async Task Run_WithASeparateUnlabeledCollection_PutsAllOfTrainInD_AndScoresTheCollection()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest().Replace("  labeled_per_class: 5", $"  labeled_per_class: 0\n  unlabeled: {TestPaths.MiniFolder}"));
+        var run = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), _ => { }).RunAsync();
+        var metrics = run["metrics"]!.AsObject();
+        Assert.Equal(300, metrics["labeled"]!.GetValue<double>());
+        Assert.Equal(200, metrics["unlabeled"]!.GetValue<double>());
+        Assert.Equal(200, metrics["images_scored"]!.GetValue<double>());
+        var pairs = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(
+            Path.Combine(tmp.Sub("run"), run["stages"]!.AsArray().First(s => s!["name"]!.ToString() == "select")!["folder"]!.ToString()));
+        Assert.NotEmpty(pairs);
+        Assert.All(pairs, p => Assert.StartsWith("unlabeled/", p.Id));
     }
 
     [Fact]

@@ -53,6 +53,26 @@ public class SplitTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task AllLabeled_WithASeparateUnlabeledCollection_PutsTrainInD_AndTheCollectionInU()
+    {
+        // The folder sample holds 200 of the tar's images under other ids (their file names): a separate collection.
+        await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniFolder), _tmp.Sub("extra"), new IngestOptions { IdPrefix = "yfcc/" });
+        var r = await DatasetSplitter.SplitAsync(Dataset, DatasetSplitter.AllLabeled, 0, _tmp.Sub("all-d"), _tmp.Sub("all-u"), extraUnlabeled: _tmp.Sub("extra"));
+        Assert.Equal(300, r.Labeled.Rows);
+        Assert.Equal(200, r.Unlabeled.Rows);
+        Assert.Equal(0, r.Unlabeled.Labeled);
+        Assert.Equal("all", r.Labeled.Parameters["labeled_per_class"]);
+        var u = await IngestTests.ReadAll(_tmp.Sub("all-u"));
+        Assert.All(u, x => Assert.StartsWith("yfcc/", x.Id));
+
+        // Ids shared with the split dataset would merge two images: refused.
+        await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniTar), _tmp.Sub("same"));
+        var e = await Assert.ThrowsAsync<StreamingException>(() =>
+            DatasetSplitter.SplitAsync(Dataset, 10, 0, _tmp.Sub("c-d"), _tmp.Sub("c-u"), extraUnlabeled: _tmp.Sub("same")));
+        Assert.Contains("also in", e.Message);
+    }
+
+    [Fact]
     public async Task Split_IsBalanced_Disjoint_AndComplete()
     {
         var result = await Split("a", 10, 7);

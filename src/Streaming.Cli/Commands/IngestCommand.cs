@@ -26,10 +26,11 @@ public static class IngestCommand
         var labelColumn = new Option<string?>("--label-column") { Description = "Parquet: the integer label column" };
         var name = new Option<string?>("--name") { Description = "Dataset name in the manifest (default: the output folder's name)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the output folder if it exists" };
+        var idPrefix = new Option<string?>("--id-prefix") { Description = "Put this before every image id (e.g. yfcc/), so that collections ingested apart never share ids" };
 
         var command = new Command("ingest", "Turn an image collection into a dataset of Parquet image shards, with dedup, decode checks and a quarantine list.")
         {
-            source, output, format, noVerify, shardSize, compression, workers, maxPixels, classNames, imageColumn, labelColumn, name, overwrite,
+            source, output, format, noVerify, shardSize, compression, workers, maxPixels, classNames, imageColumn, labelColumn, name, overwrite, idPrefix,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -41,6 +42,7 @@ public static class IngestCommand
                 Workers = parse.GetValue(workers),
                 MaxPixels = parse.GetValue(maxPixels),
                 Name = parse.GetValue(name) ?? "",
+                IdPrefix = parse.GetValue(idPrefix) ?? "",
                 Writer = new DatasetWriterOptions { ShardSize = parse.GetValue(shardSize), Compression = parse.GetValue(compression), Overwrite = parse.GetValue(overwrite) },
             };
             string outDir = parse.GetValue(output)!;

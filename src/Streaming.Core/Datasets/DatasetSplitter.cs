@@ -24,8 +24,18 @@ public static class DatasetSplitter
     /// <summary>The withheld label of a distractor: none of the classes.</summary>
     public const int NoClass = -1;
 
+    /// <summary><c>labeledPerClass</c> meaning every labeled image goes to D (U then comes from <c>extraUnlabeled</c>).</summary>
+    public const int AllLabeled = int.MaxValue;
+
+    /// <summary>
+    /// Splits <paramref name="dataset"/> into D (<paramref name="labeledPerClass"/> images a class, chosen by a seeded
+    /// hash; <see cref="AllLabeled"/>: all of them) and U (the rest, labels withheld). <paramref name="extraUnlabeled"/>
+    /// (a dataset folder) joins U whole: the paper's setting, where U is a separate collection. Distractors, if
+    /// asked, join U last.
+    /// </summary>
     public static async Task<SplitResult> SplitAsync(string dataset, int labeledPerClass, ulong seed, string labeledOut, string unlabeledOut,
-        DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default, DistractorOptions? distractors = null)
+        DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default, DistractorOptions? distractors = null,
+        string? extraUnlabeled = null)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(labeledPerClass, 0);
         var manifest = DatasetManifest.Load(dataset);
@@ -52,7 +62,7 @@ public static class DatasetSplitter
                 }
             }
         }
-        for (int c = 0; c < chosen.Length; c++)
+        for (int c = 0; c < chosen.Length && labeledPerClass != AllLabeled; c++)
             if (chosen[c].Count < labeledPerClass)
                 throw new StreamingException($"{dataset}: class '{manifest.Classes[c]}' has {chosen[c].Count} labeled images, fewer than --labeled-per-class {labeledPerClass}");
         var inD = new HashSet<string>(chosen.SelectMany(s => s.Select(k => k.Id)), StringComparer.Ordinal);
@@ -81,6 +91,29 @@ public static class DatasetSplitter
                     await u.AddAsync(record with { Label = null }, cancellationToken).ConfigureAwait(false);
                 }
             }
+        }
+        if (extraUnlabeled is not null)
+        {
+            // Every image of the other collection joins U; an id it shares with the split dataset would make two images one.
+            var extra = DatasetManifest.Load(extraUnlabeled);
+            // Its labels, if it has any, are withheld like U's own when they name the same classes, else as "no class".
+            bool sameClasses = extra.Classes.SequenceEqual(manifest.Classes);
+            var taken = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var shard in manifest.ShardPaths(dataset))
+                foreach (var (id, _) in await ImageShardReader.ReadIdsAndLabelsAsync(shard, cancellationToken).ConfigureAwait(false))
+                    taken.Add(id);
+            foreach (var shard in extra.ShardPaths(extraUnlabeled))
+                await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+                {
+                    if (taken.Contains(record.Id))
+                        throw new StreamingException($"{extraUnlabeled}: image id '{record.Id}' is also in {dataset}; give the unlabeled collection distinct ids (e.g. ingest it with another --name)");
+                    if (record.Label is int y)
+                    {
+                        withheldIds.Add(record.Id);
+                        withheldLabels.Add(sameClasses ? y : NoClass);
+                    }
+                    await u.AddAsync(record with { Label = null }, cancellationToken).ConfigureAwait(false);
+                }
         }
         string? distractorManifest = null;
         if (distractors is not null)
@@ -113,9 +146,14 @@ public static class DatasetSplitter
         {
             ["parent"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(dataset))),
             ["parent_manifest_sha256"] = Hashing.Sha256File(Path.Combine(dataset, DatasetManifest.FileName)),
-            ["labeled_per_class"] = labeledPerClass.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["labeled_per_class"] = labeledPerClass == AllLabeled ? "all" : labeledPerClass.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["seed"] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (extraUnlabeled is not null)
+        {
+            parameters["unlabeled_source"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(extraUnlabeled)));
+            parameters["unlabeled_source_manifest_sha256"] = Hashing.Sha256File(Path.Combine(extraUnlabeled, DatasetManifest.FileName));
+        }
         if (distractors is not null)
         {
             parameters["distractors"] = distractors.Count.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -19,7 +19,8 @@ public sealed class PipelineManifest
         new ConfigKey("threads", ConfigKind.Int, 2, "libtorch threads (fixed, so a replay is bit-identical)", Min: 1),
         new ConfigKey("data.train", ConfigKind.File, null, "the labeled training source (idx, folder, tar, parquet), split into D and U"),
         new ConfigKey("data.test", ConfigKind.File, null, "the labeled evaluation source"),
-        new ConfigKey("data.labeled_per_class", ConfigKind.Int, 100, "images a class in D; the rest of train is U, its labels withheld", Min: 1),
+        new ConfigKey("data.labeled_per_class", ConfigKind.Int, 100, "images a class in D; the rest of train joins U, its labels withheld (0: all of train is D, with data.unlabeled)", Min: 0),
+        new ConfigKey("data.unlabeled", ConfigKind.File, null, "optional: a separate unlabeled collection (idx, folder, tar, parquet) that joins U whole, as the paper's YFCC100M / IG-1B"),
         new ConfigKey("data.distractors", ConfigKind.File, null, "optional: a folder of photos; random crops of them (images of no class) are added to U"),
         new ConfigKey("data.distractor_count", ConfigKind.Int, 10_000, "with data.distractors: how many crops to add to U", Min: 1),
         new ConfigKey("teacher.arch", ConfigKind.Text, null, "the teacher's architecture, trained on D"),
@@ -88,6 +89,8 @@ public sealed class PipelineManifest
             throw new StreamingException($"{path}: the teacher needs exactly one of 'teacher.arch' (train it on D) and 'teacher.model' (import it)");
         foreach (var required in new[] { "data.train", "data.test", "scoring.k", "student.arch" })
             if (!values.ContainsKey(required)) throw new StreamingException($"{path}: missing key '{required}' ({Schema.Key(required).Help})");
+        if ((int)values["data.labeled_per_class"] == 0 && !values.ContainsKey("data.unlabeled"))
+            throw new StreamingException($"{parsed.Where("data.labeled_per_class")}: data.labeled_per_class 0 puts all of train in D, so U needs a separate collection: set data.unlabeled");
         if ((int)values["scoring.p"] > (int)values["scoring.top_p"])
             throw new StreamingException($"{parsed.Where("scoring.p")}: scoring.p ({values["scoring.p"]}) cannot exceed scoring.top_p ({values["scoring.top_p"]}), the classes the scores keep");
         if (hasArch) values.Remove("teacher.model");

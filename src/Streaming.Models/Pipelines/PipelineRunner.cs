@@ -68,13 +68,20 @@ public sealed class PipelineRunner
         string device = _m.Text("device");
         ulong seed = (ulong)_m.Int("seed");
 
-        await Stage("ingest-train", P(("source", _m.Text("data.train")), ("source_sha256", Hashing.Sha256File(_m.Text("data.train")))), [], DatasetArtifacts,
+        await Stage("ingest-train", P(("source", _m.Text("data.train")), ("source_sha256", Hashing.SourceSha256(_m.Text("data.train")))), [], DatasetArtifacts,
             async dir => { await IngestAsync(_m.Text("data.train"), "train", dir, cancellationToken); return []; }, cancellationToken);
-        await Stage("ingest-test", P(("source", _m.Text("data.test")), ("source_sha256", Hashing.Sha256File(_m.Text("data.test")))), [], DatasetArtifacts,
+        await Stage("ingest-test", P(("source", _m.Text("data.test")), ("source_sha256", Hashing.SourceSha256(_m.Text("data.test")))), [], DatasetArtifacts,
             async dir => { await IngestAsync(_m.Text("data.test"), "test", dir, cancellationToken); return []; }, cancellationToken);
         string test = _done["ingest-test"].Folder;
         var distractors = _m.OptionalText("data.distractors") is string photos ? new DistractorOptions(photos, _m.Int("data.distractor_count")) : null;
         var splitParameters = P(("labeled_per_class", _m.Int("data.labeled_per_class")), ("seed", seed));
+        string? unlabeledSource = _m.OptionalText("data.unlabeled");
+        if (unlabeledSource is not null)
+        {
+            // Only with a separate U: the keys of a plain split stay as they were, and so does its cache.
+            splitParameters["unlabeled_source"] = unlabeledSource;
+            splitParameters["unlabeled_source_sha256"] = Hashing.SourceSha256(unlabeledSource);
+        }
         if (distractors is not null)
         {
             // Only with distractors: the keys of a plain split stay as they were, and so does its cache.
@@ -85,8 +92,24 @@ public sealed class PipelineRunner
             dir => DatasetArtifacts(Path.Combine(dir, "d")).Select(f => "d/" + f).Concat(DatasetArtifacts(Path.Combine(dir, "u")).Select(f => "u/" + f)),
             async dir =>
             {
-                var r = await DatasetSplitter.SplitAsync(_done["ingest-train"].Folder, _m.Int("data.labeled_per_class"), seed, Path.Combine(dir, "d"), Path.Combine(dir, "u"),
-                    cancellationToken: cancellationToken, distractors: distractors);
+                // labeled_per_class 0: all of train is D, and U is the separate collection alone (the paper's setting).
+                int perClass = _m.Int("data.labeled_per_class") is 0 ? DatasetSplitter.AllLabeled : _m.Int("data.labeled_per_class");
+                string? extra = null;
+                if (unlabeledSource is not null)
+                {
+                    extra = Path.Combine(dir, "unlabeled-source.tmp");
+                    await IngestAsync(unlabeledSource, "unlabeled", extra, cancellationToken, idPrefix: "unlabeled/");
+                }
+                SplitResult r;
+                try
+                {
+                    r = await DatasetSplitter.SplitAsync(_done["ingest-train"].Folder, perClass, seed, Path.Combine(dir, "d"), Path.Combine(dir, "u"),
+                        cancellationToken: cancellationToken, distractors: distractors, extraUnlabeled: extra);
+                }
+                finally
+                {
+                    if (extra is not null && Directory.Exists(extra)) Directory.Delete(extra, true);
+                }
                 var metrics = new Dictionary<string, double> { ["labeled"] = r.Labeled.Rows, ["unlabeled"] = r.Unlabeled.Rows };
                 if (distractors is not null) metrics["distractors"] = distractors.Count;
                 return metrics;
@@ -241,11 +264,11 @@ public sealed class PipelineRunner
         return pairs.Count(p => truth.TryGetValue(p.Id, out int y) && y == p.Class) / (double)pairs.Count;
     }
 
-    private static async Task IngestAsync(string source, string name, string dir, CancellationToken ct)
+    private static async Task IngestAsync(string source, string name, string dir, CancellationToken ct, string idPrefix = "")
     {
         var src = ImageSource.Open(source);
         // One worker: shard contents then never depend on thread timing, so a replay is byte-identical.
-        await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = 1, Name = name, Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
+        await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = 1, Name = name, IdPrefix = idPrefix, Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
     }
 
     private static IEnumerable<string> DatasetArtifacts(string dir) =>
