@@ -92,6 +92,9 @@ public class PipelineTests
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
         Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Int("scoring.k"));
+        // A relative path given with --set is relative to the working directory, as a shell user expects.
+        string relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), TestPaths.Photos);
+        Assert.Equal(Path.GetFullPath(TestPaths.Photos), PipelineManifest.Load(tmp.Sub("p.yaml"), [$"data.distractors={relative}"]).Text("data.distractors"));
         var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=-1"]));
         Assert.Contains("--set scoring.k", e.Message);
         Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.p=4"])); // P above top_p

@@ -83,7 +83,8 @@ public sealed class ConfigSchema
             string where = line > 0 ? $"{path}:{line}" : $"{setFlag} {name}";
             var key = _keys.FirstOrDefault(k => k.Name == name)
                 ?? throw new StreamingException($"{where}: unknown key '{name}'{Suggest(name)}");
-            values[name] = Convert(key, text, where, baseDir);
+            // A relative path in the file is relative to the file; one given with --set, to where the command runs.
+            values[name] = Convert(key, text, where, line > 0 ? baseDir : Directory.GetCurrentDirectory());
         }
         foreach (var key in _keys)
             if (!values.ContainsKey(key.Name) && key.Default is not null) values[key.Name] = key.Default;
