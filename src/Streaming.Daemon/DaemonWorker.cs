@@ -405,8 +405,8 @@ public sealed class DaemonWorker : BackgroundService
                 string quarantineFile = file + ".quarantine.jsonl";
                 if (s.Quarantined.Count > 0) File.WriteAllLines(quarantineFile, s.Quarantined.Select(b => JsonSerializer.Serialize(b)));
                 else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-                await ScoreShards.WriteAsync(file, s.Rows, cancellationToken: CancellationToken.None).ConfigureAwait(false);
-                var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.Combine("scores", name), Hashing.Sha256File(file), s.Rows.Count,
+                string sha256 = await ScoreShards.WriteAsync(file, s.Rows, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+                var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.Combine("scores", name), sha256, s.Rows.Count,
                     s.Quarantined.Count, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow);
                 _state.AppendDone(State, done);
                 _doneKeys[w.Key] = 0;

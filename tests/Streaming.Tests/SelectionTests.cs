@@ -196,7 +196,8 @@ public class SelectionTests
         using var tmp = new TempDir();
         var rows = Enumerable.Range(0, 500).Select(i => new ScoreRow($"id{i:D4}", [i % 10, (i + 3) % 10, (i + 5) % 10], [0.7f - i % 13 * 0.01f, 0.2f, 0.1f])).ToList();
         string path = tmp.Sub("score-shard-00000.parquet");
-        await ScoreShards.WriteAsync(path, rows, rowGroupSize: 128);
+        string sha256 = await ScoreShards.WriteAsync(path, rows, rowGroupSize: 128);
+        Assert.Equal(Streaming.Core.Hashing.Sha256File(path), sha256); // hashed while written: the file's own hash
         var back = new List<ScoreRow>();
         await foreach (var r in ScoreShards.ReadAsync(path)) back.Add(r);
         Assert.Equal(rows.Count, back.Count);

@@ -16,14 +16,20 @@ public static class ScoreShards
     private static readonly DataField<float> ProbField = new("element", nullable: false);
     private static readonly ParquetSchema Schema = new(IdField, new ListField("classes", ClassField), new ListField("probs", ProbField));
 
-    /// <summary>Writes rows to <paramref name="path"/> atomically (a temporary name, then a rename).</summary>
-    public static async Task WriteAsync(string path, IReadOnlyList<ScoreRow> rows, int rowGroupSize = 65_536, CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Writes rows to <paramref name="path"/> atomically (a temporary name, then a rename). Returns the file's SHA-256,
+    /// hashed as it was written.
+    /// </summary>
+    public static async Task<string> WriteAsync(string path, IReadOnlyList<ScoreRow> rows, int rowGroupSize = 65_536, CancellationToken cancellationToken = default)
     {
         string temp = path + ".partial";
-        await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        string sha256;
+        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+        await using (var stream = new HashingStream(file))
         {
-            await using var writer = await ParquetWriter.CreateAsync(Schema, stream,
+            var writer = await ParquetWriter.CreateAsync(Schema, stream,
                 new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await using (writer)
             for (int start = 0; start < rows.Count || (start == 0 && rows.Count == 0); start += rowGroupSize)
             {
                 int n = Math.Min(rowGroupSize, rows.Count - start);
@@ -54,8 +60,10 @@ public static class ScoreShards
                 await rg.WriteAllPartsAsync<float>(ProbField, probs.AsMemory(), def.AsMemory(), rep.AsMemory(), cancellationToken).ConfigureAwait(false);
                 if (rows.Count == 0) break;
             }
+            sha256 = stream.Sha256(); // the writer, disposed, has written the footer
         }
         File.Move(temp, path, overwrite: true);
+        return sha256;
     }
 
     /// <summary>Streams the rows of a score shard in file order.</summary>

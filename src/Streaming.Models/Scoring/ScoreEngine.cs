@@ -54,6 +54,7 @@ public static class ScoreEngine
 
         var selector = o.K is int k ? new Selector(spec.NumClasses, k, o.P, o.Balance, o.Seed) : null;
         var rowsWritten = new Dictionary<string, long>(StringComparer.Ordinal);
+        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
         var failed = new List<FailedShard>();
         long scored = 0, quarantined = 0;
         var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, async (shard, token) =>
@@ -68,7 +69,7 @@ public static class ScoreEngine
             string quarantineFile = file + ".quarantine.jsonl";
             if (shard.Quarantined.Count > 0) await File.WriteAllLinesAsync(quarantineFile, shard.Quarantined.Select(b => JsonSerializer.Serialize(b)), token).ConfigureAwait(false);
             else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-            await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
+            hashes[shard.Input] = await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
             if (selector is not null) foreach (var r in shard.Rows) selector.Offer(r);
             rowsWritten[shard.Input] = shard.Rows.Count;
             scored += shard.Rows.Count;
@@ -116,7 +117,9 @@ public static class ScoreEngine
                     n += group.Count;
                 }
             string q = file + ".quarantine.jsonl";
-            entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, Hashing.Sha256File(file)));
+            // A shard written by this run was hashed as it was written; one from an earlier run is read again.
+            string sha256 = hashes.TryGetValue(input, out var h) ? h : Hashing.Sha256File(file);
+            entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, sha256));
         }
         var manifest = new ScoringManifest
         {
