@@ -249,7 +249,8 @@ public partial class DaemonTests : IAsyncLifetime
             await WaitFor(() =>
             {
                 var m = ParsePrometheus(Http.GetStringAsync(address + "/metrics").Result);
-                return m["streaming_stage_items_total{stage=\"infer\",direction=\"out\"}"] > 500;
+                // The stage series appear once the graph has seen its first shard.
+                return m.TryGetValue("streaming_stage_items_total{stage=\"infer\",direction=\"out\"}", out double n) && n > 500;
             }, "inference to be under way", state);
             var clock = Stopwatch.StartNew();
             Assert.Equal(0, await Sigterm(daemon));
