@@ -5,6 +5,9 @@ using Streaming.Core.Shards;
 
 namespace Streaming.Core.Datasets;
 
+/// <summary>Distractors added to U by <see cref="DatasetSplitter.SplitAsync"/>: <paramref name="Count"/> random crops of the photos in <paramref name="Photos"/>.</summary>
+public sealed record DistractorOptions(string Photos, int Count);
+
 /// <summary>The two datasets a split produced.</summary>
 public sealed record SplitResult(DatasetManifest Labeled, DatasetManifest Unlabeled);
 
@@ -14,9 +17,6 @@ public sealed record SplitResult(DatasetManifest Labeled, DatasetManifest Unlabe
 /// measured later. Which images go to D depends only on the seed and the ids: each image is ranked by
 /// a stable hash of (seed, id) and the N lowest of each class are taken, whatever the shard order.
 /// </summary>
-/// <summary>Distractors added to U by <see cref="DatasetSplitter.SplitAsync"/>: <paramref name="Count"/> random crops of the photos in <paramref name="Photos"/>.</summary>
-public sealed record DistractorOptions(string Photos, int Count);
-
 public static class DatasetSplitter
 {
     public const string WithheldLabelsFileName = "withheld-labels.parquet";
@@ -106,7 +106,7 @@ public static class DatasetSplitter
                 await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
                 {
                     if (taken.Contains(record.Id))
-                        throw new StreamingException($"{extraUnlabeled}: image id '{record.Id}' is also in {dataset}; give the unlabeled collection distinct ids (e.g. ingest it with another --name)");
+                        throw new StreamingException($"{extraUnlabeled}: image id '{record.Id}' is also in {dataset}; give the unlabeled collection distinct ids (ingest it with --id-prefix)");
                     if (record.Label is int y)
                     {
                         withheldIds.Add(record.Id);

@@ -86,7 +86,7 @@ public sealed class PipelineRunner
         {
             // Only with distractors: the keys of a plain split stay as they were, and so does its cache.
             splitParameters["distractors"] = distractors.Count;
-            splitParameters["distractor_photos_sha256"] = PhotosHash(distractors.Photos);
+            splitParameters["distractor_photos_sha256"] = Hashing.SourceSha256(distractors.Photos);
         }
         await Stage("split", splitParameters, ["ingest-train"],
             dir => DatasetArtifacts(Path.Combine(dir, "d")).Select(f => "d/" + f).Concat(DatasetArtifacts(Path.Combine(dir, "u")).Select(f => "u/" + f)),
@@ -244,13 +244,6 @@ public sealed class PipelineRunner
     {
         var pairs = await SelectionImages.ReadPairsAsync(selectionDir, ct);
         return pairs.Count == 0 ? 0 : pairs.Count(p => Distractors.IsDistractor(p.Id)) / (double)pairs.Count;
-    }
-
-    /// <summary>One hash of a folder of photos: each image file's name and content hash, in name order.</summary>
-    private static string PhotosHash(string folder)
-    {
-        var lines = Directory.EnumerateFiles(folder).Order(StringComparer.Ordinal).Select(f => Path.GetFileName(f) + " " + Hashing.Sha256File(f));
-        return Hashing.Sha256(System.Text.Encoding.UTF8.GetBytes(string.Join("\n", lines)));
     }
 
     /// <summary>The fraction of D-hat rows whose withheld true label is the class they were selected for; null when U has no withheld labels.</summary>
