@@ -46,10 +46,13 @@ public static class DatasetSplitter
         // Pass 1: ids and labels only; keep the N lowest-ranked ids of each class.
         var chosen = new SortedSet<(ulong Rank, string Id)>[manifest.Classes.Count];
         for (int c = 0; c < chosen.Length; c++) chosen[c] = new SortedSet<(ulong, string)>(RankComparer.Instance);
+        // With a separate collection for U, every id here is noted too: the collection must not reuse one.
+        var taken = extraUnlabeled is null ? null : new HashSet<string>(StringComparer.Ordinal);
         foreach (var shard in manifest.ShardPaths(dataset))
         {
             foreach (var (id, label) in await ImageShardReader.ReadIdsAndLabelsAsync(shard, cancellationToken).ConfigureAwait(false))
             {
+                taken?.Add(id);
                 if (label is not int y) continue;
                 if (y < 0 || y >= chosen.Length) throw new StreamingException($"{shard}: label {y} of '{id}' is outside the manifest's {chosen.Length} classes");
                 var set = chosen[y];
@@ -98,14 +101,10 @@ public static class DatasetSplitter
             var extra = DatasetManifest.Load(extraUnlabeled);
             // Its labels, if it has any, are withheld like U's own when they name the same classes, else as "no class".
             bool sameClasses = extra.Classes.SequenceEqual(manifest.Classes);
-            var taken = new HashSet<string>(StringComparer.Ordinal);
-            foreach (var shard in manifest.ShardPaths(dataset))
-                foreach (var (id, _) in await ImageShardReader.ReadIdsAndLabelsAsync(shard, cancellationToken).ConfigureAwait(false))
-                    taken.Add(id);
             foreach (var shard in extra.ShardPaths(extraUnlabeled))
                 await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
                 {
-                    if (taken.Contains(record.Id))
+                    if (taken!.Contains(record.Id))
                         throw new StreamingException($"{extraUnlabeled}: image id '{record.Id}' is also in {dataset}; give the unlabeled collection distinct ids (ingest it with --id-prefix)");
                     if (record.Label is int y)
                     {
