@@ -91,4 +91,22 @@ public sealed record DatasetManifest
 
     /// <summary>Full paths of the shards, in manifest order.</summary>
     public IEnumerable<string> ShardPaths(string folder) => Shards.Select(s => Path.Combine(folder, s.File));
+
+    /// <summary>Width, height and native channels of the first image (the first labeled one when <paramref name="labeledOnly"/>).</summary>
+    public async Task<(int Width, int Height, int Channels)> FirstImageAsync(string folder, bool labeledOnly, CancellationToken cancellationToken = default)
+    {
+        foreach (var shard in ShardPaths(folder))
+            await foreach (var r in Streaming.Core.Shards.ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+                if (!labeledOnly || r.Label is not null)
+                {
+                    int w = r.Width, h = r.Height;
+                    if (w == 0 || h == 0)
+                    {
+                        var check = Streaming.Core.Decode.ImageDecoder.Check(r.Image);
+                        (w, h) = (check.Width, check.Height);
+                    }
+                    return (w, h, Streaming.Core.Decode.ImageDecoder.NativeChannels(r.Image));
+                }
+        throw new StreamingException($"{folder}: has no {(labeledOnly ? "labeled " : "")}images");
+    }
 }

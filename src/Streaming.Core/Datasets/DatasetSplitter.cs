@@ -1,6 +1,5 @@
 using Parquet;
 using Parquet.Schema;
-using Streaming.Core.Decode;
 using Streaming.Core.Shards;
 
 namespace Streaming.Core.Datasets;
@@ -118,7 +117,7 @@ public static class DatasetSplitter
         if (distractors is not null)
         {
             // Crops at the images' own size and channels, after U's own images; their withheld label is "no class".
-            var (width, height, channels) = await FirstImageAsync(dataset, manifest, cancellationToken).ConfigureAwait(false);
+            var (width, height, channels) = await manifest.FirstImageAsync(dataset, labeledOnly: false, cancellationToken).ConfigureAwait(false);
             if (width != height) throw new StreamingException($"{dataset}: distractors are square crops, but the images are {width}x{height}");
             string crops = Path.Combine(u.TempPath, "distractors.tmp");
             try
@@ -162,17 +161,6 @@ public static class DatasetSplitter
         var labeled = await d.CompleteAsync(common with { Origin = "split labeled" }, cancellationToken).ConfigureAwait(false);
         var unlabeled = await u.CompleteAsync(common with { Origin = "split unlabeled", WithheldLabelsFile = WithheldLabelsFileName }, cancellationToken).ConfigureAwait(false);
         return new SplitResult(labeled, unlabeled);
-    }
-
-    private static async Task<(int Width, int Height, int Channels)> FirstImageAsync(string dataset, DatasetManifest manifest, CancellationToken ct)
-    {
-        foreach (var shard in manifest.ShardPaths(dataset))
-            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
-            {
-                var check = ImageDecoder.Check(r.Image);
-                return (check.Width, check.Height, ImageDecoder.NativeChannels(r.Image));
-            }
-        throw new StreamingException($"{dataset}: has no images");
     }
 
     private static async Task WriteWithheldAsync(string path, List<string> ids, List<int> labels, CancellationToken cancellationToken)

@@ -158,8 +158,9 @@ public sealed class PipelineRunner
             {
                 var sel = await SelectFromScores.RunAsync(_done["score"].Folder, _m.Int("scoring.k"), _m.Int("scoring.p"), dir, balance, seed, cancellationToken);
                 var metrics = new Dictionary<string, double> { ["dhat_rows"] = sel.Selected, ["dhat_distinct_images"] = sel.DistinctImages };
-                if (await PrecisionAsync(dir, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
-                if (distractors is not null) metrics["dhat_distractor_share"] = await DistractorShareAsync(dir, cancellationToken);
+                var pairs = await SelectionImages.ReadPairsAsync(dir, cancellationToken);
+                if (await PrecisionAsync(pairs, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
+                if (distractors is not null) metrics["dhat_distractor_share"] = DistractorShare(pairs);
                 return metrics;
             }, cancellationToken);
 
@@ -239,20 +240,16 @@ public sealed class PipelineRunner
         using (net) return await Evaluator.EvaluateAsync(net, spec, test, dev, 256, 1, Path.GetFullPath(modelPath), ct);
     }
 
-    /// <summary>The fraction of D-hat rows that are distractors (random crops of photos, of no class).</summary>
-    public static async Task<double> DistractorShareAsync(string selectionDir, CancellationToken ct)
-    {
-        var pairs = await SelectionImages.ReadPairsAsync(selectionDir, ct);
-        return pairs.Count == 0 ? 0 : pairs.Count(p => Distractors.IsDistractor(p.Id)) / (double)pairs.Count;
-    }
+    /// <summary>The fraction of D-hat rows (its (class, id) pairs) that are distractors (random crops of photos, of no class).</summary>
+    public static double DistractorShare(IReadOnlyList<(int Class, string Id)> pairs) =>
+        pairs.Count == 0 ? 0 : pairs.Count(p => Distractors.IsDistractor(p.Id)) / (double)pairs.Count;
 
-    /// <summary>The fraction of D-hat rows whose withheld true label is the class they were selected for; null when U has no withheld labels.</summary>
-    public static async Task<double?> PrecisionAsync(string selectionDir, string unlabeled, CancellationToken ct)
+    /// <summary>The fraction of D-hat rows (its (class, id) pairs) whose withheld true label is the class they were selected for; null when U has no withheld labels.</summary>
+    public static async Task<double?> PrecisionAsync(IReadOnlyList<(int Class, string Id)> pairs, string unlabeled, CancellationToken ct)
     {
         var manifest = DatasetManifest.Load(unlabeled);
         if (manifest.WithheldLabelsFile is null) return null;
         var truth = await DatasetSplitter.ReadWithheldAsync(Path.Combine(unlabeled, manifest.WithheldLabelsFile), ct);
-        var pairs = await SelectionImages.ReadPairsAsync(selectionDir, ct);
         if (pairs.Count == 0) return null;
         return pairs.Count(p => truth.TryGetValue(p.Id, out int y) && y == p.Class) / (double)pairs.Count;
     }

@@ -150,7 +150,7 @@ public static class Profiler
         if (manifest.Labeled == 0) throw new StreamingException($"{o.Data}: has no labeled images to train on");
         if (o.Threads is int t) torch.set_num_threads(t);
         var device = TorchDevice.Resolve(o.Device);
-        var first = await Trainer.FirstLabeledAsync(o.Data, manifest, cancellationToken).ConfigureAwait(false);
+        var first = await manifest.FirstImageAsync(o.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int size = Trainer.DefaultImageSize(o.Arch, first.Width, first.Height);
         var (mean, std) = await Trainer.MeanStdAsync(o.Data, manifest, first.Channels, size, cancellationToken).ConfigureAwait(false);
         var spec = new ModelSpec(o.Arch, manifest.Classes.Count, first.Channels, size, mean, std, manifest.Classes);

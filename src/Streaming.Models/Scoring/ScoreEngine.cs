@@ -53,8 +53,7 @@ public static class ScoreEngine
         long total = pending.Sum(i => dataset.Shards[i].Rows);
 
         var selector = o.K is int k ? new Selector(spec.NumClasses, k, o.P, o.Balance, o.Seed) : null;
-        var rowsWritten = new Dictionary<string, long>(StringComparer.Ordinal);
-        var hashes = new Dictionary<string, string>(StringComparer.Ordinal);
+        var written = new Dictionary<string, (long Rows, string Sha256)>(StringComparer.Ordinal); // by this run, hashed as written
         var failed = new List<FailedShard>();
         long scored = 0, quarantined = 0;
         var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, async (shard, token) =>
@@ -69,9 +68,9 @@ public static class ScoreEngine
             string quarantineFile = file + ".quarantine.jsonl";
             if (shard.Quarantined.Count > 0) await File.WriteAllLinesAsync(quarantineFile, shard.Quarantined.Select(b => JsonSerializer.Serialize(b)), token).ConfigureAwait(false);
             else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-            hashes[shard.Input] = await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
+            string sha256 = await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
             if (selector is not null) foreach (var r in shard.Rows) selector.Offer(r);
-            rowsWritten[shard.Input] = shard.Rows.Count;
+            written[shard.Input] = (shard.Rows.Count, sha256);
             scored += shard.Rows.Count;
             quarantined += shard.Quarantined.Count;
         }, cancellationToken);
@@ -110,15 +109,19 @@ public static class ScoreEngine
         {
             string file = Path.Combine(scoresDir, ScoreName(input));
             if (!File.Exists(file)) continue;
-            if (!rowsWritten.TryGetValue(input, out long n))
+            // A shard written by this run was counted and hashed as it was written; one from an earlier run is read again.
+            if (!written.TryGetValue(input, out var w))
+            {
+                long rows = 0;
                 await foreach (var group in ScoreShards.ReadBatchesAsync(file, cancellationToken).ConfigureAwait(false))
                 {
                     selector?.Offer(group);
-                    n += group.Count;
+                    rows += group.Count;
                 }
+                w = (rows, Hashing.Sha256File(file));
+            }
             string q = file + ".quarantine.jsonl";
-            // A shard written by this run was hashed as it was written; one from an earlier run is read again.
-            string sha256 = hashes.TryGetValue(input, out var h) ? h : Hashing.Sha256File(file);
+            var (n, sha256) = w;
             entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, sha256));
         }
         var manifest = new ScoringManifest

@@ -99,7 +99,7 @@ public static class Trainer
         options = options with { Data = await SelectionAsDatasetAsync(options.Data, log, cancellationToken).ConfigureAwait(false) };
         var manifest = DatasetManifest.Load(options.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{options.Data}: has no labeled images to train on");
-        var first = await FirstLabeledAsync(options.Data, manifest, cancellationToken).ConfigureAwait(false);
+        var first = await manifest.FirstImageAsync(options.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, first.Width, first.Height);
         var o = Resolve(options, manifest, imageSize);
         torch.set_num_threads(o.Threads!.Value);
@@ -292,23 +292,6 @@ public static class Trainer
         loss.backward();
         sgd.Step(lr);
         return loss.item<float>();
-    }
-
-    internal static async Task<(int Width, int Height, int Channels)> FirstLabeledAsync(string data, DatasetManifest manifest, CancellationToken ct)
-    {
-        foreach (var shard in manifest.ShardPaths(data))
-            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
-                if (r.Label is not null)
-                {
-                    int w = r.Width, h = r.Height;
-                    if (w == 0 || h == 0)
-                    {
-                        var check = ImageDecoder.Check(r.Image);
-                        (w, h) = (check.Width, check.Height);
-                    }
-                    return (w, h, ImageDecoder.NativeChannels(r.Image));
-                }
-        throw new StreamingException($"{data}: has no labeled images");
     }
 
     /// <summary>Per-channel mean and std of the first (up to) 2,000 labeled images, at the model's input size.</summary>
