@@ -97,6 +97,56 @@ public class SelectionTests
         }, iter: 300);
     }
 
+    /// <summary>
+    /// Enough rows that the selector's stage fills and flushes many times mid-stream (so thresholds rise, and
+    /// rows stop early at the lowest of them), buffers compact many times (radix select, duplicate merge), with
+    /// scores from a few values (ties at every threshold) and ids offered again with other scores.
+    /// </summary>
+    private static readonly Gen<ScoreRow[]> GenManyRows =
+        Gen.Select(Gen.Int[20_000, 60_000], Gen.Int[3, 40], Gen.Int[1, 3], Gen.UInt).Select((n, classes, p, seed) =>
+        {
+            var rng = new Random((int)seed);
+            var rows = new ScoreRow[n];
+            for (int i = 0; i < n; i++)
+            {
+                var cls = Enumerable.Range(0, classes).OrderBy(_ => rng.Next()).Take(p).ToArray();
+                var probs = Enumerable.Range(0, p).Select(_ => rng.Next(1, 12) / 12f).OrderDescending().ToArray();
+                // One row in ten repeats an earlier image (same id, its own scores): it must count once, at its best.
+                string id = i > 0 && rng.Next(10) == 0 ? rows[rng.Next(i)].Id : $"img-{rng.Next(1000)}-{i}";
+                rows[i] = new ScoreRow(id, cls, probs);
+            }
+            return rows;
+        });
+
+    /// <summary>The reference with repeated ids: an image's best score for a class is its candidate there.</summary>
+    private static List<string> BruteForceBest(ScoreRow[] rows, int classes, int k, int p) =>
+        Enumerable.Range(0, classes).Select(c =>
+        {
+            var ids = rows.SelectMany(r => r.Classes.Take(p).Select((cls, j) => (cls, score: r.Probs[j], r.Id)))
+                .Where(x => x.cls == c)
+                .GroupBy(x => x.Id).Select(g => (Id: g.Key, Score: g.Max(x => x.score)))
+                .OrderByDescending(x => x.Score).ThenBy(x => x.Id, StringComparer.Ordinal)
+                .Take(k).Select(x => x.Id);
+            return $"{c}: {string.Join(",", ids)}";
+        }).ToList();
+
+    [Fact]
+    public void HeapSelection_EqualsABruteForceSort_AtScale_WithRepeatedIds()
+    {
+        Gen.Select(GenManyRows, Gen.Int[1, 800], Gen.Int[64, 2048]).Sample(t =>
+        {
+            var (rows, k, stage) = t;
+            int classes = rows.Max(r => r.Classes.Max()) + 1, p = rows[0].Classes.Length;
+            var expected = BruteForceBest(rows, classes, k, p);
+            // The default stage, and a small one that flushes every few rows.
+            foreach (var selector in new[] { new Selector(classes, k, p), new Selector(classes, k, p, BalanceMode.Ranked, 0, stage) })
+            {
+                foreach (var r in rows) selector.Offer(r);
+                Assert.Equal(expected, Run(selector));
+            }
+        }, iter: 6);
+    }
+
     [Fact]
     public void Merge_IsAssociativeAndCommutative_AndEqualsTheWhole()
     {
@@ -188,6 +238,21 @@ public class SelectionTests
         var ranked = new Selector(5, 50, 2);
         foreach (var r in rows) ranked.Offer(r);
         Assert.NotEqual(Run(ranked), Run(r1));
+    }
+
+    [Fact]
+    public async Task ScoreShards_WithARowOutOfOrder_FailWithTheRow()
+    {
+        // The selection takes a row's first P as its top P and stops at the first below every threshold, so a
+        // shard whose lists are not in descending probability is rejected where it is read, naming the row.
+        using var tmp = new TempDir();
+        string path = tmp.Sub("out-of-order.parquet");
+        await ScoreShards.WriteAsync(path, [new ScoreRow("ok", [1, 2], [0.6f, 0.4f]), new ScoreRow("bad", [3, 4], [0.3f, 0.7f])]);
+        var e = await Assert.ThrowsAsync<Streaming.Core.StreamingException>(async () =>
+        {
+            await foreach (var _ in ScoreShards.ReadBatchesAsync(path)) { }
+        });
+        Assert.Contains("row 1 ('bad'): probabilities not in descending order", e.Message);
     }
 
     [Fact]

@@ -107,7 +107,12 @@ public static class ScoreShards
                         if (at >= classes.Length || classRep[at] != 0) throw new InvalidDataException($"row {i} has no scores");
                         offsets[i] = at;
                         at++;
-                        while (at < classes.Length && classRep[at] != 0) at++;
+                        while (at < classes.Length && classRep[at] != 0)
+                        {
+                            // The selection takes a row's first P as its top P and stops at the first too low: the order is part of the format.
+                            if (probs[at] > probs[at - 1]) throw new InvalidDataException($"row {i} ('{ids[i]}'): probabilities not in descending order");
+                            at++;
+                        }
                     }
                     if (at != classes.Length) throw new InvalidDataException("more list entries than rows");
                     offsets[n] = at;
