@@ -117,7 +117,8 @@ internal static class SelectionThroughput
 
     /// <summary>
     /// Row <paramref name="row"/>'s scores: a peaked distribution over P distinct classes, like a teacher's
-    /// softmax, each ratio drawn from 21 bits of a generator seeded by the row, so any slice is the same rows.
+    /// softmax, each ratio drawn from 21 bits of a generator seeded by the row, so any slice is the same rows;
+    /// sorted into descending order, as a teacher's top P is.
     /// </summary>
     private static void Scores(long row, int classes, Span<int> cls, Span<float> probs)
     {
@@ -135,6 +136,10 @@ internal static class SelectionThroughput
             probs[j] = v;
             rest -= v;
         }
+        // A teacher's top P comes in descending probability (the score shard format requires it).
+        for (int j = 1; j < p; j++)
+            for (int i = j; i > 0 && probs[i] > probs[i - 1]; i--)
+                (probs[i], probs[i - 1]) = (probs[i - 1], probs[i]);
     }
 
     public static async Task<int> RunShardsAsync(string[] args)
