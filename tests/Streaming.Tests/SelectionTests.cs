@@ -235,6 +235,13 @@ public class SelectionTests
         foreach (var r in rows) { r1.Offer(r); r2.Offer(r); r3.Offer(r); }
         Assert.Equal(Run(r1), Run(r2));
         Assert.NotEqual(Run(r1), Run(r3));
+        // Ranked by a random key, each kept image still carries the teacher's probability for its class, through compactions too.
+        var probOf = rows.SelectMany(r => r.Classes.Select((c, j) => (Key: (c, r.Id), P: r.Probs[j]))).ToDictionary(x => x.Key, x => x.P);
+        foreach (var (c, ranked1) in r1.Result())
+            foreach (var kept in ranked1) Assert.Equal(probOf[(c, kept.Id)], kept.Prob);
+        var small = new Selector(5, 50, 2, BalanceMode.Random, 4, stageOffers: 64);
+        foreach (var r in rows) small.Offer(r);
+        Assert.Equal(Run(r1), Run(small));
         var ranked = new Selector(5, 50, 2);
         foreach (var r in rows) ranked.Offer(r);
         Assert.NotEqual(Run(ranked), Run(r1));

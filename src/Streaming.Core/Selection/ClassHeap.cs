@@ -31,13 +31,19 @@ public sealed class ClassHeap
     private struct Entry
     {
         public float Score;
-        public float Prob;
-        public ulong Hash;
+        public uint Hash;
         public int IdOffset;
         public int IdLength;
     }
 
+    /// <summary>16 bytes an entry, so that a class's whole buffer (K + K/2 of them at K = 16,000) fits in the L2 cache while it is compacted.</summary>
     private Entry[] _entries;
+
+    /// <summary>
+    /// Each entry's probability, where it differs from its ranking score (random selection ranks by a random key);
+    /// null while every probability offered equalled its score (the ranked modes), which costs nothing.
+    /// </summary>
+    private float[]? _probs;
     private int _count;
     private byte[] _ids;
     private int _idBytes;
@@ -185,7 +191,11 @@ public sealed class ClassHeap
             Compact();
             compacted = true;
         }
-        if (_count == _entries.Length) _entries = Grow(_entries, (int)Math.Min(_buffer, 2L * _entries.Length), _count);
+        if (_count == _entries.Length)
+        {
+            _entries = Grow(_entries, (int)Math.Min(_buffer, 2L * _entries.Length), _count);
+            if (_probs is not null) _probs = Grow(_probs, _entries.Length, _count);
+        }
         return !compacted;
     }
 
@@ -199,15 +209,26 @@ public sealed class ClassHeap
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private void Append(float score, float prob, ulong idHash, int idLength)
     {
+        if (_probs is not null) _probs[_count] = prob;
+        else if (BitConverter.SingleToInt32Bits(prob) != BitConverter.SingleToInt32Bits(score)) StartProbs(prob);
         ref var e = ref _entries[_count++];
         e.Score = score;
-        e.Prob = prob;
-        e.Hash = idHash;
+        e.Hash = (uint)(idHash ^ (idHash >> 32));
         e.IdOffset = _idBytes;
         e.IdLength = idLength;
         _idBytes += idLength;
         _compacted = false;
     }
+
+    /// <summary>The first probability that differs from its score: from now on probabilities are kept apart (the scores of the entries so far).</summary>
+    private void StartProbs(float prob)
+    {
+        _probs = GC.AllocateUninitializedArray<float>(_entries.Length);
+        for (int i = 0; i < _count; i++) _probs[i] = _entries[i].Score;
+        _probs[_count] = prob;
+    }
+
+    private float ProbAt(int i) => _probs is null ? _entries[i].Score : _probs[i];
 
     /// <summary>Whether an offer ranks above the K-th best of the last compaction (always, before the first cut).</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -233,7 +254,8 @@ public sealed class ClassHeap
         for (int i = 0; i < other._count; i++)
         {
             var e = other._entries[i];
-            Offer(e.Score, other.IdString(e), e.Hash, e.Prob);
+            var id = other.IdString(e);
+            Offer(e.Score, id, IdHash(id), other.ProbAt(i));
         }
     }
 
@@ -255,7 +277,7 @@ public sealed class ClassHeap
         for (int i = 0; i < n; i++)
         {
             ref var e = ref _entries[order[i]];
-            result[i] = new Candidate(e.Score, IdString(e), e.Prob);
+            result[i] = new Candidate(e.Score, IdString(e), ProbAt(order[i]));
         }
         for (int start = 0; start < n;)
         {
@@ -340,7 +362,7 @@ public sealed class ClassHeap
         for (int i = 0; i < n; i++)
         {
             keys[i] = OrderedBits(entries[i].Score);
-            int bucket = (int)(entries[i].Hash >> 32) & bucketMask;
+            int bucket = (int)entries[i].Hash & bucketMask;
             ulong bit = 1UL << bucket;
             ref ulong word = ref seen[bucket >> 6];
             if ((word & bit) != 0)
@@ -406,6 +428,7 @@ public sealed class ClassHeap
         // 4. One stable pass keeps the survivors in arrival order and slides their ids down the arena.
         int kept = 0, at = 0;
         var ids = _ids;
+        var probs = _probs;
         for (int i = 0; i < n; i++)
         {
             uint key = keys[i];
@@ -414,6 +437,7 @@ public sealed class ClassHeap
             if (e.IdOffset != at) CopyId(ids, e.IdOffset, at, e.IdLength);
             e.IdOffset = at;
             at += e.IdLength;
+            if (probs is not null) probs[kept] = probs[i];
             entries[kept++] = e;
         }
         _count = kept;
@@ -430,7 +454,7 @@ public sealed class ClassHeap
         int m = 0;
         for (int i = 0; i < n; i++)
         {
-            int bucket = (int)(entries[i].Hash >> 32) & bucketMask;
+            int bucket = (int)entries[i].Hash & bucketMask;
             if ((twice[bucket >> 6] & (1UL << bucket)) != 0) list[m++] = i;
         }
         int size = 16;
@@ -441,9 +465,9 @@ public sealed class ClassHeap
         for (int x = 0; x < m; x++)
         {
             int i = list[x];
-            ulong h = entries[i].Hash;
-            ulong tag = h & 0xFFFF_FFFF_0000_0000UL;
-            for (int j = (int)h & mask; ; j = (j + 1) & mask)
+            uint h = entries[i].Hash;
+            ulong tag = (ulong)h << 32;
+            for (int j = (int)((h * 0x9E3779B97F4A7C15UL) >> 32) & mask; ; j = (j + 1) & mask) // not the low bits: the suspects share those
             {
                 ulong cell = table[j];
                 if (cell == 0)
@@ -453,7 +477,7 @@ public sealed class ClassHeap
                 }
                 if ((cell & 0xFFFF_FFFF_0000_0000UL) != tag) continue;
                 int other = (int)(uint)cell - 1;
-                if (entries[other].Hash != h || CompareIds(entries[i], entries[other]) != 0) continue;
+                if (CompareIds(entries[i], entries[other]) != 0) continue; // the same 32-bit hash, another id
                 // The same image twice: keep its better entry.
                 if (Compare(entries[i], entries[other]) > 0)
                 {
