@@ -3,28 +3,34 @@ namespace Streaming.Core.Selection;
 /// <summary>D-hat from stored score shards, with no inference: a K or P sweep costs a read of the scores.</summary>
 public static class SelectFromScores
 {
-    /// <summary>Reads <c>scoring.json</c> in <paramref name="scoresDir"/> and every score shard it lists.</summary>
+    /// <summary>
+    /// Reads <c>scoring.json</c> in <paramref name="scoresDir"/> and every score shard it lists, on
+    /// <paramref name="readParallelism"/> tasks (default: one a core, at most 8).
+    /// </summary>
     public static async Task<SelectionManifest> RunAsync(string scoresDir, int k, int p, string output, BalanceMode mode = BalanceMode.Ranked,
-        ulong seed = 0, CancellationToken cancellationToken = default)
+        ulong seed = 0, CancellationToken cancellationToken = default, int? readParallelism = null)
     {
         var scoring = ScoringInfo.Load(scoresDir);
         int topP = scoring.TopP;
         if (p < 1 || p > topP) throw new StreamingException($"-p {p}: the scores keep {topP} classes an image (--top-p at scoring), so P must be 1..{topP}");
         var classes = scoring.Classes;
         var selector = new Selector(classes.Count, k, p, mode, seed);
-        // Reading (Parquet decoding) and selecting overlap: a reader task hands row groups over a bounded
-        // channel to the selector, so on two cores the slower of the two sets the pace, not their sum.
+        // Reading (Parquet decoding, the larger cost at scale) runs on up to one task per core, each taking the
+        // next shard, and hands row groups over a bounded channel to the one selector: the selection is a pure
+        // function of the rows, not of the order they arrive in, so shards may finish in any order.
         var files = scoring.Shards.Select(s => (s.File, Path: Path.Combine(scoresDir, s.File), Sha: s.Sha256)).ToList();
-        var channel = System.Threading.Channels.Channel.CreateBounded<(int Shard, ScoreBatch? Batch)>(new System.Threading.Channels.BoundedChannelOptions(4)
+        int readers = Math.Max(1, Math.Min(files.Count, Math.Min(readParallelism ?? Environment.ProcessorCount, 8)));
+        var channel = System.Threading.Channels.Channel.CreateBounded<(int Shard, ScoreBatch? Batch)>(new System.Threading.Channels.BoundedChannelOptions(2 * readers + 2)
         {
-            SingleReader = true, SingleWriter = true,
+            SingleReader = true, SingleWriter = readers == 1,
         });
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var reader = Task.Run(async () =>
+        int next = -1;
+        async Task ReadShardsAsync()
         {
             try
             {
-                for (int f = 0; f < files.Count; f++)
+                for (int f; (f = Interlocked.Increment(ref next)) < files.Count;)
                 {
                     string sha = Hashing.Sha256File(files[f].Path);
                     if (sha != files[f].Sha)
@@ -32,6 +38,18 @@ public static class SelectFromScores
                     await foreach (var batch in ScoreShards.ReadBatchesAsync(files[f].Path, stop.Token).ConfigureAwait(false))
                         await channel.Writer.WriteAsync((f, batch), stop.Token).ConfigureAwait(false);
                 }
+            }
+            catch
+            {
+                await stop.CancelAsync().ConfigureAwait(false); // the other readers stop too
+                throw;
+            }
+        }
+        var reader = Task.Run(async () =>
+        {
+            try
+            {
+                await Task.WhenAll(Enumerable.Range(0, readers).Select(_ => Task.Run(ReadShardsAsync, CancellationToken.None))).ConfigureAwait(false);
                 channel.Writer.Complete();
             }
             catch (Exception e)

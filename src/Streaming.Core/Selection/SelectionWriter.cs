@@ -74,6 +74,8 @@ public static class SelectionWriter
                 ids[at] = ranked[i].Id;
                 scores[at] = ranked[i].Prob;
             }
+        // Counting distinct images (a hash and a sort of 16M ids at K x C = 16M) overlaps the writing.
+        var distinct = Task.Run(() => CountDistinct(ids), cancellationToken);
         string path = Path.Combine(folder, SelectionManifest.DhatFileName);
         string temp = path + ".partial";
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
@@ -101,7 +103,7 @@ public static class SelectionWriter
             Seed = selector.Seed,
             RowsScored = selector.Rows,
             Selected = n,
-            DistinctImages = CountDistinct(ids),
+            DistinctImages = await distinct.ConfigureAwait(false),
             Counts = result.Select(r => r.Ranked.Length).ToList(),
             DhatSha256 = Hashing.Sha256File(path),
         };

@@ -313,12 +313,13 @@ public sealed class Selector
     {
         Flush();
         var quotas = Quotas();
-        var result = new List<(int, Candidate[])>(Classes);
-        for (int c = 0; c < Classes; c++)
+        // The classes rank independently (each heap is its own), so on every core: at K x C = 16M, ~5 s on one.
+        var result = new (int, Candidate[])[Classes];
+        Parallel.For(0, Classes, c =>
         {
             var ranked = _heaps[c].Ranked();
-            result.Add((c, ranked.Length > quotas[c] ? ranked[..quotas[c]] : ranked));
-        }
+            result[c] = (c, ranked.Length > quotas[c] ? ranked[..quotas[c]] : ranked);
+        });
         return result;
     }
 }
