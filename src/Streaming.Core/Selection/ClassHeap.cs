@@ -16,10 +16,10 @@ namespace Streaming.Core.Selection;
 /// millions, makes every insertion a chain of cache misses (sift through log K levels, a hash-set probe,
 /// the id): measured at 2-3 µs an insertion, which is what kept selection at ~0.1M rows/s while heaps
 /// fill. Here a candidate that beats the class's threshold is appended to a buffer (sequential writes,
-/// so cache-friendly); when the buffer holds K + K/2 entries it is compacted: duplicates of an id merge,
-/// a quickselect finds the K-th best, one stable pass keeps the K best and slides their ids down, and the
-/// K-th best's score becomes the threshold. A candidate below the threshold is rejected in O(1); an
-/// accepted one costs O(1) amortized.
+/// so cache-friendly; the <see cref="Selector"/> hands each heap its offers as one run); when the buffer
+/// holds K + K/2 entries it is compacted: duplicates of an id merge, a radix select finds the K-th best,
+/// one stable pass keeps the K best and slides their ids down, and the K-th best's score becomes the
+/// threshold. A candidate below the threshold is rejected in O(1); an accepted one costs O(1) amortized.
 /// </para>
 /// <para>
 /// Nothing per candidate is a GC-traced object: an entry is a struct of value fields and ids are UTF-8

@@ -42,6 +42,7 @@ public sealed class Selector
     internal Selector(int classes, int k, int p, BalanceMode mode, ulong seed, int stageOffers)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(stageOffers, 64); // room for one row of up to 64 classes
+        if (p > stageOffers) throw new ArgumentOutOfRangeException(nameof(p), p, $"P is at most {stageOffers} (one row's offers must fit the stage)");
         _stage = new StagedOffer[stageOffers];
         _rowIds = new StagedRow[stageOffers];
         _stageIds = new byte[32 * stageOffers];
