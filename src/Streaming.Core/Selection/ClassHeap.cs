@@ -337,7 +337,7 @@ public sealed class ClassHeap
     /// select on the score's bits (histograms of 11, 11 and 10 bits, the later ones over the few candidates left),
     /// so no comparison depends on the data and nothing mispredicts; (3) among the entries that tie the K-th
     /// best score (usually one), the smallest ids win; (4) one stable pass keeps the survivors and slides their
-    /// ids down. Measured at C = 1,000, K = 16,000: ~4x faster than the quickselect it replaced.
+    /// ids down. Measured at C = 1,000, K = 16,000: 20 ns an entry, against 54 for the quickselect it replaced.
     /// </remarks>
     private void Compact()
     {
