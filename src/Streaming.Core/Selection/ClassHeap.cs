@@ -239,8 +239,9 @@ public sealed class ClassHeap
     private bool Beats(float score, ReadOnlySpan<byte> utf8Id) =>
         score > _threshold || (score == _threshold && (_thresholdUtf8 is null || CompareUtf8(utf8Id, _thresholdUtf8) < 0));
 
+    /// <summary>Writes an id's UTF-8 bytes to <paramref name="target"/> (ASCII directly, the rest by the encoder); returns their count.</summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static int Utf8(ReadOnlySpan<char> id, Span<byte> target)
+    internal static int Utf8(ReadOnlySpan<char> id, Span<byte> target)
     {
         int i = 0;
         for (; i < id.Length && id[i] < 0x80; i++) target[i] = (byte)id[i];

@@ -98,20 +98,19 @@ public static class ScoreShards
                     int n = checked((int)rg.RowCount);
                     var ids = new string?[n];
                     await rg.ReadAsync(idF, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-                    long listValues = rg.GetMetadata(classF)?.MetaData?.NumValues ?? 0;
-                    classRep = ArrayPool<int>.Shared.Rent(checked((int)listValues));
-                    var classes = await ReadListAsync<int>(rg, classF, classRep, cancellationToken).ConfigureAwait(false);
-                    var probs = await ReadListAsync<float>(rg, probF, null, cancellationToken).ConfigureAwait(false);
+                    (var classes, classRep) = await ReadListAsync<int>(rg, classF, keepRepetition: true, cancellationToken).ConfigureAwait(false);
+                    var repetition = classRep!;
+                    var (probs, _) = await ReadListAsync<float>(rg, probF, keepRepetition: false, cancellationToken).ConfigureAwait(false);
                     if (classes.Length != probs.Length) throw new InvalidDataException("classes and probs differ in length");
                     var offsets = new int[n + 1];
                     int at = 0;
                     for (int i = 0; i < n; i++)
                     {
                         if (ids[i] is null) throw new InvalidDataException($"row {i} has a null id");
-                        if (at >= classes.Length || classRep[at] != 0) throw new InvalidDataException($"row {i} has no scores");
+                        if (at >= classes.Length || repetition[at] != 0) throw new InvalidDataException($"row {i} has no scores");
                         offsets[i] = at;
                         at++;
-                        while (at < classes.Length && classRep[at] != 0)
+                        while (at < classes.Length && repetition[at] != 0)
                         {
                             // The selection takes a row's first P as its top P and stops at the first too low: the order is part of the format.
                             if (probs[at] > probs[at - 1]) throw new InvalidDataException($"row {i} ('{ids[i]}'): probabilities not in descending order");
@@ -136,25 +135,31 @@ public static class ScoreShards
     }
 
     /// <summary>
-    /// Reads a list column's values, and its repetition levels into <paramref name="repetition"/> (rented, at
-    /// least the value count long) when given. The values array is new and uninitialized: the reader fills it
-    /// whole, and zeroing ~10 MB a row group was a tenth of the read time. The levels are transient, so they are rented.
+    /// Reads a list column's values and, when <paramref name="keepRepetition"/>, its repetition levels (rented
+    /// from the shared pool, at least the value count long: the caller returns them). The values array is new
+    /// and uninitialized: the reader fills it whole, and zeroing ~10 MB a row group was a tenth of the read time.
     /// </summary>
-    private static async Task<T[]> ReadListAsync<T>(ParquetRowGroupReader rg, DataField field, int[]? repetition, CancellationToken ct) where T : struct
+    private static async Task<(T[] Values, int[]? Repetition)> ReadListAsync<T>(ParquetRowGroupReader rg, DataField field, bool keepRepetition, CancellationToken ct) where T : struct
     {
         long count = rg.GetMetadata(field)?.MetaData?.NumValues ?? throw new InvalidDataException($"{field.Name}: no column metadata");
         var values = GC.AllocateUninitializedArray<T>(checked((int)count));
         var definition = ArrayPool<int>.Shared.Rent(values.Length);
-        var levels = repetition ?? ArrayPool<int>.Shared.Rent(values.Length);
+        var repetition = ArrayPool<int>.Shared.Rent(values.Length);
         try
         {
-            await rg.ReadRawAsync<T>(field, values.AsMemory(), definition.AsMemory(0, values.Length), levels.AsMemory(0, values.Length), ct).ConfigureAwait(false);
+            await rg.ReadRawAsync<T>(field, values.AsMemory(), definition.AsMemory(0, values.Length), repetition.AsMemory(0, values.Length), ct).ConfigureAwait(false);
+        }
+        catch
+        {
+            ArrayPool<int>.Shared.Return(repetition);
+            throw;
         }
         finally
         {
             ArrayPool<int>.Shared.Return(definition);
-            if (repetition is null) ArrayPool<int>.Shared.Return(levels);
         }
-        return values;
+        if (keepRepetition) return (values, repetition);
+        ArrayPool<int>.Shared.Return(repetition);
+        return (values, null);
     }
 }

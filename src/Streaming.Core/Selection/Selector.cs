@@ -148,10 +148,7 @@ public sealed class Selector
     private int StageRow(ReadOnlySpan<char> id, ulong hash, int offers)
     {
         if (_staged + offers > _stage.Length || _stageIdBytes + Encoding.UTF8.GetMaxByteCount(id.Length) > _stageIds.Length) Flush(id.Length);
-        int at = _stageIdBytes, length = 0;
-        var target = _stageIds.AsSpan(at);
-        for (; length < id.Length && id[length] < 0x80; length++) target[length] = (byte)id[length];
-        if (length < id.Length) length += Encoding.UTF8.GetBytes(id[length..], target[length..]);
+        int at = _stageIdBytes, length = ClassHeap.Utf8(id, _stageIds.AsSpan(at));
         _stageIdBytes = at + length;
         int row = _stagedRows++;
         _rowIds[row] = new StagedRow(hash, at, length);
