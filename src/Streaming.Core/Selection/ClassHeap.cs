@@ -254,9 +254,9 @@ public sealed class ClassHeap
         other.Compact();
         for (int i = 0; i < other._count; i++)
         {
+            // The id's bytes straight from the other arena, with its stored hash (folding a 32-bit hash leaves it as it is).
             var e = other._entries[i];
-            var id = other.IdString(e);
-            Offer(e.Score, id, IdHash(id), other.ProbAt(i));
+            Offer(e.Score, other._ids, e.IdOffset, e.IdLength, e.Hash, other.ProbAt(i));
         }
     }
 

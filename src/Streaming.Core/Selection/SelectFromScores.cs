@@ -3,12 +3,9 @@ namespace Streaming.Core.Selection;
 /// <summary>D-hat from stored score shards, with no inference: a K or P sweep costs a read of the scores.</summary>
 public static class SelectFromScores
 {
-    /// <summary>
-    /// Reads <c>scoring.json</c> in <paramref name="scoresDir"/> and every score shard it lists, on
-    /// <paramref name="readParallelism"/> tasks (default: one a core, at most 8).
-    /// </summary>
+    /// <summary>Reads <c>scoring.json</c> in <paramref name="scoresDir"/> and every score shard it lists, on one task a core (at most 8).</summary>
     public static async Task<SelectionManifest> RunAsync(string scoresDir, int k, int p, string output, BalanceMode mode = BalanceMode.Ranked,
-        ulong seed = 0, CancellationToken cancellationToken = default, int? readParallelism = null)
+        ulong seed = 0, CancellationToken cancellationToken = default)
     {
         var scoring = ScoringInfo.Load(scoresDir);
         int topP = scoring.TopP;
@@ -19,7 +16,7 @@ public static class SelectFromScores
         // next shard, and hands row groups over a bounded channel to the one selector: the selection is a pure
         // function of the rows, not of the order they arrive in, so shards may finish in any order.
         var files = scoring.Shards.Select(s => (s.File, Path: Path.Combine(scoresDir, s.File), Sha: s.Sha256)).ToList();
-        int readers = Math.Max(1, Math.Min(files.Count, Math.Min(readParallelism ?? Environment.ProcessorCount, 8)));
+        int readers = Math.Max(1, Math.Min(files.Count, Math.Min(Environment.ProcessorCount, 8)));
         var channel = System.Threading.Channels.Channel.CreateBounded<(int Shard, ScoreBatch? Batch)>(new System.Threading.Channels.BoundedChannelOptions(2 * readers + 2)
         {
             SingleReader = true, SingleWriter = readers == 1,

@@ -229,6 +229,13 @@ public sealed class Selector
         _floor = floor;
     }
 
+    /// <summary>Every class's threshold read again from its heap, and the floor (after heaps changed outside <see cref="Flush"/>).</summary>
+    private void RefreshThresholds()
+    {
+        for (int c = 0; c < Classes; c++) _thresholds[c] = _heaps[c].Threshold;
+        RefreshFloor();
+    }
+
     /// <summary>Folds another selector over a disjoint (or overlapping) part of the same data into this one.</summary>
     public void Merge(Selector other)
     {
@@ -239,10 +246,9 @@ public sealed class Selector
         for (int c = 0; c < Classes; c++)
         {
             _heaps[c].Merge(other._heaps[c]);
-            _thresholds[c] = _heaps[c].Threshold;
             _topOne[c] += other._topOne[c];
         }
-        RefreshFloor();
+        RefreshThresholds();
         Rows += other.Rows;
     }
 
@@ -279,8 +285,7 @@ public sealed class Selector
             if ((uint)c >= (uint)classes) throw new ArgumentException($"class {c} outside 0..{classes - 1}");
             s._heaps[c].Offer(e.Score, e.Id, e.Prob);
         }
-        for (int c = 0; c < classes; c++) s._thresholds[c] = s._heaps[c].Threshold;
-        s.RefreshFloor();
+        s.RefreshThresholds();
         return s;
     }
 
