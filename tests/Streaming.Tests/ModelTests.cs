@@ -58,7 +58,9 @@ public class ModelTests
             plain.eval();
             nhwc.eval();
             using var _ = no_grad();
-            var x = randn(4, channels, size, size);
+            // A fixed input: with a fresh random one each run, resnet20's logits now and then differed by just over
+            // 1e-4 between layouts (float sums taken in another order): seen once in a fresh-clone CI run.
+            var x = randn(4, channels, size, size, generator: new Generator(seed: 11));
             var a = plain.forward(x);
             var input = MemoryFormat.Input(x);
             Assert.True(MemoryFormat.IsChannelsLast(input));
