@@ -36,16 +36,20 @@ public sealed class Sgd : IDisposable
     public void Step(double lr)
     {
         using var _ = no_grad();
+        // Scalars held until the loop ends (KeptScalars says why no temporary ones).
+        using var step = (-lr).ToScalar();
+        using var decay = WeightDecay.ToScalar();
+        using var momentum = Momentum.ToScalar();
         foreach (var (name, p) in _params)
         {
             var grad = p.grad;
             if (grad is null || grad.IsInvalid) continue;
-            using var d = WeightDecay != 0 ? grad.add(p, alpha: WeightDecay) : grad.clone();
+            using var d = WeightDecay != 0 ? grad.add(p, decay) : grad.clone();
             if (Momentum != 0)
             {
                 if (_buffers.TryGetValue(name, out var buf))
                 {
-                    buf.mul_(Momentum).add_(d);
+                    buf.mul_(momentum).add_(d, KeptScalars.One);
                 }
                 else
                 {
@@ -53,11 +57,11 @@ public sealed class Sgd : IDisposable
                     buf = d.detach().clone().DetachFromDisposeScope();
                     _buffers[name] = buf;
                 }
-                p.add_(buf, alpha: -lr);
+                p.add_(buf, step);
             }
             else
             {
-                p.add_(d, alpha: -lr);
+                p.add_(d, step);
             }
         }
     }

@@ -11,22 +11,22 @@ internal sealed class Bottleneck : Module<Tensor, Tensor>
     public const int Expansion = 4;
 
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly StableBatchNorm2d bn1;
     private readonly Conv2d conv2;
-    private readonly BatchNorm2d bn2;
+    private readonly StableBatchNorm2d bn2;
     private readonly Conv2d conv3;
-    private readonly BatchNorm2d bn3;
+    private readonly StableBatchNorm2d bn3;
     private readonly Sequential? downsample;
 
     public Bottleneck(long inplanes, long planes, long stride, Sequential? downsample, long groups, long baseWidth) : base(nameof(Bottleneck))
     {
         long width = (long)(planes * (baseWidth / 64.0)) * groups;
         conv1 = Conv2d(inplanes, width, 1, bias: false);
-        bn1 = BatchNorm2d(width);
+        bn1 = new StableBatchNorm2d(width);
         conv2 = Conv2d(width, width, 3, stride: stride, padding: 1, groups: groups, bias: false);
-        bn2 = BatchNorm2d(width);
+        bn2 = new StableBatchNorm2d(width);
         conv3 = Conv2d(width, planes * Expansion, 1, bias: false);
-        bn3 = BatchNorm2d(planes * Expansion);
+        bn3 = new StableBatchNorm2d(planes * Expansion);
         this.downsample = downsample;
         RegisterComponents();
     }
@@ -37,6 +37,6 @@ internal sealed class Bottleneck : Module<Tensor, Tensor>
         var y = functional.relu(bn1.forward(conv1.forward(x)));
         y = functional.relu(bn2.forward(conv2.forward(y)));
         y = bn3.forward(conv3.forward(y));
-        return functional.relu(y.add_(identity));
+        return functional.relu(y.add_(identity, KeptScalars.One));
     }
 }

@@ -13,7 +13,7 @@ namespace Streaming.Models.Zoo;
 public sealed class CifarResNet : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly StableBatchNorm2d bn1;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
     private readonly Sequential layer3;
@@ -28,7 +28,7 @@ public sealed class CifarResNet : Module<Tensor, Tensor>
         long c = 16L * width;
         long inplanes = c;
         conv1 = Conv2d(inChannels, c, 3, stride: 1, padding: 1, bias: false);
-        bn1 = BatchNorm2d(c);
+        bn1 = new StableBatchNorm2d(c);
         layer1 = MakeStage(ref inplanes, c, n, 1);
         layer2 = MakeStage(ref inplanes, 2 * c, n, 2);
         layer3 = MakeStage(ref inplanes, 4 * c, n, 2);
@@ -45,7 +45,7 @@ public sealed class CifarResNet : Module<Tensor, Tensor>
         {
             long s = i == 0 ? stride : 1;
             Sequential? downsample = s != 1 || inplanes != planes
-                ? Sequential(Conv2d(inplanes, planes, 1, stride: s, bias: false), BatchNorm2d(planes))
+                ? Sequential(Conv2d(inplanes, planes, 1, stride: s, bias: false), new StableBatchNorm2d(planes))
                 : null;
             modules.Add(new BasicBlock(inplanes, planes, s, downsample));
             inplanes = planes;

@@ -20,11 +20,11 @@ public sealed class CnnSmall : Module<Tensor, Tensor>
         if (width < 1) throw new ArgumentException($"width multiplier must be at least 1, got {width}");
         long a = 32L * width, b = 64L * width;
         features = Sequential(
-            Conv2d(inChannels, a, 3, padding: 1, bias: false), BatchNorm2d(a), ReLU(),
-            Conv2d(a, a, 3, padding: 1, bias: false), BatchNorm2d(a), ReLU(),
+            Conv2d(inChannels, a, 3, padding: 1, bias: false), new StableBatchNorm2d(a), ReLU(),
+            Conv2d(a, a, 3, padding: 1, bias: false), new StableBatchNorm2d(a), ReLU(),
             MaxPool2d(2),
-            Conv2d(a, b, 3, padding: 1, bias: false), BatchNorm2d(b), ReLU(),
-            Conv2d(b, b, 3, padding: 1, bias: false), BatchNorm2d(b), ReLU(),
+            Conv2d(a, b, 3, padding: 1, bias: false), new StableBatchNorm2d(b), ReLU(),
+            Conv2d(b, b, 3, padding: 1, bias: false), new StableBatchNorm2d(b), ReLU(),
             MaxPool2d(2),
             AdaptiveAvgPool2d(new long[] { 4, 4 }));
         classifier = Sequential(Flatten(), Linear(b * 16, 256), ReLU(), Linear(256, numClasses));

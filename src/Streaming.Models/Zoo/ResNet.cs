@@ -12,7 +12,7 @@ namespace Streaming.Models.Zoo;
 public sealed class ResNet : Module<Tensor, Tensor>
 {
     private readonly Conv2d conv1;
-    private readonly BatchNorm2d bn1;
+    private readonly StableBatchNorm2d bn1;
     private readonly MaxPool2d maxpool;
     private readonly Sequential layer1;
     private readonly Sequential layer2;
@@ -25,7 +25,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
     {
         long inplanes = 64;
         conv1 = Conv2d(inChannels, 64, 7, stride: 2, padding: 3, bias: false);
-        bn1 = BatchNorm2d(64);
+        bn1 = new StableBatchNorm2d(64);
         maxpool = MaxPool2d(3, stride: 2, padding: 1);
         layer1 = MakeLayer(bottleneck, ref inplanes, 64, layers[0], 1, groups, widthPerGroup);
         layer2 = MakeLayer(bottleneck, ref inplanes, 128, layers[1], 2, groups, widthPerGroup);
@@ -42,7 +42,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
         int expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
         Sequential? downsample = null;
         if (stride != 1 || inplanes != planes * expansion)
-            downsample = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), BatchNorm2d(planes * expansion));
+            downsample = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), new StableBatchNorm2d(planes * expansion));
         var modules = new List<Module<Tensor, Tensor>>
         {
             bottleneck ? new Bottleneck(inplanes, planes, stride, downsample, groups, widthPerGroup) : new BasicBlock(inplanes, planes, stride, downsample),

@@ -17,7 +17,7 @@ internal static class ZooInit
                 case Conv2d conv:
                     nn.init.kaiming_normal_(conv.weight, mode: nn.init.FanInOut.FanOut, nonlinearity: nn.init.NonlinearityType.ReLU);
                     break;
-                case BatchNorm2d bn:
+                case BatchNorm bn:
                     nn.init.ones_(bn.weight);
                     nn.init.zeros_(bn.bias);
                     break;
