@@ -189,16 +189,37 @@ internal static class BarPlot
             }
         }
 
-        if (panel.Series.Count > 1)
+        if (panel.Series.Count > 1) DrawLegend(canvas, panel, plot, font, ink);
+    }
+
+    /// <summary>
+    /// The series' names in one row above the plot, from its left edge, where no bar reaches (stacked bars fill the
+    /// plot to the top, so a legend inside it would cover them). Inside the top right corner instead when the row
+    /// would run into a reference line's label or past the plot.
+    /// </summary>
+    private static void DrawLegend(SKCanvas canvas, BarPanel panel, SKRect plot, SKFont font, SKPaint ink)
+    {
+        float reserved = panel.Reference is { } r ? font.MeasureText(r.Label) + 44 : 0;
+        float rowWidth = panel.Series.Sum(s => 18 + font.MeasureText(s.Name) + 14);
+        if (rowWidth <= plot.Width - reserved)
         {
-            float ly = plot.Top + 14;
+            float x = plot.Left, y = plot.Top - 6;
             foreach (var s in panel.Series)
             {
                 using var fill = new SKPaint { Color = s.Color };
-                canvas.DrawRect(new SKRect(plot.Right - 150, ly - 9, plot.Right - 138, ly + 1), fill);
-                canvas.DrawText(s.Name, plot.Right - 132, ly, SKTextAlign.Left, font, ink);
-                ly += 16;
+                canvas.DrawRect(new SKRect(x, y - 9, x + 12, y + 1), fill);
+                canvas.DrawText(s.Name, x + 18, y, SKTextAlign.Left, font, ink);
+                x += 18 + font.MeasureText(s.Name) + 14;
             }
+            return;
+        }
+        float ly = plot.Top + 14;
+        foreach (var s in panel.Series)
+        {
+            using var fill = new SKPaint { Color = s.Color };
+            canvas.DrawRect(new SKRect(plot.Right - 150, ly - 9, plot.Right - 138, ly + 1), fill);
+            canvas.DrawText(s.Name, plot.Right - 132, ly, SKTextAlign.Left, font, ink);
+            ly += 16;
         }
     }
 }
