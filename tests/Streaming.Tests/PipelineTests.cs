@@ -101,6 +101,22 @@ public class PipelineTests
     }
 
     [Fact]
+    public void Set_OfTeacherModel_ReplacesTheFilesTeacherArch()
+    {
+        // A second self-training round: the first round's student becomes the teacher with one --set.
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
+        File.WriteAllText(tmp.Sub("round1.safetensors"), "");
+        var m = PipelineManifest.Load(tmp.Sub("p.yaml"), [$"teacher.model={tmp.Sub("round1.safetensors")}"]);
+        Assert.Equal(tmp.Sub("round1.safetensors"), m.Text("teacher.model"));
+        Assert.Null(m.OptionalText("teacher.arch"));
+        // Both on the command line is still an error, as both in the file is.
+        var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"),
+            [$"teacher.model={tmp.Sub("round1.safetensors")}", "teacher.arch=resnet20"]));
+        Assert.Contains("exactly one of 'teacher.arch'", e.Message);
+    }
+
+    [Fact]
     public void TheShippedManifests_AreValid()
     {
         foreach (var file in Directory.GetFiles(Path.Combine(TestPaths.Root, "pipelines"), "*.yaml"))

@@ -30,13 +30,17 @@ public sealed class ConfigSchema
     private readonly ConfigKey[] _keys;
     private readonly string[] _sections;
     private readonly string _setExample;
+    private readonly string[][] _alternatives;
 
     /// <param name="what">What the file is, for messages ("a manifest", "a daemon config").</param>
     /// <param name="setExample">A <c>key=value</c> shown when an override is malformed.</param>
-    public ConfigSchema(string what, IEnumerable<ConfigKey> keys, string setExample)
+    /// <param name="alternatives">Groups of keys that stand for each other (a teacher's <c>arch</c> or <c>model</c>):
+    /// an override of one drops the others that the file gives, so that one <c>--set</c> switches between them.</param>
+    public ConfigSchema(string what, IEnumerable<ConfigKey> keys, string setExample, IEnumerable<string[]>? alternatives = null)
     {
         What = what;
         _setExample = setExample;
+        _alternatives = (alternatives ?? []).ToArray();
         _keys = keys.ToArray();
         _sections = _keys.Where(k => k.Name.Contains('.')).Select(k => k.Name[..k.Name.IndexOf('.')]).Distinct().ToArray();
     }
@@ -73,7 +77,11 @@ public sealed class ConfigSchema
         {
             int eq = set.IndexOf('=');
             if (eq <= 0) throw new StreamingException($"{setFlag} {set}: use key=value, for example {_setExample}");
-            raw[set[..eq].Trim()] = (set[(eq + 1)..].Trim(), 0);
+            string name = set[..eq].Trim();
+            foreach (var group in _alternatives.Where(g => g.Contains(name)))
+                foreach (var other in group)
+                    if (other != name && raw.TryGetValue(other, out var given) && given.Line > 0) raw.Remove(other);
+            raw[name] = (set[(eq + 1)..].Trim(), 0);
         }
 
         string baseDir = System.IO.Path.GetDirectoryName(path) ?? ".";

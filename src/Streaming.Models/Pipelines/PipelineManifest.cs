@@ -48,7 +48,7 @@ public sealed class PipelineManifest
         new ConfigKey("baseline.batch", ConfigKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("baseline.lr", ConfigKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("baseline.schedule", ConfigKind.Choice, "cosine", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
-    ], "scoring.k=2000");
+    ], "scoring.k=2000", alternatives: [["teacher.arch", "teacher.model"]]);
 
     private readonly SortedDictionary<string, object> _values;
 
