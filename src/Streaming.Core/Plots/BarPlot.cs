@@ -199,16 +199,20 @@ internal static class BarPlot
     /// </summary>
     private static void DrawLegend(SKCanvas canvas, BarPanel panel, SKRect plot, SKFont font, SKPaint ink)
     {
+        void Entry(BarSeries s, float x, float y)
+        {
+            using var fill = new SKPaint { Color = s.Color };
+            canvas.DrawRect(new SKRect(x, y - 9, x + 12, y + 1), fill);
+            canvas.DrawText(s.Name, x + 18, y, SKTextAlign.Left, font, ink);
+        }
         float reserved = panel.Reference is { } r ? font.MeasureText(r.Label) + 44 : 0;
         float rowWidth = panel.Series.Sum(s => 18 + font.MeasureText(s.Name) + 14);
         if (rowWidth <= plot.Width - reserved)
         {
-            float x = plot.Left, y = plot.Top - 6;
+            float x = plot.Left;
             foreach (var s in panel.Series)
             {
-                using var fill = new SKPaint { Color = s.Color };
-                canvas.DrawRect(new SKRect(x, y - 9, x + 12, y + 1), fill);
-                canvas.DrawText(s.Name, x + 18, y, SKTextAlign.Left, font, ink);
+                Entry(s, x, plot.Top - 6);
                 x += 18 + font.MeasureText(s.Name) + 14;
             }
             return;
@@ -216,9 +220,7 @@ internal static class BarPlot
         float ly = plot.Top + 14;
         foreach (var s in panel.Series)
         {
-            using var fill = new SKPaint { Color = s.Color };
-            canvas.DrawRect(new SKRect(plot.Right - 150, ly - 9, plot.Right - 138, ly + 1), fill);
-            canvas.DrawText(s.Name, plot.Right - 132, ly, SKTextAlign.Left, font, ink);
+            Entry(s, plot.Right - 150, ly);
             ly += 16;
         }
     }
