@@ -149,6 +149,44 @@ public class DecodeTests
         Assert.All(scaled, v => Assert.True(float.IsFinite(v)));
     }
 
+    [Theory]
+    [InlineData("astronaut.jpg")]
+    [InlineData("hubble_deep_field.jpg")]
+    [InlineData("camera.png")]
+    public void ImageCropper_GivesWhatDecodeToTensorGives_ForEveryCrop(string file)
+    {
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Photos, file));
+        using var cropper = new ImageCropper(bytes);
+        var rng = new Random(7);
+        foreach (var (size, channels) in new[] { (28, 1), (28, 3), (96, 3) })
+        {
+            var options = new PreprocessOptions(size, size, channels, ResizeMode.Stretch, new float[channels], Enumerable.Repeat(1f, channels).ToArray());
+            var expected = new float[options.TensorLength];
+            var actual = new float[options.TensorLength];
+            for (int i = 0; i < 25; i++)
+            {
+                // Sides from 3% to 90%: small ones take the codec's 1/8 JPEG scale, large ones the full image.
+                double fw = 0.03 + 0.87 * rng.NextDouble(), fh = 0.03 + 0.87 * rng.NextDouble();
+                var region = new CropRegion(rng.NextDouble() * (1 - fw), rng.NextDouble() * (1 - fh), fw, fh);
+                ImageDecoder.DecodeToTensor(bytes, options, expected, region: region);
+                cropper.CropToTensor(options, region, actual);
+                Assert.True(expected.AsSpan().SequenceEqual(actual), $"{file} {size}x{size}x{channels} crop {region} differs");
+            }
+        }
+        // One decode per size used, each at most the full image.
+        Assert.InRange(cropper.DecodedBytes, 1, 8L * 4 * cropper.Width * cropper.Height);
+    }
+
+    [Fact]
+    public void ImageCropper_RefusesWhatDoesNotDecode()
+    {
+        Assert.Throws<InvalidDataException>(() => new ImageCropper([]));
+        Assert.Throws<InvalidDataException>(() => new ImageCropper(File.ReadAllBytes(Path.Combine(TestPaths.Bad, "random-bytes.jpg"))));
+        using var truncated = new ImageCropper(File.ReadAllBytes(Path.Combine(TestPaths.Bad, "truncated-midscan.jpg")));
+        var options = new PreprocessOptions(8, 8, 3);
+        Assert.Throws<InvalidDataException>(() => truncated.CropToTensor(options, new CropRegion(0.1, 0.1, 0.5, 0.5), new float[options.TensorLength]));
+    }
+
     [Fact]
     public void DecodeToTensor_Throws_OnBadInput()
     {

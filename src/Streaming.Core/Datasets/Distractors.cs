@@ -32,13 +32,15 @@ public static class Distractors
         var tensor = new float[channels * size * size];
         var pixels = new byte[channels * size * size];
         var records = new ImageRecord?[count];
-        // Photo by photo (each decoded header once, its crops made together); written in crop order.
+        // Photo by photo (its crops made together from its decoded pixels); written in crop order.
         for (int f = 0; f < files.Count && f < count; f++)
         {
             byte[] bytes = await File.ReadAllBytesAsync(files[f], cancellationToken).ConfigureAwait(false);
             var check = ImageDecoder.Check(bytes);
             if (!check.Ok) throw new StreamingException($"{files[f]}: does not decode ({check.Detail}); remove it from the distractor photos");
             string source = Path.GetFileName(files[f]);
+            // Decoded once per decode size its crops need, not once per crop.
+            using var cropper = new ImageCropper(bytes);
             for (int i = f; i < count; i += files.Count)
             {
                 cancellationToken.ThrowIfCancellationRequested();
@@ -46,7 +48,7 @@ public static class Distractors
                 double side = Math.Min(check.Width, check.Height) * (0.1 + 0.4 * rng.NextDouble());
                 double fw = side / check.Width, fh = side / check.Height;
                 var region = new CropRegion(rng.NextDouble() * (1 - fw), rng.NextDouble() * (1 - fh), fw, fh);
-                ImageDecoder.DecodeToTensor(bytes, preprocess, tensor, region: region);
+                cropper.CropToTensor(preprocess, region, tensor);
                 // CHW floats in [0, 1] -> interleaved bytes.
                 for (int c = 0; c < channels; c++)
                     for (int p = 0; p < size * size; p++)

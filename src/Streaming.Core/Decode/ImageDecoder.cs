@@ -103,77 +103,13 @@ public static class ImageDecoder
         {
             using var data = SKData.Create((IntPtr)p, encoded.Length);
             using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
-            var info = codec.Info;
-            if ((long)info.Width * info.Height > maxPixels)
-                throw new InvalidDataException($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels");
-
-            bool gray = options.Channels == 1 && info.ColorType == SKColorType.Gray8;
-            var colorType = gray ? SKColorType.Gray8 : SKColorType.Rgba8888;
-            var alphaType = gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
-
-            // The part of the source that maps onto the target: a given crop, the center crop, or the whole image.
-            var fraction = crop ?? CropRegion.Whole;
-            if (!(fraction.Width > 0 && fraction.Height > 0 && fraction.X >= 0 && fraction.Y >= 0 && fraction.X + fraction.Width <= 1.000001 && fraction.Y + fraction.Height <= 1.000001))
-                throw new ArgumentOutOfRangeException(nameof(crop), $"crop region {fraction} is not inside the image");
-            var mode = crop is null ? options.Mode : ResizeMode.Stretch;
-            double srcW = info.Width * fraction.Width, srcH = info.Height * fraction.Height;
-            double scale = mode == ResizeMode.ShorterSideCenterCrop
-                ? Math.Max(options.Width / srcW, options.Height / srcH)
-                : 0;
-
-            // Let the codec shrink first (JPEG DCT scaling) while the decoded image still covers the target.
-            var size = new SKSizeI(info.Width, info.Height);
-            if (options.ScaledDecode)
-            {
-                double need = mode == ResizeMode.ShorterSideCenterCrop
-                    ? scale
-                    : Math.Max(options.Width / srcW, options.Height / srcH);
-                // JPEG decodes at k/8 scales: take the smallest whose image still covers the target.
-                for (int k = 1; k < 8 && need < 0.5; k++)
-                {
-                    var candidate = codec.GetScaledDimensions(k / 8f);
-                    if (candidate.Width >= Math.Ceiling(info.Width * need) && candidate.Height >= Math.Ceiling(info.Height * need))
-                    {
-                        if (candidate.Width < size.Width) size = candidate;
-                        break;
-                    }
-                }
-            }
-
-            var decodeInfo = new SKImageInfo(size.Width, size.Height, colorType, alphaType);
-            var result = DecodeInto(codec, decodeInfo, out var decoded);
+            var plan = Plan(codec, options, maxPixels, crop);
+            var result = DecodeInto(codec, plan.DecodeInfo, out var decoded);
             try
             {
-                if (result != SKCodecResult.Success)
-                    throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated: image data ends early" : $"image does not decode ({result})");
-
-                using var source = new SKPixmap(decodeInfo, decoded.Pointer, decodeInfo.RowBytes);
-                // The crop in decoded pixels (the decode may be scaled down from the original).
-                int rx = (int)Math.Round(fraction.X * size.Width), ry = (int)Math.Round(fraction.Y * size.Height);
-                int rw = Math.Clamp((int)Math.Round(fraction.Width * size.Width), 1, size.Width - rx);
-                int rh = Math.Clamp((int)Math.Round(fraction.Height * size.Height), 1, size.Height - ry);
-                SKRectI region = new(rx, ry, rx + rw, ry + rh);
-                if (mode == ResizeMode.ShorterSideCenterCrop)
-                {
-                    double s = Math.Max((double)options.Width / rw, (double)options.Height / rh);
-                    int cw = Math.Clamp((int)Math.Round(options.Width / s), 1, rw);
-                    int ch = Math.Clamp((int)Math.Round(options.Height / s), 1, rh);
-                    int x = rx + (rw - cw) / 2, y = ry + (rh - ch) / 2;
-                    region = new SKRectI(x, y, x + cw, y + ch);
-                }
-                var targetInfo = new SKImageInfo(options.Width, options.Height, colorType, alphaType);
-                using var target = new SKPixmap(targetInfo, destination, targetInfo.RowBytes);
-                if (region.Width == options.Width && region.Height == options.Height && region.Left == 0 && region.Top == 0 && size.Width == options.Width)
-                {
-                    source.ReadPixels(target);
-                }
-                else
-                {
-                    using var cropped = source.ExtractSubset(region) ?? throw new InvalidDataException("crop region outside the image");
-                    var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None);
-                    if (!cropped.ScalePixels(target, sampling)) throw new InvalidDataException("resize failed");
-                }
-                return gray;
+                ThrowUnlessDecoded(result);
+                ResizeInto(decoded.Pointer, plan, options, destination);
+                return plan.Gray;
             }
             finally
             {
@@ -182,7 +118,87 @@ public static class ImageDecoder
         }
     }
 
-    private static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
+    /// <summary>How one image is decoded for a target: its pixel format, the (possibly codec-scaled) size to decode at, and the part of it that maps onto the target.</summary>
+    internal readonly record struct DecodePlan(bool Gray, SKImageInfo DecodeInfo, CropRegion Fraction, ResizeMode Mode);
+
+    internal static DecodePlan Plan(SKCodec codec, PreprocessOptions options, long maxPixels, CropRegion? crop)
+    {
+        var info = codec.Info;
+        if ((long)info.Width * info.Height > maxPixels)
+            throw new InvalidDataException($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels");
+
+        bool gray = options.Channels == 1 && info.ColorType == SKColorType.Gray8;
+        var colorType = gray ? SKColorType.Gray8 : SKColorType.Rgba8888;
+        var alphaType = gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul;
+
+        // The part of the source that maps onto the target: a given crop, the center crop, or the whole image.
+        var fraction = crop ?? CropRegion.Whole;
+        if (!(fraction.Width > 0 && fraction.Height > 0 && fraction.X >= 0 && fraction.Y >= 0 && fraction.X + fraction.Width <= 1.000001 && fraction.Y + fraction.Height <= 1.000001))
+            throw new ArgumentOutOfRangeException(nameof(crop), $"crop region {fraction} is not inside the image");
+        var mode = crop is null ? options.Mode : ResizeMode.Stretch;
+        double srcW = info.Width * fraction.Width, srcH = info.Height * fraction.Height;
+
+        // Let the codec shrink first (JPEG DCT scaling) while the decoded image still covers the target.
+        var size = new SKSizeI(info.Width, info.Height);
+        if (options.ScaledDecode)
+        {
+            // The shrink the target needs (for a center crop as for a stretch: the larger of the two axes').
+            double need = Math.Max(options.Width / srcW, options.Height / srcH);
+            // JPEG decodes at k/8 scales: take the smallest whose image still covers the target.
+            for (int k = 1; k < 8 && need < 0.5; k++)
+            {
+                var candidate = codec.GetScaledDimensions(k / 8f);
+                if (candidate.Width >= Math.Ceiling(info.Width * need) && candidate.Height >= Math.Ceiling(info.Height * need))
+                {
+                    if (candidate.Width < size.Width) size = candidate;
+                    break;
+                }
+            }
+        }
+        return new DecodePlan(gray, new SKImageInfo(size.Width, size.Height, colorType, alphaType), fraction, mode);
+    }
+
+    internal static void ThrowUnlessDecoded(SKCodecResult result)
+    {
+        if (result != SKCodecResult.Success)
+            throw new InvalidDataException(result == SKCodecResult.IncompleteInput ? "truncated: image data ends early" : $"image does not decode ({result})");
+    }
+
+    /// <summary>Takes the plan's part of decoded pixels (at plan.DecodeInfo) and resizes it into <paramref name="destination"/> (Width*Height*4 bytes).</summary>
+    internal static void ResizeInto(IntPtr decoded, DecodePlan plan, PreprocessOptions options, IntPtr destination)
+    {
+        var decodeInfo = plan.DecodeInfo;
+        var size = new SKSizeI(decodeInfo.Width, decodeInfo.Height);
+        var fraction = plan.Fraction;
+        using var source = new SKPixmap(decodeInfo, decoded, decodeInfo.RowBytes);
+        // The crop in decoded pixels (the decode may be scaled down from the original).
+        int rx = (int)Math.Round(fraction.X * size.Width), ry = (int)Math.Round(fraction.Y * size.Height);
+        int rw = Math.Clamp((int)Math.Round(fraction.Width * size.Width), 1, size.Width - rx);
+        int rh = Math.Clamp((int)Math.Round(fraction.Height * size.Height), 1, size.Height - ry);
+        SKRectI region = new(rx, ry, rx + rw, ry + rh);
+        if (plan.Mode == ResizeMode.ShorterSideCenterCrop)
+        {
+            double s = Math.Max((double)options.Width / rw, (double)options.Height / rh);
+            int cw = Math.Clamp((int)Math.Round(options.Width / s), 1, rw);
+            int ch = Math.Clamp((int)Math.Round(options.Height / s), 1, rh);
+            int x = rx + (rw - cw) / 2, y = ry + (rh - ch) / 2;
+            region = new SKRectI(x, y, x + cw, y + ch);
+        }
+        var targetInfo = new SKImageInfo(options.Width, options.Height, decodeInfo.ColorType, decodeInfo.AlphaType);
+        using var target = new SKPixmap(targetInfo, destination, targetInfo.RowBytes);
+        if (region.Width == options.Width && region.Height == options.Height && region.Left == 0 && region.Top == 0 && size.Width == options.Width)
+        {
+            source.ReadPixels(target);
+        }
+        else
+        {
+            using var cropped = source.ExtractSubset(region) ?? throw new InvalidDataException("crop region outside the image");
+            var sampling = new SKSamplingOptions(SKFilterMode.Linear, SKMipmapMode.None);
+            if (!cropped.ScalePixels(target, sampling)) throw new InvalidDataException("resize failed");
+        }
+    }
+
+    internal static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
     {
         int plane = options.Width * options.Height;
         if (options.Channels == 1)
