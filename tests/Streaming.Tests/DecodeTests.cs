@@ -206,3 +206,24 @@ public class DecodeTests
         Assert.Throws<ArgumentException>(() => new PreprocessOptions(10, 10, 1, std: [0f]));
     }
 }
+
+/// <summary>Alone in its collection: it measures the heap, which parallel tests would move.</summary>
+[Collection(nameof(ConsoleCollection))]
+public class DecodeMemoryTests
+{
+    [Fact]
+    public void Check_HoldsNoMemory_AfterItReturns()
+    {
+        // A 1024x1024 RGB PNG: the check decodes it whole (PNG has no scaled decode), 4 MB of pixels a call.
+        const int side = 1024;
+        var pixels = new byte[side * side * 3];
+        for (int i = 0; i < pixels.Length; i++) pixels[i] = (byte)(i * 7 / 3);
+        byte[] png = PngEncoder.Encode(pixels, side, side, 3);
+        Assert.True(ImageDecoder.Check(png).Ok);
+        long before = GC.GetTotalMemory(forceFullCollection: true);
+        for (int i = 0; i < 30; i++) Assert.True(ImageDecoder.Check(png).Ok);
+        long grown = GC.GetTotalMemory(forceFullCollection: true) - before;
+        // Kept pixel buffers would be 30 x 4 MB; the pool keeps at most a few.
+        Assert.True(grown < 40L << 20, $"the heap grew {grown >> 20} MB over 30 checks");
+    }
+}

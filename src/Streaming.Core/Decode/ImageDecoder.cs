@@ -44,7 +44,9 @@ public static class ImageDecoder
             var decodeInfo = info.ColorType == SKColorType.Gray8
                 ? new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Gray8, SKAlphaType.Opaque)
                 : new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
-            var result = DecodeInto(codec, decodeInfo, out _);
+            var result = DecodeInto(codec, decodeInfo, out var pixels);
+            // The pixels are not needed, but the pinned rental must go back (an undisposed one stays pinned for good).
+            pixels.Dispose();
             return result switch
             {
                 SKCodecResult.Success => new ImageCheck(true, format, info.Width, info.Height, null, null),
