@@ -8,7 +8,7 @@ using Streaming.Perf;
 //   score      `score` against the teacher's bare inference [TEACHER DATA batch workers threads]
 //   select     the selection core on synthetic score rows [rows C K P] (rows/s and RSS as rows grow)
 //   select-shards  `select` over synthetic Parquet score shards [rows C K P DIR] (written once, then reused)
-//   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K (docs/results.md)
+//   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K, mean over seeds (docs/results.md)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
 //   daemon-soak [minutes=30] [burst_shards=1000] [interval_s=4] [out] [teacher]  the daemon as a process: burst, then steady arrivals; RSS curve
 //   hot --inProcess  BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
@@ -32,8 +32,7 @@ switch (what)
     case "daemon-soak":
         return await DaemonSoak.RunAsync(args.Skip(1).ToArray());
     case "study-plot":
-        StudyPlot.Run(args.Skip(1).ToArray());
-        return 0;
+        return StudyPlot.Run(args.Skip(1).ToArray());
     case "model":
         ModelThroughput.Run(args.Skip(1).ToArray());
         return 0;

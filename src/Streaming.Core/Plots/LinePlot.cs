@@ -3,8 +3,8 @@ using SkiaSharp;
 
 namespace Streaming.Core.Plots;
 
-/// <summary>One line of a chart.</summary>
-public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, SKColor Color);
+/// <summary>One line of a chart, with optional vertical bars (a spread such as min to max over seeds) at some of its x values.</summary>
+public sealed record Series(string Name, IReadOnlyList<(double X, double Y)> Points, SKColor Color, IReadOnlyList<(double X, double Low, double High)>? Bars = null);
 
 /// <summary>One chart panel: a title, axis labels and its lines; either axis may be logarithmic (points at or below 0 are then left out).</summary>
 public sealed record Panel(string Title, string XLabel, string YLabel, IReadOnlyList<Series> Series, bool LogY = false, bool LogX = false);
@@ -43,7 +43,7 @@ public static class LinePlot
         canvas.Restore();
 
         bool Shown((double X, double Y) p) => double.IsFinite(p.X) && double.IsFinite(p.Y) && (!panel.LogY || p.Y > 0) && (!panel.LogX || p.X > 0);
-        var points = panel.Series.SelectMany(s => s.Points).Where(Shown).ToList();
+        var points = panel.Series.SelectMany(s => s.Points.Concat((s.Bars ?? []).SelectMany(b => new (double X, double Y)[] { (b.X, b.Low), (b.X, b.High) }))).Where(Shown).ToList();
         if (points.Count == 0)
         {
             canvas.DrawRect(plot, axis);
@@ -76,6 +76,7 @@ public static class LinePlot
         canvas.DrawRect(plot, axis);
 
         var shown = panel.Series.Select(s => s.Points.Where(Shown).Select(p => new SKPoint(Px(p.X), Py(p.Y))).ToList()).ToList();
+        var barLines = new List<List<SKPoint>>();
         for (int si = 0; si < panel.Series.Count; si++)
         {
             var valid = shown[si];
@@ -92,12 +93,24 @@ public static class LinePlot
                 canvas.DrawPath(path, line);
             }
             if (valid.Count <= 40) foreach (var p in valid) canvas.DrawCircle(p, 2.5f, dot);
+            using var bar = new SKPaint { Color = panel.Series[si].Color, StrokeWidth = 1.5f, Style = SKPaintStyle.Stroke, IsAntialias = true };
+            // Each series' bars a little apart from the others' at the same x, so that overlapping ranges stay readable.
+            float offset = (si - (panel.Series.Count - 1) / 2f) * 5;
+            foreach (var b in panel.Series[si].Bars ?? [])
+            {
+                if (!Shown((b.X, b.Low)) || !Shown((b.X, b.High))) continue;
+                float bx = Px(b.X) + offset, lo = Py(b.Low), hi = Py(b.High);
+                canvas.DrawLine(bx, lo, bx, hi, bar);
+                canvas.DrawLine(bx - 4, lo, bx + 4, lo, bar);
+                canvas.DrawLine(bx - 4, hi, bx + 4, hi, bar);
+                barLines.Add([new SKPoint(bx, lo), new SKPoint(bx, hi)]);
+            }
         }
-        DrawLegend(canvas, panel, shown, plot, font, ink);
+        DrawLegend(canvas, panel, shown, barLines, plot, font, ink);
     }
 
-    /// <summary>The legend, on a white box in whichever corner of the plot the lines cross least.</summary>
-    private static void DrawLegend(SKCanvas canvas, Panel panel, List<List<SKPoint>> shown, SKRect plot, SKFont font, SKPaint ink)
+    /// <summary>The legend, on a white box in whichever corner of the plot the lines and bars cross least.</summary>
+    private static void DrawLegend(SKCanvas canvas, Panel panel, List<List<SKPoint>> shown, List<List<SKPoint>> bars, SKRect plot, SKFont font, SKPaint ink)
     {
         if (panel.Series.Count == 0) return;
         float w = panel.Series.Max(s => font.MeasureText(s.Name)) + 40, h = 16 * panel.Series.Count + 8;
@@ -109,7 +122,7 @@ public static class LinePlot
         int Crossings(SKRect r)
         {
             int hits = 0;
-            foreach (var points in shown)
+            foreach (var points in shown.Concat(bars))
             {
                 for (int i = 0; i < points.Count; i++)
                 {
