@@ -58,6 +58,12 @@ public static class LinePlot
         if (y1 <= y0) { y0 -= 0.5; y1 += 0.5; }
         double pad = (y1 - y0) * 0.05;
         y0 -= pad; y1 += pad;
+        // Bars sit a little apart at each x: leave room for the outermost inside the frame.
+        if (panel.Series.Any(s => s.Bars is { Count: > 0 }))
+        {
+            double xpad = (x1 - x0) * 0.04;
+            x0 -= xpad; x1 += xpad;
+        }
         float Px(double x) => (float)(plot.Left + (Tx(x) - x0) / (x1 - x0) * plot.Width);
         float Py(double y) => (float)(plot.Bottom - (Ty(y) - y0) / (y1 - y0) * plot.Height);
 
