@@ -33,8 +33,7 @@ public sealed class ImageCropper : IDisposable
     public unsafe void CropToTensor(PreprocessOptions options, CropRegion region, Span<float> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (destination.Length < options.TensorLength)
-            throw new ArgumentException($"destination holds {destination.Length} floats, {options.TensorLength} needed", nameof(destination));
+        ImageDecoder.ThrowIfTooSmall(destination, options);
         var plan = ImageDecoder.Plan(_codec, options, _maxPixels, region);
         var info = plan.DecodeInfo;
         var key = (info.Width, info.Height, info.ColorType, info.AlphaType);
@@ -44,13 +43,7 @@ public sealed class ImageCropper : IDisposable
             fixed (byte* p = pixels) ImageDecoder.ThrowUnlessDecoded(_codec.GetPixels(info, (IntPtr)p));
             _decoded[key] = pixels;
         }
-        var resized = new byte[options.Width * options.Height * 4];
-        fixed (byte* src = pixels)
-        fixed (byte* dst = resized)
-        {
-            ImageDecoder.ResizeInto((IntPtr)src, plan, options, (IntPtr)dst);
-        }
-        ImageDecoder.Normalize(resized, plan.Gray, options, destination);
+        fixed (byte* src = pixels) ImageDecoder.ResizeToTensor((IntPtr)src, plan, options, destination);
     }
 
     public void Dispose()

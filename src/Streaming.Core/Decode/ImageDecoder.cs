@@ -75,48 +75,44 @@ public static class ImageDecoder
     /// <remarks>With <paramref name="region"/> set, only that part of the image is taken and stretched to the target (random-resized-crop); the resize mode is then ignored.</remarks>
     public static unsafe void DecodeToTensor(ReadOnlySpan<byte> encoded, PreprocessOptions options, Span<float> destination, long maxPixels = DefaultMaxPixels, CropRegion? region = null)
     {
-        if (destination.Length < options.TensorLength)
-            throw new ArgumentException($"destination holds {destination.Length} floats, {options.TensorLength} needed", nameof(destination));
-        int w = options.Width, h = options.Height;
-        byte[] resized = ArrayPool<byte>.Shared.Rent(w * h * 4);
-        try
-        {
-            fixed (byte* dst = resized)
-            {
-                var gray = DecodeResized(encoded, options, (IntPtr)dst, maxPixels, region);
-                Normalize(resized, gray, options, destination);
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(resized);
-        }
-    }
-
-    /// <summary>
-    /// Decodes and resizes into an 8-bit buffer of options.Width x options.Height pixels, Gray8 when the
-    /// returned value is true (a grayscale source with a 1-channel target), RGBA8888 otherwise.
-    /// <paramref name="destination"/> must hold Width*Height*4 bytes.
-    /// </summary>
-    internal static unsafe bool DecodeResized(ReadOnlySpan<byte> encoded, PreprocessOptions options, IntPtr destination, long maxPixels, CropRegion? crop = null)
-    {
+        ThrowIfTooSmall(destination, options);
         if (encoded.IsEmpty) throw new InvalidDataException("empty image");
         fixed (byte* p = encoded)
         {
             using var data = SKData.Create((IntPtr)p, encoded.Length);
             using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
-            var plan = Plan(codec, options, maxPixels, crop);
+            var plan = Plan(codec, options, maxPixels, region);
             var result = DecodeInto(codec, plan.DecodeInfo, out var decoded);
             try
             {
                 ThrowUnlessDecoded(result);
-                ResizeInto(decoded.Pointer, plan, options, destination);
-                return plan.Gray;
+                ResizeToTensor(decoded.Pointer, plan, options, destination);
             }
             finally
             {
                 decoded.Dispose();
             }
+        }
+    }
+
+    internal static void ThrowIfTooSmall(Span<float> destination, PreprocessOptions options)
+    {
+        if (destination.Length < options.TensorLength)
+            throw new ArgumentException($"destination holds {destination.Length} floats, {options.TensorLength} needed", nameof(destination));
+    }
+
+    /// <summary>Resizes the plan's part of decoded pixels (at plan.DecodeInfo) to the target and normalizes it into <paramref name="destination"/> (CHW floats).</summary>
+    internal static unsafe void ResizeToTensor(IntPtr decoded, DecodePlan plan, PreprocessOptions options, Span<float> destination)
+    {
+        byte[] resized = ArrayPool<byte>.Shared.Rent(options.Width * options.Height * 4);
+        try
+        {
+            fixed (byte* dst = resized) ResizeInto(decoded, plan, options, (IntPtr)dst);
+            Normalize(resized, plan.Gray, options, destination);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(resized);
         }
     }
 
@@ -167,7 +163,7 @@ public static class ImageDecoder
     }
 
     /// <summary>Takes the plan's part of decoded pixels (at plan.DecodeInfo) and resizes it into <paramref name="destination"/> (Width*Height*4 bytes).</summary>
-    internal static void ResizeInto(IntPtr decoded, DecodePlan plan, PreprocessOptions options, IntPtr destination)
+    private static void ResizeInto(IntPtr decoded, DecodePlan plan, PreprocessOptions options, IntPtr destination)
     {
         var decodeInfo = plan.DecodeInfo;
         var size = new SKSizeI(decodeInfo.Width, decodeInfo.Height);
@@ -200,7 +196,7 @@ public static class ImageDecoder
         }
     }
 
-    internal static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
+    private static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
     {
         int plane = options.Width * options.Height;
         if (options.Channels == 1)
