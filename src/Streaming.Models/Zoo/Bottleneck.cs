@@ -10,22 +10,22 @@ internal sealed class Bottleneck : Module<Tensor, Tensor>
 {
     public const int Expansion = 4;
 
-    private readonly Conv2d conv1;
+    private readonly PointwiseConv2d conv1;
     private readonly StableBatchNorm2d bn1;
     private readonly Conv2d conv2;
     private readonly StableBatchNorm2d bn2;
-    private readonly Conv2d conv3;
+    private readonly PointwiseConv2d conv3;
     private readonly StableBatchNorm2d bn3;
     private readonly Sequential? downsample;
 
     public Bottleneck(long inplanes, long planes, long stride, Sequential? downsample, long groups, long baseWidth) : base(nameof(Bottleneck))
     {
         long width = (long)(planes * (baseWidth / 64.0)) * groups;
-        conv1 = Conv2d(inplanes, width, 1, bias: false);
+        conv1 = new PointwiseConv2d(inplanes, width);
         bn1 = new StableBatchNorm2d(width);
         conv2 = Conv2d(width, width, 3, stride: stride, padding: 1, groups: groups, bias: false);
         bn2 = new StableBatchNorm2d(width);
-        conv3 = Conv2d(width, planes * Expansion, 1, bias: false);
+        conv3 = new PointwiseConv2d(width, planes * Expansion);
         bn3 = new StableBatchNorm2d(planes * Expansion);
         this.downsample = downsample;
         RegisterComponents();

@@ -45,7 +45,7 @@ public sealed class CifarResNet : Module<Tensor, Tensor>
         {
             long s = i == 0 ? stride : 1;
             Sequential? downsample = s != 1 || inplanes != planes
-                ? Sequential(Conv2d(inplanes, planes, 1, stride: s, bias: false), new StableBatchNorm2d(planes))
+                ? Sequential(new PointwiseConv2d(inplanes, planes, s), new StableBatchNorm2d(planes))
                 : null;
             modules.Add(new BasicBlock(inplanes, planes, s, downsample));
             inplanes = planes;

@@ -17,7 +17,12 @@ public static class MemoryFormat
     /// <summary>Gives every 4-d parameter (the convolution kernels) channels-last strides, in place. Call it after <c>to(device)</c>; calling it twice is harmless.</summary>
     public static void Apply(nn.Module model)
     {
-        if (!ChannelsLast) return;
+        if (ChannelsLast) ToChannelsLast(model);
+    }
+
+    /// <summary>Gives every 4-d parameter channels-last strides, in place, whatever <see cref="ChannelsLast"/> says.</summary>
+    public static void ToChannelsLast(nn.Module model)
+    {
         using var _ = no_grad();
         foreach (var p in model.parameters())
             if (p.dim() == 4 && !IsChannelsLast(p))
@@ -26,7 +31,10 @@ public static class MemoryFormat
     }
 
     /// <summary>A 4-d batch in channels-last layout (same shape and values); anything else as it is.</summary>
-    public static Tensor Input(Tensor x) => ChannelsLast && x.dim() == 4 && !IsChannelsLast(x) ? Convert(x) : x;
+    public static Tensor Input(Tensor x) => ChannelsLast ? ToChannelsLast(x) : x;
+
+    /// <summary>A 4-d tensor in channels-last layout (same shape and values), whatever <see cref="ChannelsLast"/> says; anything else as it is.</summary>
+    public static Tensor ToChannelsLast(Tensor x) => x.dim() == 4 && !IsChannelsLast(x) ? Convert(x) : x;
 
     private static Tensor Convert(Tensor t) => t.permute(0, 2, 3, 1).contiguous().permute(0, 3, 1, 2);
 

@@ -18,6 +18,12 @@ public static class ModelZoo
         "resnet20", "resnet32", "resnet56", "cnn-small",
     ];
 
+    /// <summary>
+    /// Changes whenever the zoo computes a model differently (same weights, other bits out): part of every cached
+    /// training stage's key. 2: 1x1 convolutions as matrix products (<see cref="PointwiseConv2d"/>).
+    /// </summary>
+    public const int Revision = 2;
+
     /// <summary>Whether the architecture is one of torchvision's (its weights load with torchvision's key names).</summary>
     public static bool IsTorchvision(string name) => ParseName(name).Base is "resnet18" or "resnet34" or "resnet50" or "resnext50_32x4d" or "resnext101_32x4d" or "resnext101_32x8d";
 

@@ -42,7 +42,7 @@ public sealed class ResNet : Module<Tensor, Tensor>
         int expansion = bottleneck ? Bottleneck.Expansion : BasicBlock.Expansion;
         Sequential? downsample = null;
         if (stride != 1 || inplanes != planes * expansion)
-            downsample = Sequential(Conv2d(inplanes, planes * expansion, 1, stride: stride, bias: false), new StableBatchNorm2d(planes * expansion));
+            downsample = Sequential(new PointwiseConv2d(inplanes, planes * expansion, stride), new StableBatchNorm2d(planes * expansion));
         var modules = new List<Module<Tensor, Tensor>>
         {
             bottleneck ? new Bottleneck(inplanes, planes, stride, downsample, groups, widthPerGroup) : new BasicBlock(inplanes, planes, stride, downsample),
