@@ -14,6 +14,8 @@ public enum ExitCode
     PartialFailure = 4,
     /// <summary>A replay's outputs differ from the record (the report names the stage and the file).</summary>
     ReplayMismatch = 5,
+    /// <summary><c>env --check</c>: a model's kernels on this machine are off from the float64 reference by more than the tolerance.</summary>
+    KernelCheckFailed = 6,
     /// <summary>Interrupted (Ctrl+C).</summary>
     Cancelled = 130,
 }

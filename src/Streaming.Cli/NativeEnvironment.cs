@@ -3,14 +3,11 @@ using System.Runtime.InteropServices;
 namespace Streaming.Cli;
 
 /// <summary>
-/// Settings for native libraries that must be in the process environment before they load. .NET's
-/// Environment.SetEnvironmentVariable does not reach native code on Linux, so this calls setenv.
+/// Settings for native libraries that must be in the process environment before they load (through
+/// <see cref="Streaming.Models.Compute.NativeSettings"/>, since .NET's own does not reach native code on Linux).
 /// </summary>
 internal static partial class NativeEnvironment
 {
-    [LibraryImport("libc", EntryPoint = "setenv", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int SetEnv(string name, string value, int overwrite);
-
     [LibraryImport("libc", EntryPoint = "mallopt")]
     private static partial int MallOpt(int param, int value);
 
@@ -42,7 +39,6 @@ internal static partial class NativeEnvironment
     public static void PreferPassiveOpenMp()
     {
         if (!OperatingSystem.IsLinux() || Environment.GetEnvironmentVariable("OMP_WAIT_POLICY") is not null) return;
-        SetEnv("OMP_WAIT_POLICY", "PASSIVE", 0);
-        Environment.SetEnvironmentVariable("OMP_WAIT_POLICY", "PASSIVE");
+        Streaming.Models.Compute.NativeSettings.Set("OMP_WAIT_POLICY", "PASSIVE", overwrite: false);
     }
 }

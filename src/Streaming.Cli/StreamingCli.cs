@@ -21,6 +21,7 @@ public static class StreamingCli
             ReportCommand.Create(),
             DaemonCommand.Create(),
             ProfileCommand.Create(),
+            EnvCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

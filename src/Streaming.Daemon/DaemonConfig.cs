@@ -26,6 +26,7 @@ public sealed class DaemonConfig
         new ConfigKey("scoring.decode_workers", ConfigKind.Int, 1, "parallel decode + preprocess workers", Min: 1),
         new ConfigKey("scoring.threads", ConfigKind.Int, 0, "libtorch threads; 0: all cores", Min: 0),
         new ConfigKey("scoring.device", ConfigKind.Text, "auto", "auto, cpu, cuda or cuda:N"),
+        new ConfigKey("compute.isa", ConfigKind.Choice, "native", "kernel ISA: native (the CPU's best) or a pinned level, under which scores are byte-identical on any CPU that has it (docs/cpu-kernels.md)", [.. Streaming.Models.Compute.KernelIsas.Names]),
         new ConfigKey("snapshot.every_shards", ConfigKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0),
         new ConfigKey("snapshot.every_minutes", ConfigKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0),
         new ConfigKey("snapshot.on_idle", ConfigKind.Bool, true, "publish when the inbox has gone quiet and there is something new"),
@@ -71,6 +72,7 @@ public sealed class DaemonConfig
     public int DecodeWorkers => (int)_v["scoring.decode_workers"];
     public int? Threads => (int)_v["scoring.threads"] is > 0 and var t ? t : null;
     public string Device => (string)_v["scoring.device"];
+    public Streaming.Models.Compute.KernelIsa Isa => Streaming.Models.Compute.KernelIsas.Parse((string)_v["compute.isa"], "compute.isa");
     public int SnapshotEveryShards => (int)_v["snapshot.every_shards"];
     public TimeSpan SnapshotEvery => TimeSpan.FromMinutes((double)_v["snapshot.every_minutes"]);
     public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];

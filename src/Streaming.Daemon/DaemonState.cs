@@ -57,6 +57,8 @@ public sealed class DaemonState
     [JsonPropertyName("heaps")] public HeapsPointer? Heaps { get; set; }
     [JsonPropertyName("snapshot")] public SnapshotPointer? Snapshot { get; set; }
     [JsonPropertyName("restarts")] public int Restarts { get; set; }
+    /// <summary>The kernels of the latest start: score shards are byte-identical only under the same ones.</summary>
+    [JsonPropertyName("compute")] public Streaming.Models.Compute.ComputeEnvironment? Compute { get; set; }
 
     public static DaemonState? Load(string folder)
     {

@@ -101,6 +101,7 @@ public sealed class DaemonWorker : BackgroundService
             throw new StreamingException($"{State}: another daemon is using this state folder");
         }
 
+        Streaming.Models.Compute.ComputeEnvironment.PinIsa(_config.Isa, "compute.isa");
         var device = TorchDevice.Resolve(_config.Device);
         string teacherPath = _config.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? _config.Teacher : ModelFile.Resolve(_config.Teacher);
         using var teacher = Teachers.Open(teacherPath, device, null, _config.Threads);
@@ -227,6 +228,12 @@ public sealed class DaemonWorker : BackgroundService
                     "its heaps and snapshots would mix two selections. Use a new state folder, or the settings it was built with.");
             state.Restarts++;
         }
+        var compute = Streaming.Models.Compute.ComputeEnvironment.Current(_config.Threads);
+        if (state.Compute is { } before && before.KernelDifferences(compute) is { Count: > 0 } differences)
+            _log.LogWarning("the kernels changed since the state folder's last start ({Differences}): new score shards will not be byte-identical to what the old kernels would have written",
+                string.Join("; ", differences));
+        state.Compute = compute;
+        _log.LogInformation("kernels: {Compute}", compute);
         _state = state;
         // Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).
         foreach (var dir in new[] { State, Scores, Heaps, Snapshots, Ingested })

@@ -29,16 +29,19 @@ internal static class CliProcess
     }
 
     /// <summary>Runs the command to its end; returns its exit code and its stdout followed by its stderr.</summary>
-    public static async Task<(int Code, string Output)> RunAsync(params string[] args)
+    public static Task<(int Code, string Output)> RunAsync(params string[] args) => RunAsync(null, args);
+
+    /// <summary>As <see cref="RunAsync(string[])"/>, with these variables added to the child's environment.</summary>
+    public static async Task<(int Code, string Output)> RunAsync(IReadOnlyDictionary<string, string>? environment, string[] args)
     {
-        using var process = Launch(args);
+        using var process = Launch(args, environment);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    private static Process Launch(string[] args)
+    private static Process Launch(string[] args, IReadOnlyDictionary<string, string>? environment = null)
     {
         string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
         if (!File.Exists(cli)) throw new FileNotFoundException($"{cli} not found next to the tests");
@@ -46,6 +49,7 @@ internal static class CliProcess
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(cli);
         foreach (var a in args) psi.ArgumentList.Add(a);
+        foreach (var (k, v) in environment ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         return Process.Start(psi)!;
     }
 }

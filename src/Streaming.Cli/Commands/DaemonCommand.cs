@@ -19,9 +19,11 @@ public static class DaemonCommand
         var logFormat = new Option<string?>("--log-format") { Description = "text or json (log.format)" };
         var sets = new Option<string[]>("--set") { Description = "Any config key, e.g. --set snapshot.every_shards=50 (repeatable)" };
         var describe = new Option<bool>("--describe-config") { Description = "List every config key with its default and exit" };
+        var isa = IsaOption.Create();
+        isa.Description += " (compute.isa)";
         var command = new Command("daemon", "Run the ingestion daemon: watch an inbox, score new shards, keep per-class heaps and publish D-hat snapshots; serves /metrics on localhost.")
         {
-            config, teacher, inbox, state, k, p, topP, listen, logFormat, sets, describe,
+            config, teacher, inbox, state, k, p, topP, listen, logFormat, sets, describe, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -43,6 +45,7 @@ public static class DaemonCommand
             Flag("scoring.top_p", parse.GetValue(topP));
             Flag("http.listen", parse.GetValue(listen));
             Flag("log.format", parse.GetValue(logFormat));
+            Flag("compute.isa", parse.GetValue(isa));
             overrides.AddRange(parse.GetValue(sets) ?? []);
             var resolved = DaemonConfig.Load(parse.GetValue(config), overrides);
             // The generic host owns SIGTERM/SIGINT (see CommandRunner); the token here never fires.

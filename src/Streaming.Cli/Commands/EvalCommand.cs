@@ -20,12 +20,14 @@ public static class EvalCommand
         var channels = new Option<int>("--in-channels") { Description = "For a PyTorch state dict: input channels", DefaultValueFactory = _ => 3 };
         var size = new Option<int>("--image-size") { Description = "For a PyTorch state dict: input size", DefaultValueFactory = _ => 224 };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var isa = IsaOption.Create();
         var command = new Command("eval", "Evaluate a model on a labeled dataset: top-1, top-5, per-class accuracy, confusion matrix.")
         {
-            model, data, output, device, batch, arch, classes, channels, size, threads,
+            model, data, output, device, batch, arch, classes, channels, size, threads, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            IsaOption.Pin(parse, isa);
             if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
             string dataDir = parse.GetValue(data)!;
             var manifest = Streaming.Core.Datasets.DatasetManifest.Load(dataDir);

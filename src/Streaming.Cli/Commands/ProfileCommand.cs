@@ -24,12 +24,14 @@ public static class ProfileCommand
         var topP = new Option<int?>("--top-p") { Description = "P' kept per image" };
         var sweep = new Option<string?>("--sweep") { Description = "Run once per value and plot throughput against the knob, e.g. batch=32,64,128 (knobs: batch, decode-workers, threads)" };
         var interval = new Option<int>("--interval-ms") { Description = "Sampling interval", DefaultValueFactory = _ => 100 };
+        var isa = IsaOption.Create();
         var command = new Command("profile", "Profile the scoring or the training graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
         {
-            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval,
+            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            IsaOption.Pin(parse, isa);
             ProfileOptions o;
             if (parse.GetValue(pipeline) is string manifest)
             {

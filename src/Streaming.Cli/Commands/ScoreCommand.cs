@@ -22,12 +22,14 @@ public static class ScoreCommand
         var p = new Option<int>("-p") { Description = "With -k: classes per image that count (P)", DefaultValueFactory = _ => 10 };
         var balance = new Option<string>("--balance") { Description = "With -k: ranked, unbalanced-zipf or random", DefaultValueFactory = _ => "ranked" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of random selection", DefaultValueFactory = _ => 0UL };
+        var isa = IsaOption.Create();
         var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
         {
-            teacher, data, output, topP, batch, workers, device, threads, k, p, balance, seed,
+            teacher, data, output, topP, batch, workers, device, threads, k, p, balance, seed, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            IsaOption.Pin(parse, isa);
             var options = new ScoreOptions
             {
                 Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, TopP = parse.GetValue(topP),

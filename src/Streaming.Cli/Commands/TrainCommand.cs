@@ -33,14 +33,16 @@ public static class TrainCommand
         var overwrite = new Option<bool>("--overwrite") { Description = "Discard an earlier run in --out" };
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
         var workers = new Option<int>("--decode-workers") { Description = "Parallel decode + augment workers", DefaultValueFactory = _ => 1 };
+        var isa = IsaOption.Create();
 
         var command = new Command("train", "Train a classifier on image shards (teacher on D, student on D-hat, fine-tuning on D), with resumable checkpoints.")
         {
             data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, device, seed, size, noAugment, softTargets,
-            checkpointEvery, evalData, evalEvery, resume, overwrite, threads, workers,
+            checkpointEvery, evalData, evalEvery, resume, overwrite, threads, workers, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
+            IsaOption.Pin(parse, isa);
             var options = new TrainOptions
             {
                 Data = parse.GetValue(data)!,

@@ -135,6 +135,7 @@ public static class ScoreEngine
             Classes = spec.Classes,
             Shards = entries,
             FailedShards = failed,
+            Compute = Compute.ComputeEnvironment.Current(o.Threads),
         };
         await File.WriteAllTextAsync(Path.Combine(o.Out, ScoringManifest.FileName),
             JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken).ConfigureAwait(false);

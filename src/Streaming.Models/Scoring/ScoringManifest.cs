@@ -18,6 +18,8 @@ public sealed record ScoringManifest
     [JsonPropertyName("classes")] public IReadOnlyList<string> Classes { get; init; } = [];
     [JsonPropertyName("shards")] public IReadOnlyList<ScoredShard> Shards { get; init; } = [];
     [JsonPropertyName("failed_shards")] public IReadOnlyList<FailedShard> FailedShards { get; init; } = [];
+    /// <summary>The kernels the teacher ran on: scores are byte-identical only under the same ones.</summary>
+    [JsonPropertyName("compute")] public Compute.ComputeEnvironment? Compute { get; init; }
 }
 
 public sealed record ScoredShard(

@@ -48,4 +48,7 @@ public sealed record TrainOptions
     /// <summary>Write a training metrics line every this many images. Null: 200 lines over the run (at least one a batch).</summary>
     public long? LogEveryImages { get; init; }
     public int ShuffleBuffer { get; init; } = 10_000;
+
+    /// <summary>The kernels the run used (filled in by the trainer; not part of what makes a run the same run).</summary>
+    public Compute.ComputeEnvironment? Compute { get; init; }
 }

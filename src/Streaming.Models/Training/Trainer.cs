@@ -9,6 +9,7 @@ using Streaming.Core.Decode;
 using Streaming.Core.Loading;
 using Streaming.Core.Plots;
 using Streaming.Core.Shards;
+using Streaming.Models.Compute;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
 using Streaming.Models.Zoo;
@@ -104,6 +105,7 @@ public static class Trainer
         var o = Resolve(options, manifest, imageSize);
         torch.set_num_threads(o.Threads!.Value);
         var device = TorchDevice.Resolve(o.Device);
+        o = o with { Compute = ComputeEnvironment.Current(o.Threads) };
 
         SoftTargets? soft = null;
         if (o.SoftTargets is not null)
@@ -121,6 +123,8 @@ public static class Trainer
             if (Identity(saved) != Identity(o))
                 throw new StreamingException($"{checkpoint}: was made with other settings ({Identity(saved)}); resume with the same options, or --overwrite to start again");
             if (state.Threads != o.Threads) log($"note: the checkpoint was made with {state.Threads} threads, this run uses {o.Threads}: results stay close but are no longer bit-identical to an uninterrupted run");
+            else if (saved.Compute is { } before && before.KernelDifferences(o.Compute!) is { Count: > 0 } differences)
+                log($"note: the checkpoint was made with other kernels ({string.Join("; ", differences)}): results stay close but are no longer bit-identical to an uninterrupted run");
         }
         else if (o.Resume)
         {
@@ -185,7 +189,7 @@ public static class Trainer
         TrimMetrics(metricsPath, step * batch);
         await using var metrics = new StreamWriter(metricsPath, append: true) { AutoFlush = true };
         log(string.Create(CultureInfo.InvariantCulture,
-            $"training {o.Arch} on {manifest.Labeled:N0} images ({spec.NumClasses} classes, {spec.InChannels}x{spec.ImageSize}x{spec.ImageSize}) for {totalImages:N0} images = {totalSteps:N0} steps of {batch}; {schedule.Kind} schedule, peak lr {schedule.PeakLr:G4}; {TorchDevice.Describe()}"));
+            $"training {o.Arch} on {manifest.Labeled:N0} images ({spec.NumClasses} classes, {spec.InChannels}x{spec.ImageSize}x{spec.ImageSize}) for {totalImages:N0} images = {totalSteps:N0} steps of {batch}; {schedule.Kind} schedule, peak lr {schedule.PeakLr:G4}; {TorchDevice.Describe()}; kernels: {o.Compute}"));
         if (step > 0) log($"resumed from {checkpoint} at step {step:N0}");
 
         var clock = Stopwatch.StartNew();

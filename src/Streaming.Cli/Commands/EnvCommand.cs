@@ -1,0 +1,73 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using Streaming.Models.Compute;
+using TorchSharp;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming env</c>: the kernels libtorch uses on this machine, and whether they compute the zoo's models right.</summary>
+public static class EnvCommand
+{
+    public static Command Create()
+    {
+        var isa = IsaOption.Create();
+        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var check = new Option<string[]>("--check") { Description = "Check these architectures' float32 passes in both layouts against float64 (e.g. --check resnet18 --check resnet50); 'all' for the whole zoo", AllowMultipleArgumentsPerToken = true };
+        var size = new Option<int?>("--image-size") { Description = "With --check: input size (default 32 for the small models, 64 for the ImageNet ones)" };
+        var json = new Option<bool>("--json") { Description = "One JSON document on stdout: {compute, checks}" };
+        var command = new Command("env", "Show the compute environment (CPU, kernel ISA per library, libtorch, threads, layout) that run records name; with --check, test the kernels against a float64 reference.")
+        {
+            isa, threads, check, size, json,
+        };
+        command.SetAction(parse =>
+        {
+            IsaOption.Pin(parse, isa);
+            if (parse.GetValue(threads) is int t) torch.set_num_threads(t);
+            // One small channels-last convolution (which libtorch hands to oneDNN) and a softmax, so that every library
+            // has made its choices before they are reported.
+            using (var scope = torch.NewDisposeScope())
+            {
+                var x = Streaming.Models.Zoo.MemoryFormat.ToChannelsLast(torch.ones(2, 16, 8, 8));
+                var w = Streaming.Models.Zoo.MemoryFormat.ToChannelsLast(torch.ones(16, 16, 3, 3));
+                torch.nn.functional.softmax(torch.nn.functional.conv2d(x, w, padding: [1, 1]).flatten(1), 1).sum().item<float>();
+            }
+            var compute = ComputeEnvironment.Current();
+            var archs = (parse.GetValue(check) ?? []).SelectMany(a => a == "all" ? Streaming.Models.Zoo.ModelZoo.Names : [a]).ToList();
+            var checks = new List<LayoutCheck>();
+            foreach (var arch in archs)
+            {
+                var c = LayoutCheck.Run(arch, parse.GetValue(size));
+                checks.Add(c);
+                if (!parse.GetValue(json)) Console.Error.WriteLine($"checked {arch}");
+            }
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new { compute, checks = checks.Select(c => new
+                {
+                    arch = c.Arch, image_size = c.ImageSize, batch = c.Batch, logits_nchw = c.LogitsNchw, logits_channels_last = c.LogitsChannelsLast,
+                    gradients_nchw = c.GradientsNchw, gradients_channels_last = c.GradientsChannelsLast, tolerance = LayoutCheck.Tolerance, passed = c.Passed,
+                    logits_sha256 = c.LogitsSha256,
+                }) }, new JsonSerializerOptions { WriteIndented = true }));
+            }
+            else
+            {
+                var inv = CultureInfo.InvariantCulture;
+                Console.WriteLine($"cpu              {compute.Cpu}, {compute.CpuVendor}; caches: {compute.CpuCaches}");
+                Console.WriteLine($"cpu flags        {string.Join(' ', compute.CpuFlags)}");
+                Console.WriteLine($"kernel isa       {compute.Isa}: oneDNN {compute.OnednnIsa}, ATen {compute.AtenCpuCapability}, MKL {compute.MklCbwr}");
+                Console.WriteLine($"libraries        libtorch {compute.Libtorch} ({compute.Backend}), TorchSharp {compute.TorchSharp}{(compute.Mkl is null ? "" : ", " + compute.Mkl)}");
+                Console.WriteLine($"threads, layout  {compute.Threads}, channels-last {(compute.ChannelsLast ? "on" : "off (STREAMING_CHANNELS_LAST=0)")}");
+                if (checks.Count > 0)
+                {
+                    Console.WriteLine();
+                    Console.WriteLine(string.Create(inv, $"{"arch",-18} {"size",4}  {"logits nchw",11} {"logits nhwc",11} {"grads nchw",10} {"grads nhwc",10}  result (tolerance {LayoutCheck.Tolerance:G})"));
+                    foreach (var c in checks)
+                        Console.WriteLine(string.Create(inv, $"{c.Arch,-18} {c.ImageSize,4}  {c.LogitsNchw,11:E1} {c.LogitsChannelsLast,11:E1} {c.GradientsNchw,10:E1} {c.GradientsChannelsLast,10:E1}  {(c.Passed ? "ok" : "WRONG")}"));
+                }
+            }
+            return checks.All(c => c.Passed) ? (int)ExitCode.Ok : (int)ExitCode.KernelCheckFailed;
+        });
+        return command;
+    }
+}
