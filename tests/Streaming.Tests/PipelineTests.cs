@@ -210,6 +210,43 @@ public class PipelineTests
         Assert.Contains("stage select, dhat.parquet", output);
     }
 
+    /// <summary>
+    /// A run pinned to AVX2 records its kernels and replays byte for byte on this machine (whatever its own ISA). A record
+    /// whose kernels this CPU lacks is refused in one line before any work, unless --allow-isa-change, which compares
+    /// the metrics within tolerance instead.
+    /// </summary>
+    [Fact]
+    public async Task Replay_OfAnAvx2Run_MatchesEveryHash_AndOtherKernelsAreRefusedOrComparedByTolerance()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
+        var (code, output) = await CliProcess.RunAsync("run", tmp.Sub("mini.yaml"), "--out", tmp.Sub("run"), "--isa", "avx2");
+        Assert.True(code == 0, output);
+        var record = JsonNode.Parse(File.ReadAllText(tmp.Sub("run/run.json")))!.AsObject();
+        Assert.Equal("avx2", record["resolved"]!["compute.isa"]!.ToString());
+        Assert.Equal("avx2", record["compute"]!["isa"]!.ToString());
+        Assert.Equal("avx2", record["compute"]!["onednn_isa"]!.ToString());
+        Assert.Equal("avx2", record["compute"]!["aten_cpu_capability"]!.ToString());
+        (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("run/run.json"), "--out", tmp.Sub("replay"));
+        Assert.True(code == 0, output);
+        Assert.Contains("replay matches", output);
+        Assert.Contains("isa avx2", output);
+
+        // As if made on a CPU with more than this one has.
+        var best = Streaming.Models.Compute.CpuInfo.Current.BestIsa;
+        var above = Enum.GetValues<Streaming.Models.Compute.KernelIsa>().Where(i => i > best).Select(Streaming.Models.Compute.KernelIsas.Name).FirstOrDefault() ?? "avx10_2";
+        record["compute"]!["onednn_isa"] = above;
+        File.WriteAllText(tmp.Sub("elsewhere.json"), record.ToJsonString());
+        (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("elsewhere.json"), "--out", tmp.Sub("replay2"));
+        Assert.True(code == 3, output);
+        Assert.Contains("--allow-isa-change", output);
+        Assert.False(Directory.Exists(tmp.Sub("replay2/cache")), "the refusal came after work had started");
+        (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("elsewhere.json"), "--out", tmp.Sub("replay3"), "--allow-isa-change");
+        Assert.True(code == 0, output);
+        Assert.Contains("replay on other kernels agrees", output);
+        Assert.Contains("student_finetuned", output);
+    }
+
     [Fact]
     public async Task Train_OnASelectionFolder_CopiesDhatOutOfU_OnceAndLabeledByClass()
     {

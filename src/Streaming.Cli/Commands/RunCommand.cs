@@ -14,13 +14,17 @@ public static class RunCommand
         var manifest = new Argument<string>("pipeline") { Description = "Pipeline manifest (YAML), e.g. pipelines/fashion-mnist.yaml" };
         var output = new Option<string?>("--out", "-o") { Description = "Run folder: run.json and cache/ (default: runs/<name>)" };
         var sets = new Option<string[]>("--set") { Description = "Override a manifest key, e.g. --set scoring.k=2000 (repeatable)", AllowMultipleArgumentsPerToken = false };
+        var isa = IsaOption.Create();
+        isa.Description += "; the same as --set compute.isa=...";
         var command = new Command("run", "Run a pipeline manifest end to end (teacher, scoring, selection, student, fine-tuning), reusing unchanged stages.")
         {
-            manifest, output, sets,
+            manifest, output, sets, isa,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            var m = PipelineManifest.Load(parse.GetValue(manifest)!, parse.GetValue(sets) ?? []);
+            var overrides = (parse.GetValue(sets) ?? []).ToList();
+            if (parse.GetValue(isa) is string pinned) overrides.Add($"compute.isa={pinned}");
+            var m = PipelineManifest.Load(parse.GetValue(manifest)!, overrides);
             string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Text("name"));
             var console = new ConsoleProgress();
             var status = new Progress<string>(console.Report);

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Streaming.Core;
+using Streaming.Models.Compute;
 
 namespace Streaming.Models.Pipelines;
 
@@ -11,6 +12,22 @@ public sealed record ReplayCheck(string Stage, string File, string Expected, str
     public bool Matches => Expected == Actual;
 }
 
+/// <summary>One metric of a replay against the record, and the tolerance it was held to (0: equal).</summary>
+public sealed record MetricCheck(string Name, double Expected, double? Actual, double Tolerance, bool Relative)
+{
+    public bool Matches => Actual is double a && (Tolerance == 0 ? a == Expected : Math.Abs(a - Expected) <= Tolerance * (Relative ? Math.Abs(Expected) : 1));
+}
+
+/// <summary>
+/// What a replay found: every output file against its recorded hash, and every metric against its recorded value.
+/// <see cref="ByTolerance"/> says which decides: hashes when the replay ran on the recorded kernels, metrics within
+/// tolerance when it was allowed to run on others (<c>--allow-isa-change</c>).
+/// </summary>
+public sealed record ReplayReport(IReadOnlyList<ReplayCheck> Files, IReadOnlyList<MetricCheck> Metrics, bool ByTolerance, string Kernels)
+{
+    public bool Passed => ByTolerance ? Metrics.All(m => m.Matches) : Files.All(f => f.Matches);
+}
+
 /// <summary>
 /// Re-executes a recorded run from its <c>run.json</c> (the resolved manifest, not the manifest file,
 /// which may have changed since), into a fresh folder with no cache, and compares every stage's output
@@ -18,7 +35,8 @@ public sealed record ReplayCheck(string Stage, string File, string Expected, str
 /// </summary>
 public static class PipelineReplay
 {
-    public static (PipelineManifest Manifest, JsonObject Record) LoadRecord(string runJson)
+    /// <summary>Reads a run record and its resolved manifest, with <paramref name="overrides"/> (<c>key=value</c>) applied on top.</summary>
+    public static (PipelineManifest Manifest, JsonObject Record) LoadRecord(string runJson, IReadOnlyList<string>? overrides = null)
     {
         if (!File.Exists(runJson)) throw new StreamingException($"{runJson}: not found");
         JsonObject record;
@@ -32,7 +50,7 @@ public static class PipelineReplay
         }
         if (record["resolved"] is not JsonObject resolved || record["stages"] is not JsonArray)
             throw new StreamingException($"{runJson}: not a run record (no 'resolved' manifest or 'stages')");
-        var sets = resolved.Select(kv => $"{kv.Key}={Scalar(kv.Value)}").ToList();
+        var sets = resolved.Select(kv => $"{kv.Key}={Scalar(kv.Value)}").Concat(overrides ?? []).ToList();
         return (PipelineManifest.Parse("", Path.GetFullPath(runJson), sets), record);
     }
 
@@ -43,14 +61,46 @@ public static class PipelineReplay
         _ => throw new StreamingException("run.json: a resolved manifest value is not a scalar"),
     };
 
-    public static async Task<IReadOnlyList<ReplayCheck>> RunAsync(string runJson, string output, Action<string>? log = null, IProgress<string>? status = null,
-        CancellationToken cancellationToken = default)
+    /// <summary>
+    /// Accuracy and precision (fractions) must come within 2 points when the kernels changed: a kernel change perturbs
+    /// training as a new seed does, and the default pipeline's seeds spread its accuracies by 0.3 to 1.1 points (sd,
+    /// docs/results.md). Other metrics (counts, sizes) within 2%; timings are not compared.
+    /// </summary>
+    public const double FractionTolerance = 0.02, CountTolerance = 0.02;
+
+    private static readonly HashSet<string> Fractions = new(StringComparer.Ordinal)
+        { "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision", "dhat_distractor_share" };
+
+    /// <summary>
+    /// Pins the kernels the record names, re-executes it and checks it. When this CPU cannot run those kernels the replay
+    /// stops before any work, unless <paramref name="allowIsaChange"/>: then it runs on this CPU's own kernels and holds
+    /// the metrics to <see cref="FractionTolerance"/> and <see cref="CountTolerance"/> instead of the hashes.
+    /// </summary>
+    public static async Task<ReplayReport> RunAsync(string runJson, string output, bool allowIsaChange = false, Action<string>? log = null,
+        IProgress<string>? status = null, CancellationToken cancellationToken = default)
     {
+        log ??= _ => { };
         var (manifest, record) = LoadRecord(runJson);
         if (Directory.Exists(Path.Combine(output, "cache")) && Directory.EnumerateFileSystemEntries(Path.Combine(output, "cache")).Any())
             throw new StreamingException($"{output}: already holds a cache; a replay starts from nothing (give a new --out)");
+        bool byTolerance = false;
+        if (record["compute"] is JsonObject computeNode)
+        {
+            var recorded = computeNode.Deserialize<ComputeEnvironment>() ?? throw new StreamingException($"{runJson}: unreadable 'compute' record");
+            if (ComputeEnvironment.PinLike(recorded, runJson) is string refusal)
+            {
+                if (!allowIsaChange) throw new StreamingException($"{refusal}; replay with --allow-isa-change to compare the metrics within tolerance instead of the hashes");
+                log($"note: {refusal}; replaying on this CPU's own kernels and comparing metrics within tolerance (--allow-isa-change)");
+                manifest = LoadRecord(runJson, ["compute.isa=native"]).Manifest;
+                byTolerance = true;
+            }
+        }
+        else
+        {
+            log($"note: {runJson} does not name the kernels it ran on (it predates the compute record); its hashes match only if they were this CPU's");
+        }
         var runner = new PipelineRunner(manifest, output, log, status);
-        await runner.RunAsync(cancellationToken).ConfigureAwait(false);
+        var replayed = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
         var actual = runner.Records.ToDictionary(r => r.Name, StringComparer.Ordinal);
         var checks = new List<ReplayCheck>();
         foreach (var stage in record["stages"]!.AsArray())
@@ -62,6 +112,15 @@ public static class PipelineReplay
                 checks.Add(new ReplayCheck(name, file, sha!.GetValue<string>(), got));
             }
         }
-        return checks;
+        var metrics = new List<MetricCheck>();
+        var now = replayed["metrics"]!.AsObject();
+        foreach (var (name, value) in record["metrics"]?.AsObject() ?? [])
+        {
+            if (name.EndsWith("per_second", StringComparison.Ordinal) || value is null) continue;
+            double? replayedValue = now[name] is JsonNode n ? n.GetValue<double>() : null;
+            bool fraction = Fractions.Contains(name);
+            metrics.Add(new MetricCheck(name, value.GetValue<double>(), replayedValue, byTolerance ? (fraction ? FractionTolerance : CountTolerance) : 0, !fraction));
+        }
+        return new ReplayReport(checks, metrics, byTolerance, replayed["compute"]?.Deserialize<ComputeEnvironment>()?.ToString() ?? "");
     }
 }

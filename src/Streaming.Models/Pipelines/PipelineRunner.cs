@@ -8,6 +8,7 @@ using Streaming.Core;
 using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
+using Streaming.Models.Compute;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
 using Streaming.Models.Scoring;
@@ -43,6 +44,7 @@ public sealed class PipelineRunner
     private readonly IProgress<string>? _status;
     private readonly Dictionary<string, StageRecord> _done = new(StringComparer.Ordinal);
     private readonly List<StageRecord> _records = [];
+    private ComputeEnvironment? _compute;
 
     public PipelineRunner(PipelineManifest manifest, string output, Action<string>? log = null, IProgress<string>? status = null)
     {
@@ -64,7 +66,10 @@ public sealed class PipelineRunner
         var clock = Stopwatch.StartNew();
         var started = DateTimeOffset.UtcNow;
         int threads = _m.Int("threads");
+        ComputeEnvironment.PinIsa(KernelIsas.Parse(_m.Text("compute.isa"), "compute.isa"), "compute.isa");
         TorchSharp.torch.set_num_threads(threads);
+        _compute = ComputeEnvironment.Current(threads);
+        _log($"kernels: {_compute}");
         string device = _m.Text("device");
         ulong seed = (ulong)_m.Int("seed");
 
@@ -139,7 +144,7 @@ public sealed class PipelineRunner
         }
         string teacherModel = TeacherModel();
 
-        await Stage("score", P(("top_p", _m.Int("scoring.top_p")), ("batch", _m.Int("scoring.batch"))), ["split", "teacher"], dir => ScoreArtifacts(dir),
+        await Stage("score", P(("top_p", _m.Int("scoring.top_p")), ("batch", _m.Int("scoring.batch")), ("kernels", _compute.KernelKey)), ["split", "teacher"], dir => ScoreArtifacts(dir),
             async dir =>
             {
                 var r = await ScoreEngine.RunAsync(new ScoreOptions
@@ -193,6 +198,7 @@ public sealed class PipelineRunner
             ["started"] = started.ToString("o", CultureInfo.InvariantCulture),
             ["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
             ["machine"] = Machine(threads),
+            ["compute"] = JsonSerializer.SerializeToNode(_compute),
             ["versions"] = Versions(),
         };
         string path = Path.Combine(_out, RunFileName);
@@ -215,7 +221,8 @@ public sealed class PipelineRunner
     {
         string prefix = section + ".";
         var parameters = P(("arch", arch), ("images", _m.Long(prefix + "images")), ("batch", _m.Int(prefix + "batch")), ("lr", _m.Number(prefix + "lr")),
-            ("schedule", _m.Text(prefix + "schedule")), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"));
+            ("schedule", _m.Text(prefix + "schedule")), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"),
+            ("kernels", _compute!.KernelKey));
         // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
         if (softTargets is not null) parameters["targets"] = "soft: the score stage's top-P' probabilities";
         return Stage(stage, parameters, inputs, _ => [ModelFile.DefaultName], async dir =>
