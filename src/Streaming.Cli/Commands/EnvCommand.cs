@@ -15,10 +15,11 @@ public static class EnvCommand
         var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
         var check = new Option<string[]>("--check") { Description = "Check these architectures' float32 passes in both layouts against float64 (e.g. --check resnet18 --check resnet50); 'all' for the whole zoo", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int?>("--image-size") { Description = "With --check: input size (default 32 for the small models, 64 for the ImageNet ones)" };
-        var json = new Option<bool>("--json") { Description = "One JSON document on stdout: {compute, checks}" };
+        var libtorch1x1 = new Option<bool>("--check-libtorch-1x1") { Description = "Check libtorch's own 1x1 convolution (forward, both layouts) at the zoo's channel counts: the kernel the zoo avoids (docs/cpu-kernels.md); it can kill the process with SIGFPE where it is broken" };
+        var json = new Option<bool>("--json") { Description = "One JSON document on stdout: {compute, checks, libtorch_1x1}" };
         var command = new Command("env", "Show the compute environment (CPU, kernel ISA per library, libtorch, threads, layout) that run records name; with --check, test the kernels against a float64 reference.")
         {
-            isa, threads, check, size, json,
+            isa, threads, check, size, libtorch1x1, json,
         };
         command.SetAction(parse =>
         {
@@ -41,9 +42,22 @@ public static class EnvCommand
                 checks.Add(c);
                 if (!parse.GetValue(json)) Console.Error.WriteLine($"checked {arch}");
             }
+            var pointwise = new List<LibtorchPointwiseCheck>();
+            if (parse.GetValue(libtorch1x1))
+            {
+                foreach (var (i, o) in LibtorchPointwiseCheck.Shapes)
+                {
+                    // Said before the kernel runs: where it is broken it can kill the process, and this line shows where.
+                    if (!parse.GetValue(json)) Console.Error.WriteLine($"libtorch 1x1 {i} -> {o} ...");
+                    pointwise.Add(LibtorchPointwiseCheck.Run(i, o));
+                }
+            }
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new { compute, checks = checks.Select(c => new
+                Console.WriteLine(JsonSerializer.Serialize(new { compute, libtorch_1x1 = pointwise.Select(c => new
+                {
+                    in_channels = c.InChannels, out_channels = c.OutChannels, size = c.Size, nchw = c.Nchw, channels_last = c.ChannelsLast, passed = c.Passed,
+                }), checks = checks.Select(c => new
                 {
                     arch = c.Arch, image_size = c.ImageSize, batch = c.Batch, logits_nchw = c.LogitsNchw, logits_channels_last = c.LogitsChannelsLast,
                     gradients_nchw = c.GradientsNchw, gradients_channels_last = c.GradientsChannelsLast, tolerance = LayoutCheck.Tolerance, passed = c.Passed,
@@ -65,7 +79,15 @@ public static class EnvCommand
                     foreach (var c in checks)
                         Console.WriteLine(string.Create(inv, $"{c.Arch,-18} {c.ImageSize,4}  {c.LogitsNchw,11:E1} {c.LogitsChannelsLast,11:E1} {c.GradientsNchw,10:E1} {c.GradientsChannelsLast,10:E1}  {(c.Passed ? "ok" : "WRONG")}"));
                 }
+                if (pointwise.Count > 0)
+                {
+                    Console.WriteLine();
+                    Console.WriteLine(string.Create(inv, $"libtorch's 1x1 convolution (not used by the zoo)   {"nchw",8} {"nhwc",8}  result (tolerance {LayoutCheck.Tolerance:G})"));
+                    foreach (var c in pointwise)
+                        Console.WriteLine(string.Create(inv, $"  {c.InChannels,5} -> {c.OutChannels,-5} at {c.Size}x{c.Size}, batch 4{"",20} {c.Nchw,8:E1} {c.ChannelsLast,8:E1}  {(c.Passed ? "ok" : "WRONG")}"));
+                }
             }
+            // libtorch's own 1x1 kernel is reported, not judged: the zoo does not use it.
             return checks.All(c => c.Passed) ? (int)ExitCode.Ok : (int)ExitCode.KernelCheckFailed;
         });
         return command;
