@@ -6,6 +6,7 @@ using Streaming.Core.Ingest;
 using Streaming.Core.Plots;
 using Streaming.Core.Shards;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 
 namespace Streaming.Perf;
 

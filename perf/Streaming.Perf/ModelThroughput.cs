@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
 using TorchSharp;
 using static TorchSharp.torch;

@@ -1,5 +1,7 @@
 using System.Globalization;
-using Streaming.Models.Profiling;
+using Streaming.Core.Dataflow;
+using Streaming.Core.Profiling;
+using Streaming.Engine.Profiling;
 
 namespace Streaming.Perf;
 

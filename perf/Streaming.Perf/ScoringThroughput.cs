@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Streaming.Models;
 using Streaming.Models.IO;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using TorchSharp;
 using static TorchSharp.torch;
 

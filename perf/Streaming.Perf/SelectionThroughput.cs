@@ -4,7 +4,9 @@ using System.Globalization;
 using System.Text.Json;
 using Streaming.Core;
 using Streaming.Core.Selection;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 
 namespace Streaming.Perf;
 

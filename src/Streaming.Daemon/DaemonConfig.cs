@@ -1,7 +1,7 @@
 using System.Globalization;
 using Streaming.Core;
 using Streaming.Core.Selection;
-using Streaming.Models.Config;
+using Streaming.Core.Config;
 
 namespace Streaming.Daemon;
 

@@ -89,8 +89,7 @@ public static class DaemonHost
         }
         Directory.CreateDirectory(config.State);
         string info = Path.Combine(config.State, InfoFile);
-        File.WriteAllText(info + ".partial", JsonSerializer.Serialize(new { pid = Environment.ProcessId, http = status.HttpAddress, started_utc = DateTime.UtcNow }) + "\n");
-        File.Move(info + ".partial", info, overwrite: true);
+        Core.AtomicFile.WriteAllText(info, JsonSerializer.Serialize(new { pid = Environment.ProcessId, http = status.HttpAddress, started_utc = DateTime.UtcNow }) + "\n");
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
         return status.Fatal is null ? 0 : 3;

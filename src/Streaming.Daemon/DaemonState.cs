@@ -129,13 +129,6 @@ public sealed class DaemonState
 
     public void Save(string folder)
     {
-        string path = Path.Combine(folder, FileName);
-        string temp = path + ".partial";
-        using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None))
-        {
-            JsonSerializer.Serialize(stream, this, Json);
-            stream.Flush(flushToDisk: true);
-        }
-        File.Move(temp, path, overwrite: true);
+        Core.AtomicFile.Write(Path.Combine(folder, FileName), stream => JsonSerializer.Serialize(stream, this, Json));
     }
 }

@@ -10,7 +10,9 @@ using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
 using Streaming.Models;
 using Streaming.Models.IO;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 
 namespace Streaming.Daemon;
 
@@ -339,7 +341,7 @@ public sealed class DaemonWorker : BackgroundService
             var result = await Ingestor.RunAsync(ImageSource.Open(drop.Path), temp, new IngestOptions { Name = drop.Name, Workers = _config.DecodeWorkers, IdPrefix = drop.Name + "/" },
                 cancellationToken: stop).ConfigureAwait(false);
             if (result.Manifest.Rows == 0) { Directory.Delete(temp, true); throw new StreamingException($"no images in it ({result.Read} read, {result.Ignored} ignored)"); }
-            Directory.Move(temp, target);
+            AtomicFile.CommitDirectory(temp, target);
             await Locked(() =>
             {
                 _state.Ingested[drop.Name] = folder;
@@ -487,11 +489,11 @@ public sealed class DaemonWorker : BackgroundService
             Classes = _state.Classes,
             ScoreShards = _state.Done.Select(d => new ScoreShardEntry(d.ScoreFile, d.Rows, d.ScoreSha256)).ToList(),
         }, CancellationToken.None).ConfigureAwait(false);
-        Directory.Move(temp, folder);
+        AtomicFile.CommitDirectory(temp, folder);
         string link = Path.Combine(Snapshots, "latest"), linkTemp = link + ".partial";
         File.Delete(linkTemp); // a leftover link (unlink; no error when absent)
         File.CreateSymbolicLink(linkTemp, name);
-        Rename(linkTemp, link);
+        AtomicFile.Rename(linkTemp, link);
         _state.Snapshot = new SnapshotPointer(version, Path.Combine("snapshots", name), _state.Done.Count, DateTime.UtcNow);
         _state.Save(State);
         _sinceSnapshot = 0;
@@ -501,12 +503,6 @@ public sealed class DaemonWorker : BackgroundService
             if (old != name) Directory.Delete(Path.Combine(Snapshots, old!), true);
         _log.LogInformation("snapshot {Version} published ({Why}): {Selected} rows, {Distinct} distinct images over {Shards} shards, {Seconds:F2} s",
             name, why, manifest.Selected, manifest.DistinctImages, _state.Done.Count, clock.Elapsed.TotalSeconds);
-    }
-
-    /// <summary>rename(2): replaces the link itself (not what it points to), atomically.</summary>
-    private static void Rename(string from, string to)
-    {
-        if (Posix.Rename(from, to) != 0) throw new IOException($"rename {from} -> {to} failed (errno {System.Runtime.InteropServices.Marshal.GetLastPInvokeError()})");
     }
 
     /// <summary>Under the gate: moves a finished drop out of the inbox (to processed/, or to quarantine/ if a shard of it failed).</summary>
@@ -572,7 +568,4 @@ internal static partial class Posix
         {
         }
     }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "rename", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
-    internal static partial int Rename(string from, string to);
 }

@@ -9,6 +9,7 @@ using Streaming.Core.Selection;
 using Streaming.Core.Shards;
 using Streaming.Daemon;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Xunit;
 
 namespace Streaming.Tests;

@@ -7,6 +7,7 @@ using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Shards;
 using Xunit;
+using Streaming.Core.Decode;
 
 namespace Streaming.Tests;
 

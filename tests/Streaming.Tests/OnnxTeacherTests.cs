@@ -1,6 +1,8 @@
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Xunit;
 
 namespace Streaming.Tests;

@@ -1,6 +1,6 @@
 using System.Text.Json.Nodes;
 using Streaming.Core;
-using Streaming.Models.Pipelines;
+using Streaming.Engine.Pipelines;
 using Xunit;
 
 namespace Streaming.Tests;
@@ -252,7 +252,7 @@ public class PipelineTests
     {
         using var tmp = new TempDir();
         await Streaming.Core.Ingest.Ingestor.RunAsync(Streaming.Core.Ingest.ImageSource.Open(TestPaths.MiniIdxTest), tmp.Sub("u"));
-        var scored = await Streaming.Models.Scoring.ScoreEngine.RunAsync(new Streaming.Models.Scoring.ScoreOptions
+        var scored = await Streaming.Engine.Scoring.ScoreEngine.RunAsync(new Streaming.Engine.Scoring.ScoreOptions
         {
             Teacher = TestPaths.Fixture("teacher-cnn.onnx"), Data = tmp.Sub("u"), Out = tmp.Sub("scores"), TopP = 3, K = 4, P = 2, Threads = 2,
         });

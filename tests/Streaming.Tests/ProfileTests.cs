@@ -2,8 +2,11 @@ using System.Diagnostics;
 using System.Text.Json;
 using Streaming.Core.Ingest;
 using Streaming.Models.IO;
-using Streaming.Models.Profiling;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Core.Profiling;
+using Streaming.Engine.Profiling;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Streaming.Models.Zoo;
 using Xunit;
 

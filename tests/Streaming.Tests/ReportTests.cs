@@ -6,7 +6,9 @@ using Streaming.Core.Ingest;
 using Streaming.Core.Reports;
 using Streaming.Core.Selection;
 using Streaming.Core.Shards;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Xunit;
 
 namespace Streaming.Tests;

@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using Streaming.Core.Ingest;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Xunit;
 
 namespace Streaming.Tests;

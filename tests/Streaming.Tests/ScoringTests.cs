@@ -1,8 +1,11 @@
 using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Xunit;
 
 namespace Streaming.Tests;

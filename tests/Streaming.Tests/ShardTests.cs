@@ -4,6 +4,7 @@ using Streaming.Core;
 using Streaming.Core.Datasets;
 using Streaming.Core.Shards;
 using Xunit;
+using Streaming.Core.Decode;
 
 namespace Streaming.Tests;
 

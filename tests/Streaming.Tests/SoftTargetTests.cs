@@ -7,8 +7,11 @@ using Streaming.Core.Selection;
 using Streaming.Core.Shards;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Xunit;
 
 namespace Streaming.Tests;

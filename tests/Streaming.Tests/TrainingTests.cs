@@ -3,6 +3,7 @@ using Streaming.Core.Ingest;
 using Streaming.Core.Loading;
 using Streaming.Models.IO;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
 using TorchSharp;
 using Xunit;

@@ -1,6 +1,8 @@
 using System.CommandLine;
 using System.Globalization;
-using Streaming.Models.Profiling;
+using Streaming.Core.Dataflow;
+using Streaming.Core.Profiling;
+using Streaming.Engine.Profiling;
 
 namespace Streaming.Cli.Commands;
 

@@ -1,6 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
-using Streaming.Models.Pipelines;
+using Streaming.Engine.Pipelines;
 
 namespace Streaming.Cli.Commands;
 

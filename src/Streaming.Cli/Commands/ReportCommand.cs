@@ -4,7 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using Streaming.Core;
 using Streaming.Core.Reports;
-using Streaming.Models.Pipelines;
+using Streaming.Engine.Pipelines;
 
 namespace Streaming.Cli.Commands;
 

@@ -2,7 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
-using Streaming.Models.Pipelines;
+using Streaming.Engine.Pipelines;
 
 namespace Streaming.Cli.Commands;
 

@@ -1,7 +1,9 @@
 using System.CommandLine;
 using System.Globalization;
 using Streaming.Core.Selection;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 
 namespace Streaming.Cli.Commands;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 
 namespace Streaming.Cli.Commands;
 

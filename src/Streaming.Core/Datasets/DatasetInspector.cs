@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Text;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Datasets;
 

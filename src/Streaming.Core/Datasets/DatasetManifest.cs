@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Datasets;
 
@@ -52,10 +53,7 @@ public sealed record DatasetManifest
 
     public void Save(string folder)
     {
-        string path = Path.Combine(folder, FileName);
-        string temp = path + ".partial";
-        File.WriteAllText(temp, ToJson());
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(folder, FileName), ToJson());
     }
 
     /// <summary>Loads and checks a dataset folder's manifest; a problem fails with one line naming the file.</summary>

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using Streaming.Core.Shards;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Datasets;
 
@@ -134,12 +135,12 @@ public sealed class DatasetWriter : IAsyncDisposable
             // Only reached with Overwrite (or an empty folder): move the old one aside first, so a crash never loses both.
             string old = TempPath + ".old";
             Directory.Move(_finalPath, old);
-            Directory.Move(TempPath, _finalPath);
+            AtomicFile.CommitDirectory(TempPath, _finalPath);
             Directory.Delete(old, recursive: true);
         }
         else
         {
-            Directory.Move(TempPath, _finalPath);
+            AtomicFile.CommitDirectory(TempPath, _finalPath);
         }
         _done = true;
         return manifest;

@@ -1,6 +1,5 @@
 using System.Globalization;
 using Streaming.Core.Decode;
-using Streaming.Core.Ingest;
 using Streaming.Core.Shards;
 
 namespace Streaming.Core.Datasets;
@@ -26,7 +25,7 @@ public static class Distractors
         ArgumentOutOfRangeException.ThrowIfLessThan(size, 4);
         if (channels is not (1 or 3)) throw new ArgumentOutOfRangeException(nameof(channels), "channels must be 1 or 3");
         if (!Directory.Exists(photos)) throw new StreamingException($"{photos}: no such folder of photos for distractors");
-        var files = Directory.EnumerateFiles(photos).Where(ImageSource.IsImagePath).Order(StringComparer.Ordinal).ToList();
+        var files = Directory.EnumerateFiles(photos).Where(ImageFiles.IsImagePath).Order(StringComparer.Ordinal).ToList();
         if (files.Count == 0) throw new StreamingException($"{photos}: has no images to crop distractors from");
         var preprocess = new PreprocessOptions(size, size, channels, ResizeMode.Stretch, Enumerable.Repeat(0f, channels).ToArray(), Enumerable.Repeat(1f, channels).ToArray());
         var tensor = new float[channels * size * size];

@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.InteropServices;
 using SkiaSharp;
-using Streaming.Core.Datasets;
 
 namespace Streaming.Core.Decode;
 

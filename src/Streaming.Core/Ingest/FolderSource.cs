@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Ingest;
 
@@ -29,7 +30,7 @@ public sealed class FolderSource : ImageSource
     }
 
     private static bool ContainsImage(string dir) =>
-        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(IsImagePath);
+        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(ImageFiles.IsImagePath);
 
     /// <summary>Files under <paramref name="dir"/> in a fixed order: each folder's files by ordinal name, then its subfolders.</summary>
     private static IEnumerable<string> Walk(string dir)
@@ -50,7 +51,7 @@ public sealed class FolderSource : ImageSource
             foreach (var file in files)
             {
                 cancellationToken.ThrowIfCancellationRequested();
-                if (!IsImagePath(file))
+                if (!ImageFiles.IsImagePath(file))
                 {
                     Ignored++;
                     continue;
@@ -64,7 +65,7 @@ public sealed class FolderSource : ImageSource
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException)
                 {
-                    error = new SourceError(Datasets.QuarantineReasons.Unreadable, e.Message);
+                    error = new SourceError(Decode.QuarantineReasons.Unreadable, e.Message);
                 }
                 yield return new SourceRecord(id, file, label, bytes, Error: error);
             }

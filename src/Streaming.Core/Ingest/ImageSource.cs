@@ -7,7 +7,6 @@ namespace Streaming.Core.Ingest;
 /// </summary>
 public abstract class ImageSource
 {
-    internal static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif", ".ico", ".wbmp"];
 
     public abstract SourceFormat Format { get; }
 
@@ -18,9 +17,6 @@ public abstract class ImageSource
     public long Ignored { get; protected set; }
 
     public abstract IAsyncEnumerable<SourceRecord> ReadAsync(CancellationToken cancellationToken = default);
-
-    internal static bool IsImagePath(string path) =>
-        ImageExtensions.Contains(Path.GetExtension(path).ToLowerInvariant());
 
     /// <summary>Opens a source, detecting its format from the path when <paramref name="format"/> is Auto.</summary>
     public static ImageSource Open(string path, SourceFormat format = SourceFormat.Auto, IReadOnlyList<string>? classNames = null,

@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.CompilerServices;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Ingest;
 
@@ -41,7 +42,7 @@ public sealed class ListSource : ImageSource
                 string labelText = trimmed[(tab + 1)..].Trim();
                 if (!int.TryParse(labelText, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed))
                 {
-                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Datasets.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo}"));
+                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo}"));
                     continue;
                 }
                 label = parsed;
@@ -55,15 +56,15 @@ public sealed class ListSource : ImageSource
             }
             catch (FileNotFoundException)
             {
-                error = new SourceError(Datasets.QuarantineReasons.NotFound, "file not found");
+                error = new SourceError(Decode.QuarantineReasons.NotFound, "file not found");
             }
             catch (DirectoryNotFoundException)
             {
-                error = new SourceError(Datasets.QuarantineReasons.NotFound, "file not found");
+                error = new SourceError(Decode.QuarantineReasons.NotFound, "file not found");
             }
             catch (Exception e) when (e is IOException or UnauthorizedAccessException)
             {
-                error = new SourceError(Datasets.QuarantineReasons.Unreadable, e.Message);
+                error = new SourceError(Decode.QuarantineReasons.Unreadable, e.Message);
             }
             yield return new SourceRecord(entry, full, label, bytes, Error: error);
         }

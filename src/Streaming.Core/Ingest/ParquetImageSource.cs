@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using System.Text.Json;
 using Parquet;
 using Parquet.Schema;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Ingest;
 
@@ -170,12 +171,12 @@ public sealed class ParquetImageSource : ImageSource
                             if (raw == -1) raw = null;
                             else
                             {
-                                yield return new SourceRecord(id, source, null, Error: new SourceError(Datasets.QuarantineReasons.BadLabel, $"label {raw} out of range"));
+                                yield return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"label {raw} out of range"));
                                 continue;
                             }
                         }
                         yield return images[i] is null
-                            ? new SourceRecord(id, source, (int?)raw, Error: new SourceError(Datasets.QuarantineReasons.Empty, "null image"))
+                            ? new SourceRecord(id, source, (int?)raw, Error: new SourceError(Decode.QuarantineReasons.Empty, "null image"))
                             : new SourceRecord(id, source, (int?)raw, images[i]);
                     }
                 }

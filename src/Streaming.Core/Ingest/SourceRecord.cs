@@ -1,3 +1,4 @@
+using Streaming.Core.Decode;
 namespace Streaming.Core.Ingest;
 
 /// <summary>Raw pixels that ingestion encodes as PNG (for sources such as idx files that carry no encoding).</summary>
@@ -9,5 +10,5 @@ public sealed record RawImage(byte[] Pixels, int Width, int Height, int Channels
 /// </summary>
 public sealed record SourceRecord(string Id, string Source, int? Label, byte[]? Encoded = null, RawImage? Raw = null, SourceError? Error = null);
 
-/// <summary>Why a source could not deliver an item: a reason code from <see cref="Datasets.QuarantineReasons"/> and details.</summary>
+/// <summary>Why a source could not deliver an item: a reason code from <see cref="Decode.QuarantineReasons"/> and details.</summary>
 public sealed record SourceError(string Reason, string Detail);

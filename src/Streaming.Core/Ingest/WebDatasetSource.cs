@@ -2,6 +2,7 @@ using System.Formats.Tar;
 using System.Globalization;
 using System.IO.Compression;
 using System.Runtime.CompilerServices;
+using Streaming.Core.Decode;
 
 namespace Streaming.Core.Ingest;
 
@@ -117,13 +118,13 @@ public sealed class WebDatasetSource : ImageSource
         string source = $"{tar}:{key}";
         string? imageExt = ImageMembers.FirstOrDefault(members.ContainsKey);
         if (imageExt is null)
-            return new SourceRecord(id, source, null, Error: new SourceError(Datasets.QuarantineReasons.NoImage, $"no image member (has: {string.Join(", ", members.Keys.Order(StringComparer.Ordinal))})"));
+            return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.NoImage, $"no image member (has: {string.Join(", ", members.Keys.Order(StringComparer.Ordinal))})"));
         int? label = null;
         if (members.TryGetValue("cls", out var cls))
         {
             string text = System.Text.Encoding.UTF8.GetString(cls).Trim();
             if (!int.TryParse(text, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out int value) || value < 0)
-                return new SourceRecord(id, source, null, Error: new SourceError(Datasets.QuarantineReasons.BadLabel, $"bad label in {key}.cls: '{(text.Length > 40 ? text[..40] : text)}'"));
+                return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label in {key}.cls: '{(text.Length > 40 ? text[..40] : text)}'"));
             label = value;
         }
         return new SourceRecord(id, $"{source}.{imageExt}", label, members[imageExt]);

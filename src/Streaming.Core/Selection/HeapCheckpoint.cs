@@ -40,7 +40,7 @@ public static class HeapCheckpoint
             .Metadata("rows", selector.Rows.ToString(inv))
             .Metadata("top_one", string.Join(",", selector.TopOneCounts().Select(x => x.ToString(inv))))
             .Build();
-        string temp = path + ".partial";
+        string temp = AtomicFile.TempFor(path);
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
             var options = new IpcOptions { CompressionCodec = CompressionCodecType.Lz4Frame, CompressionCodecFactory = new CompressionCodecFactory() };
@@ -75,7 +75,7 @@ public static class HeapCheckpoint
             await stream.FlushAsync(cancellationToken).ConfigureAwait(false);
             stream.Flush(flushToDisk: true);
         }
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Rename(temp, path);
     }
 
     /// <summary>Reads a checkpoint back into a selector in the state it was written from.</summary>

@@ -23,7 +23,7 @@ public static class ScoreShards
     /// </summary>
     public static async Task<string> WriteAsync(string path, IReadOnlyList<ScoreRow> rows, int rowGroupSize = 65_536, CancellationToken cancellationToken = default)
     {
-        string temp = path + ".partial";
+        string temp = AtomicFile.TempFor(path);
         string sha256;
         await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         await using (var stream = new HashingStream(file))
@@ -63,7 +63,7 @@ public static class ScoreShards
             }
             sha256 = stream.Sha256(); // the writer, disposed, has written the footer
         }
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Commit(temp, path);
         return sha256;
     }
 

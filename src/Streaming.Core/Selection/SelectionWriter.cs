@@ -77,7 +77,7 @@ public static class SelectionWriter
         // Counting distinct images (a hash and a sort of 16M ids at K x C = 16M) overlaps the writing.
         var distinct = Task.Run(() => CountDistinct(ids), cancellationToken);
         string path = Path.Combine(folder, SelectionManifest.DhatFileName);
-        string temp = path + ".partial";
+        string temp = AtomicFile.TempFor(path);
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
             await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(ClassField, RankField, IdField, ScoreField), stream,
@@ -94,7 +94,7 @@ public static class SelectionWriter
                 if (n == 0) break;
             }
         }
-        File.Move(temp, path, overwrite: true);
+        AtomicFile.Commit(temp, path);
         var manifest = header with
         {
             K = selector.K,
@@ -108,8 +108,7 @@ public static class SelectionWriter
             DhatSha256 = Hashing.Sha256File(path),
         };
         string json = JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true, DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull }) + "\n";
-        File.WriteAllText(Path.Combine(folder, SelectionManifest.FileName) + ".partial", json);
-        File.Move(Path.Combine(folder, SelectionManifest.FileName) + ".partial", Path.Combine(folder, SelectionManifest.FileName), overwrite: true);
+        AtomicFile.WriteAllText(Path.Combine(folder, SelectionManifest.FileName), json);
         return manifest;
     }
 }

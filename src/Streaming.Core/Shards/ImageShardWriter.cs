@@ -35,7 +35,7 @@ public sealed class ImageShardWriter : IAsyncDisposable
         int rowGroupSize = 1024, CancellationToken cancellationToken = default)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupSize, 1);
-        string temp = path + ".partial";
+        string temp = AtomicFile.TempFor(path);
         var stream = new FileStream(temp, FileMode.Create, FileAccess.ReadWrite, FileShare.None, 1 << 20);
         try
         {
@@ -100,7 +100,7 @@ public sealed class ImageShardWriter : IAsyncDisposable
         await _stream.FlushAsync(cancellationToken).ConfigureAwait(false);
         _stream.Flush(flushToDisk: true);
         await _stream.DisposeAsync().ConfigureAwait(false);
-        File.Move(_tempPath, _path, overwrite: true);
+        AtomicFile.Rename(_tempPath, _path);
         _completed = true;
     }
 

@@ -2,7 +2,7 @@ using Streaming.Core.Decode;
 using Streaming.Core.Loading;
 using Streaming.Models.IO;
 using Streaming.Models.Zoo;
-using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using TorchSharp;
 using static TorchSharp.torch;
 
@@ -16,7 +16,7 @@ public static class Evaluator
     {
         var loader = new BatchLoader(dataset, new LoaderOptions
         {
-            Preprocess = Preprocess(spec),
+            Preprocess = spec.Preprocess(),
             Augment = AugmentationOptions.None,
             Shuffle = false,
             DropLast = false,
@@ -75,8 +75,4 @@ public static class Evaluator
         return new EvalResult(modelName, Path.GetFullPath(dataset), images, (double)top1 / images, c >= 5 ? (double)top5 / images : null,
             lossSum / images, perClass, confusion);
     }
-
-    /// <summary>The decode settings a model expects: its image size and channels, its normalization, a direct resize for small images and resize + center crop for large ones.</summary>
-    public static PreprocessOptions Preprocess(ModelSpec spec) =>
-        new(spec.ImageSize, spec.ImageSize, spec.InChannels, spec.ImageSize <= 64 ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop, spec.Mean, spec.Std);
 }

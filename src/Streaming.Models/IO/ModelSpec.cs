@@ -8,6 +8,10 @@ public sealed record ModelSpec(string Arch, int NumClasses, int InChannels, int 
 {
     public const string Format = "streaming.model/1";
 
+    /// <summary>The decode settings the model expects: its image size and channels, its normalization, a direct resize for small images and resize + center crop for large ones.</summary>
+    public Streaming.Core.Decode.PreprocessOptions Preprocess() =>
+        new(ImageSize, ImageSize, InChannels, ImageSize <= 64 ? Streaming.Core.Decode.ResizeMode.Stretch : Streaming.Core.Decode.ResizeMode.ShorterSideCenterCrop, Mean, Std);
+
     public Dictionary<string, string> ToMetadata() => new(StringComparer.Ordinal)
     {
         ["format"] = Format,

@@ -39,7 +39,7 @@ public static class SafeTensors
         }
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(header);
         int padded = (json.Length + 7) / 8 * 8;
-        string temp = path + ".partial";
+        string temp = Streaming.Core.AtomicFile.TempFor(path);
         using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
             Span<byte> len = stackalloc byte[8];
@@ -50,7 +50,7 @@ public static class SafeTensors
             foreach (var b in blobs) file.Write(b);
             file.Flush(flushToDisk: true);
         }
-        File.Move(temp, path, overwrite: true);
+        Streaming.Core.AtomicFile.Rename(temp, path);
     }
 
     /// <summary>Reads every tensor (on the CPU) and the metadata.</summary>

@@ -43,7 +43,7 @@ public static class Checkpoints
         File.WriteAllText(Path.Combine(temp, "state.json"), JsonSerializer.Serialize(state, new JsonSerializerOptions { WriteIndented = true }));
         string final = Path.Combine(root, name);
         if (Directory.Exists(final)) Directory.Delete(final, true);
-        Directory.Move(temp, final);
+        Streaming.Core.AtomicFile.CommitDirectory(temp, final);
         foreach (var old in Complete(runDir).SkipLast(2)) Directory.Delete(old, true);
     }
 

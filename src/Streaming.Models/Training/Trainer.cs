@@ -12,6 +12,7 @@ using Streaming.Core.Shards;
 using Streaming.Models.Compute;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
+using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
 using TorchSharp;
 using static TorchSharp.torch;
@@ -169,7 +170,7 @@ public static class Trainer
 
         var loader = new BatchLoader(o.Data, new LoaderOptions
         {
-            Preprocess = Evaluator.Preprocess(spec),
+            Preprocess = spec.Preprocess(),
             Augment = o.Augment ? AugmentationOptions.Default(spec.ImageSize) : AugmentationOptions.None,
             Seed = o.Seed,
             BatchSize = o.BatchSize,
@@ -181,7 +182,7 @@ public static class Trainer
         long totalSteps = (totalImages + batch - 1) / batch;
         long stepsPerEpoch = loader.BatchesPerEpoch;
         var schedule = new LrSchedule(o.Schedule!.Value, LrSchedule.Scaled(o.BaseLr!.Value, o.BatchSize), totalImages, o.WarmupImages!.Value);
-        File.WriteAllText(Path.Combine(o.Out, ConfigFile), JsonSerializer.Serialize(o, Json));
+        AtomicFile.WriteAllText(Path.Combine(o.Out, ConfigFile), JsonSerializer.Serialize(o, Json));
         var configElement = JsonSerializer.SerializeToElement(o);
 
         long step = state?.Step ?? 0;
@@ -234,7 +235,7 @@ public static class Trainer
 
         string modelPath = Path.Combine(o.Out, ModelFile.DefaultName);
         ModelFile.Save(modelPath, model, spec);
-        if (lastEval is not null) await File.WriteAllTextAsync(Path.Combine(o.Out, EvalFile), lastEval.ToJson(), cancellationToken).ConfigureAwait(false);
+        if (lastEval is not null) await AtomicFile.WriteAllTextAsync(Path.Combine(o.Out, EvalFile), lastEval.ToJson(), cancellationToken).ConfigureAwait(false);
         DrawCurves(metricsPath, Path.Combine(o.Out, CurvesFile), o.Arch);
         double overall = (step - startStep) * batch / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         return new TrainResult(modelPath, step, step * batch, ema, clock.Elapsed, overall, lastEval, startStep > 0);
@@ -277,7 +278,7 @@ public static class Trainer
     /// The input size when none is given: the architecture's native size (224 for the torchvision models), else the
     /// data's own up to 64 px, else 64.
     /// </summary>
-    internal static int DefaultImageSize(string arch, int width, int height) =>
+    public static int DefaultImageSize(string arch, int width, int height) =>
         ModelZoo.NativeInputSize(arch) ?? (Math.Max(width, height) is > 0 and <= 64 ? Math.Max(width, height) : 64);
 
     /// <summary>
@@ -299,7 +300,7 @@ public static class Trainer
     }
 
     /// <summary>Per-channel mean and std of the first (up to) 2,000 labeled images, at the model's input size.</summary>
-    internal static async Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct)
+    public static async Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct)
     {
         var p = new PreprocessOptions(size, size, channels, size <= 64 ? ResizeMode.Stretch : ResizeMode.ShorterSideCenterCrop,
             Enumerable.Repeat(0f, channels).ToArray(), Enumerable.Repeat(1f, channels).ToArray());

@@ -1,6 +1,6 @@
 using Streaming.Models.IO;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Models.Teachers;
 
 /// <summary>
 /// A model that scores images for selection: given a batch of preprocessed images it returns each

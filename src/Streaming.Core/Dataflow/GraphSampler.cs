@@ -1,9 +1,8 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 using Streaming.Core;
-using Streaming.Models.Scoring;
 
-namespace Streaming.Models.Profiling;
+namespace Streaming.Core.Dataflow;
 
 /// <summary>One stage at one sample: cumulative counters (items out; busy, blocked and starved seconds summed over workers) and its queue.</summary>
 public sealed record StageSample(

@@ -1,8 +1,9 @@
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Diagnostics.Metrics;
+using Streaming.Core.Dataflow;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Engine.Scoring;
 
 /// <summary>
 /// OpenTelemetry through System.Diagnostics: an <see cref="ActivitySource"/> with a span per shard scored, and a

@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using System.Text.Json.Serialization;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Core.Dataflow;
 
 /// <summary>
 /// Counters of one dataflow stage: items in and out, time busy in its own work, time blocked handing

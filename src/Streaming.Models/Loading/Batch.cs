@@ -1,6 +1,6 @@
 using static TorchSharp.torch;
 
-namespace Streaming.Models.Training;
+namespace Streaming.Models.Loading;
 
 /// <summary>
 /// One batch on the CPU: images (N x C x H x W floats), class labels (N int64) and, with soft targets, the target

@@ -2,7 +2,9 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json.Serialization;
 
-namespace Streaming.Models.Profiling;
+using Streaming.Core.Dataflow;
+
+namespace Streaming.Core.Profiling;
 
 /// <summary>One stage over the measured window: throughput and the share of its time busy, blocked on its output and starved for input.</summary>
 public sealed record StageSummary(

@@ -2,10 +2,11 @@ using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
 using Streaming.Core.Loading;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
 using static TorchSharp.torch;
 
-namespace Streaming.Models.Training;
+namespace Streaming.Models.Loading;
 
 /// <summary>
 /// The training input pipeline as a bounded dataflow graph: epoch order (shard permutation + shuffle

@@ -7,8 +7,10 @@ using Streaming.Core.Decode;
 using Streaming.Core.Selection;
 using Streaming.Core.Shards;
 using Streaming.Models.Evaluation;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Engine.Scoring;
 
 /// <summary>What the graph made of one shard: its score rows in shard order, its quarantined images, or the error that failed it.</summary>
 public sealed record ShardScores(string Input, object? Tag, List<ScoreRow> Rows, List<QuarantineEntry> Quarantined, string? Error);
@@ -49,7 +51,7 @@ public sealed class ScoreGraph
         _external = cancellationToken;
         _cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         _token = _cts.Token;
-        var preprocess = Evaluator.Preprocess(teacher.Spec);
+        var preprocess = teacher.Spec.Preprocess();
         int len = preprocess.TensorLength;
         Read = new StageStats("read");
         Decode = new StageStats("decode", decodeWorkers);

@@ -1,6 +1,6 @@
 using System.Text.Json.Serialization;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Engine.Scoring;
 
 /// <summary><c>scoring.json</c>: what was scored, with which teacher, and which shards are done.</summary>
 public sealed record ScoringManifest
@@ -19,7 +19,7 @@ public sealed record ScoringManifest
     [JsonPropertyName("shards")] public IReadOnlyList<ScoredShard> Shards { get; init; } = [];
     [JsonPropertyName("failed_shards")] public IReadOnlyList<FailedShard> FailedShards { get; init; } = [];
     /// <summary>The kernels the teacher ran on: scores are byte-identical only under the same ones.</summary>
-    [JsonPropertyName("compute")] public Compute.ComputeEnvironment? Compute { get; init; }
+    [JsonPropertyName("compute")] public Streaming.Models.Compute.ComputeEnvironment? Compute { get; init; }
 }
 
 public sealed record ScoredShard(

@@ -1,6 +1,6 @@
 using Streaming.Core.Selection;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Engine.Scoring;
 
 /// <summary>Settings of a scoring run. Validated by the engine before it starts.</summary>
 public sealed record ScoreOptions
@@ -20,7 +20,7 @@ public sealed record ScoreOptions
     public BalanceMode Balance { get; init; } = BalanceMode.Ranked;
     public ulong Seed { get; init; }
     /// <summary>For a teacher that does not carry its own spec (a .pt state dict, an ONNX model without metadata).</summary>
-    public IO.ModelSpec? TeacherSpec { get; init; }
+    public Streaming.Models.IO.ModelSpec? TeacherSpec { get; init; }
     /// <summary>Only for tests and profiling: score the shards in this order instead of the manifest's.</summary>
     public IReadOnlyList<int>? ShardOrder { get; init; }
 }

@@ -3,7 +3,7 @@ using Streaming.Core;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
-namespace Streaming.Models.Config;
+namespace Streaming.Core.Config;
 
 public enum ConfigKind { Text, Int, Long, Number, File, Path, Bool, Choice }
 

@@ -5,7 +5,9 @@ using System.Text.Json;
 using SkiaSharp;
 using Streaming.Core.Plots;
 
-namespace Streaming.Models.Profiling;
+using Streaming.Core.Dataflow;
+
+namespace Streaming.Core.Profiling;
 
 /// <summary>One value of a swept knob and what it gave.</summary>
 public sealed record SweepPoint(string Knob, double Value, ProfileVerdict Verdict);

@@ -1,7 +1,7 @@
 using Streaming.Core.Decode;
 using Streaming.Core.Loading;
 
-namespace Streaming.Models.Training;
+namespace Streaming.Models.Loading;
 
 /// <summary>How the training loader reads, decodes and batches. Validated when set.</summary>
 public sealed record LoaderOptions

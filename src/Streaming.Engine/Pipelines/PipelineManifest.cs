@@ -1,7 +1,7 @@
 using Streaming.Core;
-using Streaming.Models.Config;
+using Streaming.Core.Config;
 
-namespace Streaming.Models.Pipelines;
+namespace Streaming.Engine.Pipelines;
 
 /// <summary>
 /// A pipeline manifest (YAML): datasets, teacher, scoring, student, fine-tuning, seed and device. Parsed
@@ -17,7 +17,7 @@ public sealed class PipelineManifest
         new ConfigKey("seed", ConfigKind.Int, 0, "seed of the split, initialisations, data order and augmentation", Min: 0),
         new ConfigKey("device", ConfigKind.Text, "auto", "auto, cpu, cuda or cuda:N"),
         new ConfigKey("threads", ConfigKind.Int, 2, "libtorch threads (fixed, so a replay is bit-identical)", Min: 1),
-        new ConfigKey("compute.isa", ConfigKind.Choice, "native", "kernel ISA: native (the CPU's best, fastest) or a level pinned so that the run is bit-identical on any CPU that has it (docs/cpu-kernels.md)", [.. Compute.KernelIsas.Names]),
+        new ConfigKey("compute.isa", ConfigKind.Choice, "native", "kernel ISA: native (the CPU's best, fastest) or a level pinned so that the run is bit-identical on any CPU that has it (docs/cpu-kernels.md)", [.. Streaming.Models.Compute.KernelIsas.Names]),
         new ConfigKey("data.train", ConfigKind.File, null, "the labeled training source (idx, folder, tar, parquet), split into D and U"),
         new ConfigKey("data.test", ConfigKind.File, null, "the labeled evaluation source"),
         new ConfigKey("data.labeled_per_class", ConfigKind.Int, 100, "images a class in D; the rest of train joins U, its labels withheld (0: all of train is D, with data.unlabeled)", Min: 0),

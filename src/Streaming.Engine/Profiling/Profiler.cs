@@ -5,15 +5,21 @@ using Streaming.Core;
 using Streaming.Core.Datasets;
 using Streaming.Core.Selection;
 using Streaming.Models.IO;
-using Streaming.Models.Pipelines;
+using Streaming.Engine.Pipelines;
 using Streaming.Core.Loading;
 using Streaming.Models.Evaluation;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
 using TorchSharp;
+using Streaming.Core.Profiling;
 
-namespace Streaming.Models.Profiling;
+using Streaming.Models;
+
+namespace Streaming.Engine.Profiling;
 
 /// <summary>Settings of a profile of the scoring graph (<c>score</c>) or of the training graph (<c>train</c>).</summary>
 public sealed record ProfileOptions
@@ -161,7 +167,7 @@ public static class Profiler
         using var sgd = new Sgd(model, 0.9, 1e-4);
         var loader = new BatchLoader(o.Data, new LoaderOptions
         {
-            Preprocess = Evaluator.Preprocess(spec),
+            Preprocess = spec.Preprocess(),
             Augment = AugmentationOptions.Default(size),
             BatchSize = o.BatchSize,
             Workers = o.DecodeWorkers,

@@ -1,6 +1,7 @@
 using Streaming.Core.Selection;
+using Streaming.Core.Dataflow;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Engine.Scoring;
 
 public sealed record ScoreResult(long ImagesScored, long Quarantined, int ShardsDone, int ShardsSkipped, IReadOnlyList<string> FailedShards,
     TimeSpan Elapsed, IReadOnlyList<StageSnapshot> Stages, string Bottleneck, SelectionManifest? Selection)

@@ -4,7 +4,7 @@ using System.Text.Json.Nodes;
 using Streaming.Core;
 using Streaming.Models.Compute;
 
-namespace Streaming.Models.Pipelines;
+namespace Streaming.Engine.Pipelines;
 
 /// <summary>One output file of a replayed stage against the record.</summary>
 public sealed record ReplayCheck(string Stage, string File, string Expected, string? Actual)

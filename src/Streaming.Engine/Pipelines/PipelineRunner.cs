@@ -11,10 +11,15 @@ using Streaming.Core.Selection;
 using Streaming.Models.Compute;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
-using Streaming.Models.Scoring;
+using Streaming.Core.Dataflow;
+using Streaming.Models.Teachers;
+using Streaming.Engine.Scoring;
 using Streaming.Models.Training;
+using Streaming.Models.Loading;
 
-namespace Streaming.Models.Pipelines;
+using Streaming.Models;
+
+namespace Streaming.Engine.Pipelines;
 
 /// <summary>What one stage did: its cache key, whether it was reused, its output files' hashes, metrics and wall time.</summary>
 public sealed record StageRecord(string Name, string Key, bool Reused, double WallSeconds, string Folder,
@@ -202,8 +207,7 @@ public sealed class PipelineRunner
             ["versions"] = Versions(),
         };
         string path = Path.Combine(_out, RunFileName);
-        await File.WriteAllTextAsync(path + ".partial", run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
-        File.Move(path + ".partial", path, overwrite: true);
+        await AtomicFile.WriteAllTextAsync(path, run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
         return run;
     }
 
@@ -315,7 +319,7 @@ public sealed class PipelineRunner
             await File.WriteAllTextAsync(Path.Combine(temp, StageFileName), JsonSerializer.Serialize(new StageFile(name, key, clock.Elapsed.TotalSeconds, outputs, outputSha, sortedMetrics),
                 new JsonSerializerOptions { WriteIndented = true }), ct);
             if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
-            Directory.Move(temp, folder);
+            AtomicFile.CommitDirectory(temp, folder);
             record = new StageRecord(name, key, false, clock.Elapsed.TotalSeconds, folder, parameters, inputHashes, outputs, outputSha, sortedMetrics);
             string shown = string.Join(", ", sortedMetrics.Where(kv => !kv.Key.EndsWith("per_second", StringComparison.Ordinal)).Select(kv => $"{kv.Key} {Fmt(kv.Value)}"));
             _log($"      {name}: done in {clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}");

@@ -4,7 +4,7 @@ using Microsoft.ML.OnnxRuntime.Tensors;
 using Streaming.Core;
 using Streaming.Models.IO;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Models.Teachers;
 
 /// <summary>
 /// A teacher trained anywhere and exported to ONNX, run by ONNX Runtime (CPU execution provider here).

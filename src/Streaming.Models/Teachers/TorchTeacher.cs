@@ -3,7 +3,7 @@ using Streaming.Models.Zoo;
 using TorchSharp;
 using static TorchSharp.torch;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Models.Teachers;
 
 /// <summary>A TorchSharp model (trained here, or a torchvision state dict) as a teacher; softmax and top-k run on its device.</summary>
 public sealed class TorchTeacher : ITeacher

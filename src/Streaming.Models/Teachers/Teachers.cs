@@ -1,7 +1,7 @@
 using Streaming.Models.IO;
 using TorchSharp;
 
-namespace Streaming.Models.Scoring;
+namespace Streaming.Models.Teachers;
 
 /// <summary>Opens a teacher of any supported kind: our model.safetensors (or run folder), a .pt state dict with a spec, or an .onnx model.</summary>
 public static class Teachers

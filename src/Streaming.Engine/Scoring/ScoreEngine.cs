@@ -7,8 +7,11 @@ using Streaming.Core.Selection;
 using Streaming.Models.IO;
 using TorchSharp;
 using static TorchSharp.torch;
+using Streaming.Models.Teachers;
 
-namespace Streaming.Models.Scoring;
+using Streaming.Models;
+
+namespace Streaming.Engine.Scoring;
 
 /// <summary>
 /// Step 2 of the method as a bounded dataflow graph:
@@ -135,9 +138,9 @@ public static class ScoreEngine
             Classes = spec.Classes,
             Shards = entries,
             FailedShards = failed,
-            Compute = Compute.ComputeEnvironment.Current(o.Threads),
+            Compute = Streaming.Models.Compute.ComputeEnvironment.Current(o.Threads),
         };
-        await File.WriteAllTextAsync(Path.Combine(o.Out, ScoringManifest.FileName),
+        await AtomicFile.WriteAllTextAsync(Path.Combine(o.Out, ScoringManifest.FileName),
             JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken).ConfigureAwait(false);
         await File.WriteAllLinesAsync(Path.Combine(o.Out, DatasetWriter.QuarantineFileName),
             entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines), cancellationToken).ConfigureAwait(false);
