@@ -37,10 +37,12 @@ internal static class ScoringThroughput
             var x = new float[batch * s.InChannels * s.ImageSize * s.ImageSize];
             var rng = new Random(1);
             for (int i = 0; i < x.Length; i++) x[i] = (float)rng.NextDouble();
-            for (int i = 0; i < 3; i++) teacher.TopK(x, batch, 10);
+            var classes = new int[batch * 10];
+            var probs = new float[batch * 10];
+            for (int i = 0; i < 3; i++) teacher.TopK(x, batch, 10, classes, probs);
             var sw = Stopwatch.StartNew();
             long n = 0;
-            while (sw.Elapsed.TotalSeconds < 20) { teacher.TopK(x, batch, 10); n += batch; }
+            while (sw.Elapsed.TotalSeconds < 20) { teacher.TopK(x, batch, 10, classes, probs); n += batch; }
             bare = n / sw.Elapsed.TotalSeconds;
         }
         Console.WriteLine($"bare inference (teacher.TopK on ready tensors, batch {batch}, {threads} threads): {bare:N0} images/s");

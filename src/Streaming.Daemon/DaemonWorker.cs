@@ -13,6 +13,7 @@ using Streaming.Models.IO;
 using Streaming.Core.Dataflow;
 using Streaming.Models.Teachers;
 using Streaming.Engine.Scoring;
+using Streaming.Engine.Scoring.Stages;
 
 namespace Streaming.Daemon;
 
@@ -105,7 +106,7 @@ public sealed class DaemonWorker : BackgroundService
 
         Streaming.Models.Compute.ComputeEnvironment.PinIsa(_config.Isa, "compute.isa");
         var device = TorchDevice.Resolve(_config.Device);
-        string teacherPath = _config.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? _config.Teacher : ModelFile.Resolve(_config.Teacher);
+        string teacherPath = Teachers.Resolve(_config.Teacher);
         using var teacher = Teachers.Open(teacherPath, device, null, _config.Threads);
         if (_config.Threads is int t) TorchSharp.torch.set_num_threads(t);
         int topP = Math.Min(_config.TopP, teacher.Spec.NumClasses);
@@ -116,7 +117,8 @@ public sealed class DaemonWorker : BackgroundService
         // On SIGTERM the graph stops at once: the batch in inference finishes (it cannot be interrupted) and the
         // shard being recorded is recorded; a shard cut off halfway is scored again on restart.
         using var graphStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var graph = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, OnShardAsync, graphStop.Token);
+        var sink = new ShardSink(ScoreFile, _selector, CommittedAsync, FailedAsync, _gate);
+        var graph = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, sink, graphStop.Token);
         _status.Stages = graph.Stages;
         _status.Ready = true;
         _log.LogInformation("watching {Inbox}; state in {State}; K={K} P={P} top_p={TopP} {Balance}; {Done} shards done before",
@@ -391,50 +393,45 @@ public sealed class DaemonWorker : BackgroundService
         _status.MemoryPaused = false;
     }
 
-    /// <summary>The graph's collector calls this once per shard, one at a time, in the order shards were sent.</summary>
-    private async Task OnShardAsync(ShardScores s, CancellationToken notUsed)
+    /// <summary>Where a shard's score shard goes: named by the input shard and its content, so two drops never share one.</summary>
+    private string ScoreFile(ShardJob job)
     {
-        var w = (WorkShard)s.Tag!;
-        // From here on nothing is cancelled halfway: the shard is recorded whole or not at all.
-        await _gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
-        try
-        {
-            _inFlightKeys.TryRemove(w.Key, out _);
-            _status.ShardCollected();
-            if (s.Error is not null)
-            {
-                w.Drop.Failures.Add($"{w.Input}: {s.Error}");
-                _status.ShardsFailed++;
-                _log.LogWarning("shard {Input} failed: {Error}", w.Input, s.Error);
-            }
-            else
-            {
-                string name = $"score-{Path.GetFileNameWithoutExtension(w.Path)}-{w.Key[..12]}.parquet";
-                string file = Path.Combine(Scores, name);
-                string quarantineFile = file + ".quarantine.jsonl";
-                if (s.Quarantined.Count > 0) File.WriteAllLines(quarantineFile, s.Quarantined.Select(b => JsonSerializer.Serialize(b)));
-                else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-                string sha256 = await ScoreShards.WriteAsync(file, s.Rows, cancellationToken: CancellationToken.None).ConfigureAwait(false);
-                var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.Combine("scores", name), sha256, s.Rows.Count,
-                    s.Quarantined.Count, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow);
-                _state.AppendDone(State, done);
-                _doneKeys[w.Key] = 0;
-                foreach (var r in s.Rows) _selector!.Offer(r);
-                _status.Scored(s.Rows.Count);
-                _sinceCheckpoint++;
-                _sinceSnapshot++;
-                _lastChange = DateTime.UtcNow;
-                _log.LogInformation("shard {Input} scored: {Rows} images, {Quarantined} quarantined, {Seconds:F2} s, {Rate:F0} images/s",
-                    w.Input, s.Rows.Count, s.Quarantined.Count, done.Seconds, s.Rows.Count / Math.Max(1e-6, done.Seconds));
-                if (_sinceCheckpoint >= _config.CheckpointEveryShards) await CheckpointAsync().ConfigureAwait(false);
-                if (_config.SnapshotEveryShards > 0 && _sinceSnapshot >= _config.SnapshotEveryShards) await PublishAsync("every_shards").ConfigureAwait(false);
-            }
-            if (Interlocked.Decrement(ref w.Drop.Pending) == 0) FinishDrop(w.Drop);
-        }
-        finally
-        {
-            _gate.Release();
-        }
+        var w = (WorkShard)job.Tag!;
+        return Path.Combine(Scores, $"score-{Path.GetFileNameWithoutExtension(w.Path)}-{w.Key[..12]}.parquet");
+    }
+
+    /// <summary>The sink calls this, under the gate, once a shard's score shard is durable and its rows are in the heaps.</summary>
+    private async ValueTask CommittedAsync(ShardCommit c)
+    {
+        var w = (WorkShard)c.Shard.Tag!;
+        _inFlightKeys.TryRemove(w.Key, out _);
+        _status.ShardCollected();
+        var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.GetRelativePath(State, c.ScoreFile), c.Sha256, c.Rows,
+            c.Quarantined, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow);
+        _state.AppendDone(State, done);
+        _doneKeys[w.Key] = 0;
+        _status.Scored(c.Rows);
+        _sinceCheckpoint++;
+        _sinceSnapshot++;
+        _lastChange = DateTime.UtcNow;
+        _log.LogInformation("shard {Input} scored: {Rows} images, {Quarantined} quarantined, {Seconds:F2} s, {Rate:F0} images/s",
+            w.Input, c.Rows, c.Quarantined, done.Seconds, c.Rows / Math.Max(1e-6, done.Seconds));
+        if (_sinceCheckpoint >= _config.CheckpointEveryShards) await CheckpointAsync().ConfigureAwait(false);
+        if (_config.SnapshotEveryShards > 0 && _sinceSnapshot >= _config.SnapshotEveryShards) await PublishAsync("every_shards").ConfigureAwait(false);
+        if (Interlocked.Decrement(ref w.Drop.Pending) == 0) FinishDrop(w.Drop);
+    }
+
+    /// <summary>The sink calls this, under the gate, for a shard that could not be read: its drop goes to quarantine once the rest of it is done.</summary>
+    private ValueTask FailedAsync(ShardJob job, string error)
+    {
+        var w = (WorkShard)job.Tag!;
+        _inFlightKeys.TryRemove(w.Key, out _);
+        _status.ShardCollected();
+        w.Drop.Failures.Add($"{w.Input}: {error}");
+        _status.ShardsFailed++;
+        _log.LogWarning("shard {Input} failed: {Error}", w.Input, error);
+        if (Interlocked.Decrement(ref w.Drop.Pending) == 0) FinishDrop(w.Drop);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>Writes the heaps (covering every done shard) and points the state at them.</summary>

@@ -38,18 +38,15 @@ public class ProfileTests : IAsyncLifetime
         public ModelSpec Spec { get; } = new("fake", 10, channels, size, Enumerable.Repeat(0.5f, channels).ToArray(), Enumerable.Repeat(0.25f, channels).ToArray(),
             Enumerable.Range(0, 10).Select(i => $"c{i}").ToList());
 
-        public (int[] Classes, float[] Probs) TopK(float[] batch, int n, int k)
+        public void TopK(float[] batch, int n, int k, Span<int> classes, Span<float> probs)
         {
             if (sleepPerBatch > TimeSpan.Zero) Thread.Sleep(sleepPerBatch);
-            var classes = new int[n * k];
-            var probs = new float[n * k];
             for (int i = 0; i < n; i++)
                 for (int j = 0; j < k; j++)
                 {
                     classes[i * k + j] = j;
                     probs[i * k + j] = 1f / (j + 2);
                 }
-            return (classes, probs);
         }
 
         public void Dispose()
@@ -71,6 +68,37 @@ public class ProfileTests : IAsyncLifetime
         // Batches of 16 every 25 ms at most: about 640 images/s, never more.
         Assert.InRange(v.ImagesPerSecond, 200, 660);
         Assert.True(run.Samples.Count >= 20, $"{run.Samples.Count} samples in 3 s at 100 ms");
+    }
+
+    /// <summary>Each stage's share of its time blocked on a full next stage, and starved for input, at the end of a run.</summary>
+    private static (double Blocked, double Starved) Shares(ProfileRun run, string stage)
+    {
+        var s = run.Samples[^1].Stages.Single(x => x.Stage == stage);
+        double total = s.Busy + s.Blocked + s.Starved;
+        return (s.Blocked / total, s.Starved / total);
+    }
+
+    [Fact]
+    public async Task SlowInference_ShowsTheStagesBeforeIt_Blocked_NotStarved()
+    {
+        using var teacher = new FakeTeacher(1, 28, TimeSpan.FromMilliseconds(25));
+        var run = await Profiler.RunAsync(Options(Small), teacher);
+        foreach (var stage in new[] { "read", "decode", "batch" })
+        {
+            var (blocked, starved) = Shares(run, stage);
+            Assert.True(blocked >= 0.5 && blocked > starved, $"{stage}: blocked {blocked:P0}, starved {starved:P0}\n{ProfileAnalysis.Table(run.Verdict!)}");
+        }
+    }
+
+    [Fact]
+    public async Task SlowDecoding_ShowsInferenceStarved()
+    {
+        using var teacher = new FakeTeacher(3, 224, TimeSpan.Zero);
+        var run = await Profiler.RunAsync(Options(Photos), teacher);
+        var (blocked, starved) = Shares(run, "infer");
+        Assert.True(starved >= 0.5 && starved > blocked, $"infer: starved {starved:P0}, blocked {blocked:P0}\n{ProfileAnalysis.Table(run.Verdict!)}");
+        var (decodeBlocked, _) = Shares(run, "decode");
+        Assert.True(decodeBlocked < 0.2, $"decode: blocked {decodeBlocked:P0}");
     }
 
     [Fact]

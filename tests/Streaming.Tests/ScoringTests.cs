@@ -45,6 +45,48 @@ public class ScoringTests : IAsyncLifetime
 
     private static byte[] Dhat(string output) => File.ReadAllBytes(Path.Combine(output, "selection", SelectionManifest.DhatFileName));
 
+    /// <summary>A teacher that fails on its <paramref name="failAt"/>-th batch.</summary>
+    private sealed class FailingTeacher(ITeacher inner, int failAt) : ITeacher
+    {
+        private int _calls;
+        public Streaming.Models.IO.ModelSpec Spec => inner.Spec;
+
+        public void TopK(float[] pixels, int n, int k, Span<int> classes, Span<float> probs)
+        {
+            if (++_calls == failAt) throw new InvalidOperationException("the model failed");
+            inner.TopK(pixels, n, k, classes, probs);
+        }
+
+        public void Dispose() => inner.Dispose();
+    }
+
+    [Fact]
+    public async Task AFailingModel_FaultsTheGraphWithItsError_AndEveryPooledBatchGoesBack()
+    {
+        using var teacher = new FailingTeacher(Teachers.Open(Teacher, TorchSharp.torch.CPU), failAt: 3);
+        int committed = 0;
+        var sink = new Streaming.Engine.Scoring.Stages.ShardSink(job => _tmp.Sub($"fail-{job.Input}.parquet"), committed: _ => { committed++; return ValueTask.CompletedTask; });
+        var graph = new ScoreGraph(teacher, 5, 16, 2, sink, CancellationToken.None);
+        var dataset = DatasetManifest.Load(Unlabeled);
+        var send = Task.Run(async () =>
+        {
+            try
+            {
+                foreach (var shard in dataset.Shards) await graph.SendShardAsync(Path.Combine(Unlabeled, shard.File), shard.File);
+                graph.Complete();
+            }
+            catch (Exception e)
+            {
+                graph.Fault(e);
+            }
+        });
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(graph.WaitAsync);
+        await send;
+        Assert.Equal("the model failed", error.Message);
+        Assert.True(committed <= 1, $"{committed} shards committed before the third batch");
+        Assert.Equal(0, graph.BatchesOutstanding);
+    }
+
     [Fact]
     public async Task Dhat_IsByteIdentical_AcrossWorkersShardOrderAndRestarts()
     {
@@ -70,7 +112,7 @@ public class ScoringTests : IAsyncLifetime
         Assert.Equal(Dhat(_tmp.Sub("w1")), Dhat(resumed));
 
         // The stage report names every stage and a bottleneck.
-        Assert.Equal(new[] { "read", "decode", "batch", "infer", "write" }, first.Stages.Select(s => s.Stage));
+        Assert.Equal(new[] { "read", "decode", "batch", "infer", "sink" }, first.Stages.Select(s => s.Stage));
         Assert.Contains(first.Bottleneck, first.Stages.Select(s => s.Stage));
         Assert.True(File.ReadAllLines(Path.Combine(_tmp.Sub("w1"), ScoreEngine.StagesFile)).Length >= 1);
     }

@@ -18,52 +18,94 @@ public static class ScoreShards
     private static readonly ParquetSchema Schema = new(IdField, new ListField("classes", ClassField), new ListField("probs", ProbField));
 
     /// <summary>
-    /// Writes rows to <paramref name="path"/> atomically (a temporary name, then a rename). Returns the file's SHA-256,
-    /// hashed as it was written.
+    /// Writes rows to <paramref name="path"/> atomically (a temporary name, fsynced, then renamed). Returns the file's
+    /// SHA-256, hashed as it was written.
     /// </summary>
     public static async Task<string> WriteAsync(string path, IReadOnlyList<ScoreRow> rows, int rowGroupSize = 65_536, CancellationToken cancellationToken = default)
     {
+        // Rows of unequal lengths (a teacher of fewer classes than P') are written as lists of their own lengths.
+        int total = 0;
+        foreach (var r in rows)
+        {
+            if (r.Classes.Length == 0 || r.Classes.Length != r.Probs.Length) throw new ArgumentException($"score row '{r.Id}' needs as many classes as probabilities, at least one");
+            total += r.Classes.Length;
+        }
+        var ids = new string[rows.Count];
+        var classes = new int[total];
+        var probs = new float[total];
+        var offsets = new int[rows.Count + 1];
+        for (int i = 0, at = 0; i < rows.Count; i++)
+        {
+            ids[i] = rows[i].Id;
+            rows[i].Classes.CopyTo(classes, at);
+            rows[i].Probs.CopyTo(probs, at);
+            at += rows[i].Classes.Length;
+            offsets[i + 1] = at;
+        }
+        return await WriteAsync(path, ids, classes, probs, rows.Count, i => offsets[i], rowGroupSize, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes <paramref name="count"/> rows given as columns, <paramref name="stride"/> classes a row (the scoring graph's
+    /// form): the same bytes as the row form would write. Atomic; returns the file's SHA-256.
+    /// </summary>
+    public static Task<string> WriteAsync(string path, string[] ids, int[] classes, float[] probs, int stride, int count, int rowGroupSize = 65_536,
+        CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfLessThan(stride, 1);
+        return WriteAsync(path, ids, classes, probs, count, i => i * stride, rowGroupSize, cancellationToken);
+    }
+
+    /// <param name="offset">Where row i's classes start in <paramref name="classes"/> (for i up to the row count).</param>
+    private static async Task<string> WriteAsync(string path, string[] ids, int[] classes, float[] probs, int count, Func<int, int> offset, int rowGroupSize,
+        CancellationToken cancellationToken)
+    {
         string temp = AtomicFile.TempFor(path);
         string sha256;
-        await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
-        await using (var stream = new HashingStream(file))
+        int most = 0;
+        for (int start = 0; start < count; start += rowGroupSize) most = Math.Max(most, offset(Math.Min(count, start + rowGroupSize)) - offset(start));
+        // The levels of a row group (pooled): repetition 0 where a row's list starts, 1 inside it; every entry is present.
+        int[] rep = ArrayPool<int>.Shared.Rent(Math.Max(most, 1)), def = ArrayPool<int>.Shared.Rent(Math.Max(most, 1));
+        try
         {
-            var writer = await ParquetWriter.CreateAsync(Schema, stream,
-                new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await using (writer)
-            for (int start = 0; start < rows.Count || (start == 0 && rows.Count == 0); start += rowGroupSize)
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            await using (var stream = new HashingStream(file))
             {
-                int n = Math.Min(rowGroupSize, rows.Count - start);
-                int total = 0;
-                for (int i = 0; i < n; i++) total += rows[start + i].Classes.Length;
-                var ids = new string[n];
-                var classes = new int[total];
-                var probs = new float[total];
-                var rep = new int[total];
-                int at = 0;
-                for (int i = 0; i < n; i++)
+                var writer = await ParquetWriter.CreateAsync(Schema, stream,
+                    new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                await using (writer)
+                for (int start = 0; start < count || (start == 0 && count == 0); start += rowGroupSize)
                 {
-                    var r = rows[start + i];
-                    if (r.Classes.Length == 0 || r.Classes.Length != r.Probs.Length) throw new ArgumentException($"score row '{r.Id}' needs as many classes as probabilities, at least one");
-                    ids[i] = r.Id;
-                    r.Classes.CopyTo(classes, at);
-                    r.Probs.CopyTo(probs, at);
-                    rep[at] = 0;
-                    for (int j = 1; j < r.Classes.Length; j++) rep[at + j] = 1;
-                    at += r.Classes.Length;
+                    int n = Math.Min(rowGroupSize, count - start);
+                    int first = offset(start), total = offset(start + n) - first;
+                    Array.Fill(def, ClassField.MaxDefinitionLevel, 0, total);
+                    for (int i = 0; i < n; i++)
+                    {
+                        int a = offset(start + i) - first, b = offset(start + i + 1) - first;
+                        if (b <= a) throw new ArgumentException($"score row '{ids[start + i]}' needs as many classes as probabilities, at least one");
+                        rep[a] = 0;
+                        Array.Fill(rep, 1, a + 1, b - a - 1);
+                    }
+                    using var rg = writer.CreateRowGroup();
+                    await rg.WriteAsync(IdField, new ArraySegment<string>(ids, start, n)).ConfigureAwait(false);
+                    await rg.WriteAllPartsAsync<int>(ClassField, classes.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
+                    await rg.WriteAllPartsAsync<float>(ProbField, probs.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
+                    if (count == 0) break;
                 }
-                // Every entry is present: its definition level is the element's maximum.
-                var def = new int[total];
-                Array.Fill(def, ClassField.MaxDefinitionLevel);
-                using var rg = writer.CreateRowGroup();
-                await rg.WriteAsync(IdField, ids).ConfigureAwait(false);
-                await rg.WriteAllPartsAsync<int>(ClassField, classes.AsMemory(), def.AsMemory(), rep.AsMemory(), cancellationToken).ConfigureAwait(false);
-                await rg.WriteAllPartsAsync<float>(ProbField, probs.AsMemory(), def.AsMemory(), rep.AsMemory(), cancellationToken).ConfigureAwait(false);
-                if (rows.Count == 0) break;
+                sha256 = stream.Sha256(); // the writer, disposed, has written the footer
             }
-            sha256 = stream.Sha256(); // the writer, disposed, has written the footer
+            AtomicFile.Commit(temp, path);
         }
-        AtomicFile.Commit(temp, path);
+        catch
+        {
+            AtomicFile.TryDelete(temp);
+            throw;
+        }
+        finally
+        {
+            ArrayPool<int>.Shared.Return(rep);
+            ArrayPool<int>.Shared.Return(def);
+        }
         return sha256;
     }
 

@@ -82,7 +82,7 @@ public sealed class Selector
     public void Offer(ReadOnlySpan<char> id, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs)
     {
         Rows++;
-        int n = Math.Min(P, classes.Length);
+        int n = TopP.Counted(P, classes.Length);
         if (n == 0) return;
         var thresholds = _thresholds;
         if ((uint)classes[0] < (uint)thresholds.Length) _topOne[classes[0]]++;
@@ -218,6 +218,13 @@ public sealed class Selector
     }
 
     public void Offer(ScoreRow row) => Offer(row.Id, row.Classes, row.Probs);
+
+    /// <summary>Offers rows given as columns (the scoring graph's form): row i's classes and probabilities are the i-th run of <paramref name="stride"/>.</summary>
+    public void Offer(ReadOnlySpan<string> ids, ReadOnlySpan<int> classes, ReadOnlySpan<float> probs, int stride)
+    {
+        for (int i = 0; i < ids.Length; i++)
+            Offer(ids[i].AsSpan(), classes.Slice(i * stride, stride), probs.Slice(i * stride, stride));
+    }
 
     /// <summary>A uniform pseudo-random score in [0, 1) fixed by (seed, class, id): random selection that is still reproducible.</summary>
     private float RandomKey(ulong idHash, int c) => (float)((StableHash.Mix(idHash ^ StableHash.Mix(Seed ^ StableHash.Mix((ulong)c + 1))) >> 40) / (double)(1UL << 24));

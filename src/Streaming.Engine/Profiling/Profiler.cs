@@ -11,6 +11,7 @@ using Streaming.Models.Evaluation;
 using Streaming.Core.Dataflow;
 using Streaming.Models.Teachers;
 using Streaming.Engine.Scoring;
+using Streaming.Engine.Scoring.Stages;
 using Streaming.Models.Training;
 using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
@@ -94,19 +95,17 @@ public static class Profiler
         if (teacher is null)
         {
             if (o.Teacher is null) throw new ArgumentException("profiling the scoring needs a teacher");
-            string path = o.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? o.Teacher : ModelFile.Resolve(o.Teacher);
-            teacher = owned = Teachers.Open(path, TorchDevice.Resolve(o.Device), null, o.Threads);
+            teacher = owned = Teachers.Open(o.Teacher, TorchDevice.Resolve(o.Device), null, o.Threads);
         }
         string scratch = Path.Combine(Path.GetTempPath(), "streaming-profile-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(scratch);
         try
         {
+            // The same sink as score's, into a scratch folder (four files round and round), with no heaps; the last shard,
+            // cut off when the time was up, fails as "stopped" and is not written.
             int written = 0;
-            var graph = new ScoreGraph(teacher, Math.Min(o.TopP, teacher.Spec.NumClasses), o.BatchSize, o.DecodeWorkers, async (shard, token) =>
-            {
-                if (shard.Error is not null) return; // the last shard, cut off when the time was up
-                await ScoreShards.WriteAsync(Path.Combine(scratch, $"score-{written++ % 4}.parquet"), shard.Rows, cancellationToken: token).ConfigureAwait(false);
-            }, cancellationToken);
+            var sink = new ShardSink(_ => Path.Combine(scratch, $"score-{written++ % 4}.parquet"));
+            var graph = new ScoreGraph(teacher, Math.Min(o.TopP, teacher.Spec.NumClasses), o.BatchSize, o.DecodeWorkers, sink, cancellationToken);
             using var sampler = o.Sample ? new GraphSampler(graph.Stages, o.Interval) : null;
             var clock = Stopwatch.StartNew();
             using var timeUp = new CancellationTokenSource();
@@ -131,7 +130,7 @@ public static class Profiler
             }
             await graph.WaitAsync().ConfigureAwait(false);
             var elapsed = clock.Elapsed;
-            long images = graph.Infer.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
+            long images = graph.Infer.Stats.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
             sampler?.Dispose();
             var samples = sampler?.Samples ?? [];
             var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;

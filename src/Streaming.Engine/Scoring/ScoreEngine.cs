@@ -4,7 +4,7 @@ using System.Text.Json;
 using Streaming.Core;
 using Streaming.Core.Datasets;
 using Streaming.Core.Selection;
-using Streaming.Models.IO;
+using Streaming.Engine.Scoring.Stages;
 using TorchSharp;
 using static TorchSharp.torch;
 using Streaming.Models.Teachers;
@@ -38,7 +38,7 @@ public static class ScoreEngine
         var clock = Stopwatch.StartNew();
         var dataset = DatasetManifest.Load(o.Data);
         var device = TorchDevice.Resolve(o.Device);
-        string teacherPath = o.Teacher.EndsWith(".onnx", StringComparison.OrdinalIgnoreCase) ? o.Teacher : ModelFile.Resolve(o.Teacher);
+        string teacherPath = Teachers.Resolve(o.Teacher);
         using var teacher = Teachers.Open(teacherPath, device, o.TeacherSpec, o.Threads);
         var spec = teacher.Spec;
         if (dataset.Classes.Count > 0 && dataset.Classes.Count != spec.NumClasses)
@@ -59,24 +59,21 @@ public static class ScoreEngine
         var written = new Dictionary<string, (long Rows, string Sha256)>(StringComparer.Ordinal); // by this run, hashed as written
         var failed = new List<FailedShard>();
         long scored = 0, quarantined = 0;
-        var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, async (shard, token) =>
-        {
-            if (shard.Error is not null)
+        var sink = new ShardSink(job => Path.Combine(scoresDir, ScoreName(job.Input)), selector,
+            committed: c =>
             {
-                failed.Add(new FailedShard(shard.Input, shard.Error));
-                log($"shard {shard.Input} failed: {shard.Error}");
-                return;
-            }
-            string file = Path.Combine(scoresDir, ScoreName(shard.Input));
-            string quarantineFile = file + ".quarantine.jsonl";
-            if (shard.Quarantined.Count > 0) await File.WriteAllLinesAsync(quarantineFile, shard.Quarantined.Select(b => JsonSerializer.Serialize(b)), token).ConfigureAwait(false);
-            else if (File.Exists(quarantineFile)) File.Delete(quarantineFile);
-            string sha256 = await ScoreShards.WriteAsync(file, shard.Rows, cancellationToken: token).ConfigureAwait(false);
-            if (selector is not null) foreach (var r in shard.Rows) selector.Offer(r);
-            written[shard.Input] = (shard.Rows.Count, sha256);
-            scored += shard.Rows.Count;
-            quarantined += shard.Quarantined.Count;
-        }, cancellationToken);
+                written[c.Shard.Input] = (c.Rows, c.Sha256);
+                scored += c.Rows;
+                quarantined += c.Quarantined;
+                return ValueTask.CompletedTask;
+            },
+            failed: (job, error) =>
+            {
+                failed.Add(new FailedShard(job.Input, error));
+                log($"shard {job.Input} failed: {error}");
+                return ValueTask.CompletedTask;
+            });
+        var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, sink, cancellationToken);
         var stages = graph.Stages;
 
         await using var stageLog = new StreamWriter(Path.Combine(o.Out, StagesFile), append: false) { AutoFlush = true };
@@ -84,11 +81,11 @@ public static class ScoreEngine
         {
             var snapshot = stages.Select(s => s.Snapshot()).ToList();
             lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = snapshot }));
-            long through = graph.Infer.Snapshot().ItemsOut;
+            long through = graph.Infer.Stats.Snapshot().ItemsOut;
             progress?.Report((through, total, through / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
         }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
 
-        // The reader: shards in order; a shard that fails reaches the callback with its error.
+        // The driver: shards in order; a shard that fails reaches the sink with its error.
         try
         {
             foreach (int shard in pending)

@@ -1,25 +1,27 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Threading.Tasks.Dataflow;
-using Streaming.Core.Loading;
 using Streaming.Core.Dataflow;
-using Streaming.Models.Teachers;
+using Streaming.Core.Loading;
 using static TorchSharp.torch;
 
 namespace Streaming.Models.Loading;
 
 /// <summary>
-/// The training input pipeline as a bounded dataflow graph: epoch order (shard permutation + shuffle
-/// buffer) -> decode + augment (parallel, order kept) -> batch -> tensors. Every block is bounded, so
-/// it runs at most <see cref="LoaderOptions.Prefetch"/> batches ahead of the model and memory stays
-/// flat. Batch b of epoch e holds the same images, augmented the same way, however many workers run
-/// and whether or not the run was resumed. Each stage keeps the same counters as the scoring graph
-/// (<see cref="Stages"/>: items, busy, blocked, starved, queue), summed over epochs, for <c>profile --stage train</c>.
+/// The training input pipeline, on the same stage base as the scoring graph (<see cref="Stage{TIn}"/>): read (epoch
+/// order: shard permutation and a shuffle buffer, grouped into batches) -> decode (decode + augment, the workers
+/// sharing each batch, into one pooled pixel buffer) -> batch (the tensors) -> the model. Every stage is bounded, so it
+/// runs at most <see cref="LoaderOptions.Prefetch"/> batches ahead of the model and memory stays flat. Batch b of
+/// epoch e holds the same images, augmented the same way, however many workers run and whether or not the run was
+/// resumed. The stages' counters (<see cref="Stages"/>: items, busy, blocked, starved, queue) run on over epochs, for
+/// <c>profile --stage train</c>.
 /// </summary>
 public sealed class BatchLoader
 {
     private readonly EpochOrder _order;
     private readonly LoaderOptions _options;
+    private BufferBlock<Batch>? _ready;
 
     public BatchLoader(string dataset, LoaderOptions options)
     {
@@ -31,17 +33,16 @@ public sealed class BatchLoader
         BatchStats = new StageStats("batch");
     }
 
-    /// <summary>Shard reading and the shuffle buffer: busy producing the next sample, blocked when decode is full.</summary>
+    /// <summary>Shard reading and the shuffle buffer, into batches: blocked when decode is full.</summary>
     public StageStats ReadStats { get; }
     /// <summary>Decode + augmentation, over its workers.</summary>
     public StageStats DecodeStats { get; }
-    /// <summary>Assembly of decoded images into batch tensors.</summary>
+    /// <summary>The batches' tensors.</summary>
     public StageStats BatchStats { get; }
     public IReadOnlyList<StageStats> Stages => [ReadStats, DecodeStats, BatchStats];
 
     /// <summary>Batches ready and waiting for the model (the current epoch's).</summary>
-    public int ReadyBatches => _ready?.OutputCount ?? 0;
-    private TransformBlock<Decoded[], Batch>? _ready;
+    public int ReadyBatches => _ready?.Count ?? 0;
 
     public Streaming.Core.Datasets.DatasetManifest Manifest => _order.Manifest;
 
@@ -57,106 +58,45 @@ public sealed class BatchLoader
     /// </summary>
     private bool DropLast => _options.DropLast && EpochSize >= _options.BatchSize;
 
-    private sealed record Decoded(float[] Pixels, int Label, long Index, string Id);
+    /// <summary>A batch on its way: the samples, then their pixels (pooled).</summary>
+    private sealed class Pending(int capacity)
+    {
+        public readonly TrainingSample[] Samples = new TrainingSample[capacity];
+        public int Count;
+        public float[]? Pixels;
+        public long Index;
+
+        public void ReturnPixels()
+        {
+            if (Pixels is not null) ArrayPool<float>.Shared.Return(Pixels);
+            Pixels = null;
+        }
+    }
 
     /// <summary>The batches of one epoch from batch <paramref name="firstBatch"/> on. The caller disposes each batch.</summary>
     public async IAsyncEnumerable<Batch> ReadEpochAsync(long epoch, long firstBatch = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
-        var o = _options;
-        int sampleLength = o.Preprocess.TensorLength;
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = cts.Token;
-        var decode = new TransformBlock<TrainingSample, Decoded>(s =>
-        {
-            DecodeStats.In();
-            long start = Stopwatch.GetTimestamp();
-            var pixels = new float[sampleLength];
-            try
-            {
-                Augmentation.DecodeAugmented(s.Image, o.Preprocess, o.Augment, o.Seed, epoch, s.Id, pixels);
-            }
-            catch (InvalidDataException e)
-            {
-                throw new Streaming.Core.StreamingException($"image '{s.Id}' does not decode ({e.Message}); ingest the data with verification on");
-            }
-            finally
-            {
-                DecodeStats.Busy(Stopwatch.GetTimestamp() - start);
-            }
-            DecodeStats.Out();
-            return new Decoded(pixels, s.Label, s.Index, s.Id);
-        }, new ExecutionDataflowBlockOptions { MaxDegreeOfParallelism = o.Workers, BoundedCapacity = o.BatchSize * 2, EnsureOrdered = true, CancellationToken = token });
-        var batch = new BatchBlock<Decoded>(o.BatchSize, new GroupingDataflowBlockOptions { BoundedCapacity = o.BatchSize * 2, CancellationToken = token });
-        var tensors = new TransformBlock<Decoded[], Batch>(items =>
-        {
-            BatchStats.In(items.Length);
-            long start = Stopwatch.GetTimestamp();
-            int n = items.Length;
-            var data = new float[(long)n * sampleLength];
-            var labels = new long[n];
-            for (int i = 0; i < n; i++)
-            {
-                items[i].Pixels.CopyTo(data, (long)i * sampleLength);
-                labels[i] = items[i].Label;
-            }
-            var images = tensor(data, [n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width]);
-            Tensor? targets = null;
-            if (o.SoftTargets is { } soft)
-            {
-                int c = soft.NumClasses;
-                var dist = new float[(long)n * c];
-                for (int i = 0; i < n; i++) soft.Fill(items[i].Id, dist.AsSpan(i * c, c));
-                targets = tensor(dist, [n, c]);
-            }
-            var result = new Batch(images, tensor(labels), epoch, items[0].Index / o.BatchSize, targets);
-            BatchStats.Busy(Stopwatch.GetTimestamp() - start);
-            BatchStats.Out(n);
-            return result;
-        }, new ExecutionDataflowBlockOptions { BoundedCapacity = o.Prefetch, CancellationToken = token });
-        _ready = tensors;
-        DecodeStats.QueueDepth = () => decode.InputCount;
-        BatchStats.QueueDepth = () => batch.OutputCount + tensors.InputCount;
-        var link = new DataflowLinkOptions { PropagateCompletion = true };
-        decode.LinkTo(batch, link);
-        batch.LinkTo(tensors, link);
-
-        long skip = firstBatch * o.BatchSize;
-        long limit = DropLast ? BatchesPerEpoch * o.BatchSize : long.MaxValue;
-        var feeder = Task.Run(async () =>
-        {
-            try
-            {
-                await using var samples = _order.ReadAsync(epoch, skip, token).GetAsyncEnumerator(token);
-                while (true)
-                {
-                    long start = Stopwatch.GetTimestamp();
-                    bool more = await samples.MoveNextAsync().ConfigureAwait(false);
-                    long read = Stopwatch.GetTimestamp();
-                    ReadStats.Busy(read - start);
-                    if (!more) break;
-                    var sample = samples.Current;
-                    if (sample.Index >= limit) break;
-                    ReadStats.In();
-                    bool sent = await decode.SendAsync(sample, token).ConfigureAwait(false);
-                    ReadStats.Blocked(Stopwatch.GetTimestamp() - read);
-                    if (!sent) break;
-                    ReadStats.Out();
-                }
-                decode.Complete();
-            }
-            catch (Exception e)
-            {
-                ((IDataflowBlock)decode).Fault(e);
-            }
-        }, token);
-
+        long skip = firstBatch * _options.BatchSize;
+        long limit = DropLast ? BatchesPerEpoch * _options.BatchSize : long.MaxValue;
+        var read = new ReadStage(this, epoch, skip, limit, token);
+        var decode = new DecodeStage(this, epoch, token);
+        var tensors = new TensorStage(this, epoch, token);
+        var ready = new BufferBlock<Batch>(new DataflowBlockOptions { BoundedCapacity = _options.Prefetch, CancellationToken = token });
+        _ready = ready;
+        read.LinkTo(decode);
+        decode.LinkTo(tensors);
+        tensors.LinkTo(ready);
+        read.Input.Post(0); // one item: the epoch, read from its start to its end
+        read.Complete();
         try
         {
-            while (await tensors.OutputAvailableAsync(token).ConfigureAwait(false))
+            while (await ready.OutputAvailableAsync(token).ConfigureAwait(false))
             {
-                while (tensors.TryReceive(out var b))
+                while (ready.TryReceive(out var b))
                 {
-                    if (DropLast && b.Count < o.BatchSize)
+                    if (DropLast && b.Count < _options.BatchSize)
                     {
                         b.Dispose();
                         continue;
@@ -164,13 +104,138 @@ public sealed class BatchLoader
                     yield return b;
                 }
             }
-            await tensors.Completion.ConfigureAwait(false);
+            await ready.Completion.ConfigureAwait(false);
         }
         finally
         {
             cts.Cancel();
-            try { await feeder.ConfigureAwait(false); } catch (OperationCanceledException) { }
-            while (tensors.TryReceive(out var left)) left.Dispose();
+            foreach (var stage in new Task[] { read.Completion, decode.Completion, tensors.Completion })
+                try { await stage.ConfigureAwait(false); } catch (OperationCanceledException) { } catch (Exception) when (token.IsCancellationRequested) { }
+            while (ready.TryReceive(out var left)) left.Dispose();
+            decode.ReturnHeld();
+            tensors.ReturnHeld();
         }
+    }
+
+    /// <summary>Read: the epoch's samples in order (from <c>skip</c>, up to <c>limit</c>), in batches.</summary>
+    private sealed class ReadStage(BatchLoader loader, long epoch, long skip, long limit, CancellationToken token)
+        : Stage<int, Pending>(loader.ReadStats, capacity: 1, token)
+    {
+        protected override async ValueTask ProcessAsync(int _)
+        {
+            int size = loader._options.BatchSize;
+            var pending = new Pending(size) { Index = skip / size };
+            await foreach (var sample in loader._order.ReadAsync(epoch, skip, CancellationToken).ConfigureAwait(false))
+            {
+                if (sample.Index >= limit) break;
+                Stats.In();
+                pending.Samples[pending.Count++] = sample;
+                if (pending.Count < size) continue;
+                Stats.Out(pending.Count);
+                await EmitAsync(pending).ConfigureAwait(false);
+                pending = new Pending(size) { Index = pending.Index + 1 };
+            }
+            if (pending.Count == 0) return;
+            Stats.Out(pending.Count);
+            await EmitAsync(pending).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Decode: each sample decoded and augmented (seeded by seed, epoch and id) into its slot of the batch's pooled pixels.</summary>
+    private sealed class DecodeStage(BatchLoader loader, long epoch, CancellationToken token)
+        : Stage<Pending, Pending>(loader.DecodeStats, capacity: 1, token)
+    {
+        private readonly ParallelOptions _parallel = new() { MaxDegreeOfParallelism = loader._options.Workers, CancellationToken = token };
+        private readonly HashSet<Pending> _held = [];
+
+        protected override bool ReportsBusy => true;
+
+        protected override async ValueTask ProcessAsync(Pending pending)
+        {
+            var o = loader._options;
+            int length = o.Preprocess.TensorLength;
+            Stats.In(pending.Count);
+            pending.Pixels = ArrayPool<float>.Shared.Rent(checked(pending.Count * length));
+            lock (_held) _held.Add(pending);
+            void One(int i)
+            {
+                long start = Stopwatch.GetTimestamp();
+                var s = pending.Samples[i];
+                try
+                {
+                    Augmentation.DecodeAugmented(s.Image, o.Preprocess, o.Augment, o.Seed, epoch, s.Id, pending.Pixels.AsSpan(i * length, length));
+                }
+                catch (InvalidDataException e)
+                {
+                    throw new Streaming.Core.StreamingException($"image '{s.Id}' does not decode ({e.Message}); ingest the data with verification on");
+                }
+                finally
+                {
+                    Stats.Busy(Stopwatch.GetTimestamp() - start);
+                }
+            }
+            if (Stats.Workers == 1) for (int i = 0; i < pending.Count; i++) One(i);
+            else Parallel.For(0, pending.Count, _parallel, One);
+            Stats.Out(pending.Count);
+            await EmitAsync(pending).ConfigureAwait(false);
+            lock (_held) _held.Remove(pending);
+        }
+
+        protected override void DiscardOutput(Pending item) => item.ReturnPixels();
+
+        /// <summary>Returns the pixels of batches a stopped epoch left here.</summary>
+        public void ReturnHeld()
+        {
+            lock (_held)
+            {
+                foreach (var p in _held) p.ReturnPixels();
+                _held.Clear();
+            }
+        }
+    }
+
+    /// <summary>Batch: the images, labels (and soft targets) as tensors; the pixels go back to the pool.</summary>
+    private sealed class TensorStage(BatchLoader loader, long epoch, CancellationToken token)
+        : Stage<Pending, Batch>(loader.BatchStats, capacity: 1, token)
+    {
+        private Pending? _current;
+
+        protected override async ValueTask ProcessAsync(Pending pending)
+        {
+            var o = loader._options;
+            int n = pending.Count, length = o.Preprocess.TensorLength;
+            Stats.In(n);
+            _current = pending;
+            Batch batch;
+            try
+            {
+                var images = empty(n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width);
+                images.data<float>().CopyFrom(pending.Pixels.AsSpan(0, n * length), 0, 0);
+                var labels = new long[n];
+                for (int i = 0; i < n; i++) labels[i] = pending.Samples[i].Label;
+                Tensor? targets = null;
+                if (o.SoftTargets is { } soft)
+                {
+                    int c = soft.NumClasses;
+                    var dist = new float[(long)n * c];
+                    for (int i = 0; i < n; i++) soft.Fill(pending.Samples[i].Id, dist.AsSpan(i * c, c));
+                    targets = tensor(dist, [n, c]);
+                }
+                batch = new Batch(images, tensor(labels), epoch, pending.Index, targets);
+            }
+            finally
+            {
+                pending.ReturnPixels();
+                _current = null;
+            }
+            Stats.Out(n);
+            await EmitAsync(batch).ConfigureAwait(false);
+        }
+
+        protected override void Discard(Pending item) => item.ReturnPixels();
+
+        protected override void DiscardOutput(Batch item) => item.Dispose();
+
+        public void ReturnHeld() => _current?.ReturnPixels();
     }
 }

@@ -50,25 +50,23 @@ public sealed class OnnxTeacher : ITeacher
         return new ModelSpec("onnx", classes, e.GetProperty("in_channels").GetInt32(), e.GetProperty("image_size").GetInt32(), Floats("mean"), Floats("std"), names);
     }
 
-    public (int[] Classes, float[] Probs) TopK(float[] batch, int n, int k)
+    public void TopK(float[] pixels, int n, int k, Span<int> classes, Span<float> probs)
     {
         var shape = new[] { n, Spec.InChannels, Spec.ImageSize, Spec.ImageSize };
-        var input = new DenseTensor<float>(batch.AsMemory(0, n * Spec.InChannels * Spec.ImageSize * Spec.ImageSize), shape);
+        var input = new DenseTensor<float>(pixels.AsMemory(0, n * Spec.InChannels * Spec.ImageSize * Spec.ImageSize), shape);
         using var results = _session.Run([NamedOnnxValue.CreateFromTensor(_input, input)]);
-        var logits = results.First().AsEnumerable<float>().ToArray();
+        var logits = results.First().AsTensor<float>();
         int c = Spec.NumClasses;
-        var classes = new int[n * k];
-        var probs = new float[n * k];
         var row = new float[c];
         var order = new int[c];
         for (int i = 0; i < n; i++)
         {
             // Softmax in double for accuracy, then the k largest (ties to the smaller class index, as torch.topk on CPU).
             double max = double.NegativeInfinity;
-            for (int j = 0; j < c; j++) max = Math.Max(max, logits[i * c + j]);
+            for (int j = 0; j < c; j++) max = Math.Max(max, logits[i, j]);
             double sum = 0;
-            for (int j = 0; j < c; j++) sum += Math.Exp(logits[i * c + j] - max);
-            for (int j = 0; j < c; j++) { row[j] = (float)(Math.Exp(logits[i * c + j] - max) / sum); order[j] = j; }
+            for (int j = 0; j < c; j++) sum += Math.Exp(logits[i, j] - max);
+            for (int j = 0; j < c; j++) { row[j] = (float)(Math.Exp(logits[i, j] - max) / sum); order[j] = j; }
             Array.Sort(order, (a, b) => row[b] != row[a] ? row[b].CompareTo(row[a]) : a.CompareTo(b));
             for (int j = 0; j < k; j++)
             {
@@ -76,7 +74,6 @@ public sealed class OnnxTeacher : ITeacher
                 probs[i * k + j] = row[order[j]];
             }
         }
-        return (classes, probs);
     }
 
     public void Dispose() => _session.Dispose();

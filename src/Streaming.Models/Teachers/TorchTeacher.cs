@@ -23,15 +23,17 @@ public sealed class TorchTeacher : ITeacher
 
     public ModelSpec Spec { get; }
 
-    public (int[] Classes, float[] Probs) TopK(float[] batch, int n, int k)
+    public void TopK(float[] pixels, int n, int k, Span<int> classes, Span<float> probs)
     {
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         int length = n * Spec.InChannels * Spec.ImageSize * Spec.ImageSize;
-        var x = MemoryFormat.Input(tensor(batch.AsSpan(0, length).ToArray(), [n, Spec.InChannels, Spec.ImageSize, Spec.ImageSize]).to(_device));
-        var probs = nn.functional.softmax(_model.forward(x), 1);
-        var (values, indexes) = probs.topk(k, dim: 1);
-        return (indexes.to(int32).cpu().data<int>().ToArray(), values.cpu().data<float>().ToArray());
+        // A view of the caller's buffer, not a copy: the first tensor operation (the layout change, or the model) reads it.
+        var x = tensor(pixels.AsMemory(0, length), [n, Spec.InChannels, Spec.ImageSize, Spec.ImageSize]);
+        var probabilities = nn.functional.softmax(_model.forward(MemoryFormat.Input(x.to(_device))), 1);
+        var (values, indexes) = probabilities.topk(k, dim: 1);
+        indexes.to(int32).cpu().data<int>().CopyTo(classes[..(n * k)], 0, 0);
+        values.cpu().data<float>().CopyTo(probs[..(n * k)], 0, 0);
     }
 
     public void Dispose() => _model.Dispose();

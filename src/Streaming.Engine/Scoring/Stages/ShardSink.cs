@@ -1,0 +1,72 @@
+using System.Text;
+using System.Text.Json;
+using Streaming.Core;
+using Streaming.Core.Selection;
+
+namespace Streaming.Engine.Scoring.Stages;
+
+/// <summary>What a committed shard left on disk: its score shard, rows, quarantined images and the score shard's SHA-256.</summary>
+public sealed record ShardCommit(ShardJob Shard, string ScoreFile, long Rows, long Quarantined, string Sha256);
+
+/// <summary>
+/// The one local sink, shared by <c>score</c>, the daemon and <c>profile</c>: for each shard, in this order, the
+/// quarantine list (<c>SCORE_FILE.quarantine.jsonl</c>, or none), the score shard (atomic: written whole, fsynced,
+/// renamed), the rows offered to the selector, and the shard reported done. A shard whose reading failed writes
+/// nothing and is reported failed. The selector and the reports run under <paramref name="gate"/> when one is given
+/// (the daemon's state has other users).
+/// </summary>
+/// <param name="scoreFile">Where a shard's score shard goes.</param>
+/// <param name="selector">The heaps the rows are offered to; null: none (profile).</param>
+/// <param name="committed">Called once a shard is durable and its rows offered, under the gate.</param>
+/// <param name="failed">Called for a shard that could not be read, under the gate.</param>
+public sealed class ShardSink(Func<ShardJob, string> scoreFile, Selector? selector = null, Func<ShardCommit, ValueTask>? committed = null,
+    Func<ShardJob, string, ValueTask>? failed = null, SemaphoreSlim? gate = null) : IShardSink
+{
+    public async Task CommitAsync(ShardScores shard, CancellationToken cancellationToken)
+    {
+        if (shard.Error is string error)
+        {
+            await UnderGateAsync(() => failed?.Invoke(shard.Shard, error) ?? ValueTask.CompletedTask).ConfigureAwait(false);
+            return;
+        }
+        // Once started, a shard is committed whole: its files do not depend on a cancellation arriving halfway.
+        string file = scoreFile(shard.Shard);
+        string quarantine = file + ".quarantine.jsonl";
+        if (shard.Quarantined.Count > 0)
+        {
+            var text = new StringBuilder();
+            foreach (var q in shard.Quarantined) text.Append(JsonSerializer.Serialize(q)).Append('\n');
+            AtomicFile.WriteAllText(quarantine, text.ToString());
+        }
+        else if (File.Exists(quarantine))
+        {
+            File.Delete(quarantine);
+        }
+        var (ids, classes, probs) = shard.Arrays;
+        string sha256 = await ScoreShards.WriteAsync(file, ids, classes, probs, shard.TopP, shard.Count, cancellationToken: CancellationToken.None).ConfigureAwait(false);
+        var commit = new ShardCommit(shard.Shard, file, shard.Count, shard.Quarantined.Count, sha256);
+        await UnderGateAsync(async () =>
+        {
+            selector?.Offer(shard.Ids, shard.Classes, shard.Probs, shard.TopP);
+            if (committed is not null) await committed(commit).ConfigureAwait(false);
+        }).ConfigureAwait(false);
+    }
+
+    private async ValueTask UnderGateAsync(Func<ValueTask> action)
+    {
+        if (gate is null)
+        {
+            await action().ConfigureAwait(false);
+            return;
+        }
+        await gate.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await action().ConfigureAwait(false);
+        }
+        finally
+        {
+            gate.Release();
+        }
+    }
+}
