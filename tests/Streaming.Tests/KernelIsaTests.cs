@@ -103,13 +103,18 @@ public class KernelIsaTests
         return JsonDocument.Parse(output[..(output.IndexOf("\n}", StringComparison.Ordinal) + 2)]).RootElement.Clone();
     }
 
-    /// <summary>The ISA oneDNN itself reports, in its verbose mode, for a process pinned to <paramref name="isa"/>.</summary>
-    private static async Task<string?> OnednnSaysAsync(string isa)
+    /// <summary>
+    /// What the libraries themselves report in their verbose modes, for a process pinned to <paramref name="isa"/>: oneDNN's
+    /// ISA, and MKL's reproducibility mode (its SGEMM lines end in CNR:...).
+    /// </summary>
+    private static async Task<(string? Onednn, string? MklMode)> LibrariesSayAsync(string isa)
     {
-        var (code, output) = await CliProcess.RunAsync(new Dictionary<string, string> { ["ONEDNN_VERBOSE"] = "1" }, ["env", "--isa", isa]);
+        var (code, output) = await CliProcess.RunAsync(new Dictionary<string, string> { ["ONEDNN_VERBOSE"] = "1", ["MKL_VERBOSE"] = "1" }, ["env", "--isa", isa]);
         Assert.True(code == 0, output);
-        string? said = output.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("onednn_verbose,v1,info,cpu,isa:", StringComparison.Ordinal))?.Split("isa:", 2)[1];
-        return said is null ? null : OnednnSays.GetValueOrDefault(said, said);
+        var lines = output.Split('\n').Select(l => l.Trim()).ToList();
+        string? said = lines.FirstOrDefault(l => l.StartsWith("onednn_verbose,v1,info,cpu,isa:", StringComparison.Ordinal))?.Split("isa:", 2)[1];
+        string? mkl = lines.FirstOrDefault(l => l.StartsWith("MKL_VERBOSE SGEMM", StringComparison.Ordinal))?.Split("CNR:", 2)[1].Split(' ')[0];
+        return (said is null ? null : OnednnSays.GetValueOrDefault(said, said), mkl);
     }
 
     [Theory]
@@ -118,12 +123,14 @@ public class KernelIsaTests
     {
         var first = await EnvJsonAsync("--isa", isa, "--check", "resnet20", "--check", "resnet18");
         var second = await EnvJsonAsync("--isa", isa, "--check", "resnet20", "--check", "resnet18");
-        string? said = await OnednnSaysAsync(isa);
+        var (said, mklMode) = await LibrariesSayAsync(isa);
         var compute = first.GetProperty("compute");
         Assert.Equal(isa, compute.GetProperty("isa").GetString());
         Assert.Equal(isa, compute.GetProperty("onednn_isa").GetString());
         Assert.Equal(isa, said);
         Assert.Equal(KernelIsas.Parse(isa).AtenCapability(), compute.GetProperty("aten_cpu_capability").GetString());
+        Assert.Equal("COMPATIBLE", compute.GetProperty("mkl_cbwr").GetString());
+        Assert.Equal("COMPATIBLE", mklMode);
         foreach (var (a, b) in first.GetProperty("checks").EnumerateArray().Zip(second.GetProperty("checks").EnumerateArray()))
         {
             Assert.True(a.GetProperty("passed").GetBoolean(), a.ToString());

@@ -25,13 +25,14 @@ public static class EnvCommand
         {
             IsaOption.Pin(parse, isa);
             if (parse.GetValue(threads) is int t) torch.set_num_threads(t);
-            // One small channels-last convolution (which libtorch hands to oneDNN) and a softmax, so that every library
-            // has made its choices before they are reported.
+            // One small channels-last convolution (which libtorch hands to oneDNN), a matrix product (MKL) and a softmax
+            // (ATen), so that every library has made its choices before they are reported.
             using (var scope = torch.NewDisposeScope())
             {
                 var x = Streaming.Models.Zoo.MemoryFormat.ToChannelsLast(torch.ones(2, 16, 8, 8));
                 var w = Streaming.Models.Zoo.MemoryFormat.ToChannelsLast(torch.ones(16, 16, 3, 3));
-                torch.nn.functional.softmax(torch.nn.functional.conv2d(x, w, padding: [1, 1]).flatten(1), 1).sum().item<float>();
+                var y = torch.nn.functional.conv2d(x, w, padding: [1, 1]).flatten(1);
+                torch.nn.functional.softmax(y.matmul(torch.ones(1024, 16)), 1).sum().item<float>();
             }
             var compute = ComputeEnvironment.Current();
             var archs = (parse.GetValue(check) ?? []).SelectMany(a => a == "all" ? Streaming.Models.Zoo.ModelZoo.Names : [a]).ToList();

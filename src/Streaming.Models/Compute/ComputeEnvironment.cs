@@ -18,8 +18,8 @@ public sealed record ComputeEnvironment
     [JsonPropertyName("onednn_isa")] public string OnednnIsa { get; init; } = "";
     /// <summary>ATen's vectorized kernels (softmax, batch norm, reductions): avx2, avx512, ...</summary>
     [JsonPropertyName("aten_cpu_capability")] public string AtenCpuCapability { get; init; } = "";
-    /// <summary>MKL's code path (matrix products): auto, or the pinned MKL_CBWR branch.</summary>
-    [JsonPropertyName("mkl_cbwr")] public string MklCbwr { get; init; } = "auto";
+    /// <summary>MKL's reproducibility mode (matrix products): off (MKL's own choice of path, the default), or the MKL_CBWR setting.</summary>
+    [JsonPropertyName("mkl_cbwr")] public string MklCbwr { get; init; } = "off";
     [JsonPropertyName("mkl")] public string? Mkl { get; init; }
     [JsonPropertyName("cpu")] public string Cpu { get; init; } = "";
     [JsonPropertyName("cpu_vendor")] public string CpuVendor { get; init; } = "";
@@ -39,7 +39,8 @@ public sealed record ComputeEnvironment
 
     /// <summary>
     /// Fixes the kernels libtorch may use, for the rest of the process: oneDNN's highest ISA (<c>ONEDNN_MAX_CPU_ISA</c>),
-    /// ATen's vectorized kernels (<c>ATEN_CPU_CAPABILITY</c>) and MKL's code path (<c>MKL_CBWR</c>). Each library reads
+    /// ATen's vectorized kernels (<c>ATEN_CPU_CAPABILITY</c>) and MKL's code path (<c>MKL_CBWR</c>, see
+    /// <see cref="KernelIsas.MklBranch"/>). Each library reads
     /// its setting once, on first use, so this must run before the first tensor operation; it checks that ATen took the
     /// setting and says so in one line when it could not. <see cref="KernelIsa.Native"/> sets nothing.
     /// </summary>
@@ -66,7 +67,7 @@ public sealed record ComputeEnvironment
             return $"{what}: ran on {onednn.Name()} kernels ({recorded.Cpu}), and this CPU ({cpu.Model}) has at most {cpu.BestIsa.Name()}";
         if (recorded.AtenCpuCapability is not ("avx2" or "avx512"))
             return $"{what}: names ATen kernels '{recorded.AtenCpuCapability}', which cannot be pinned";
-        Apply(new Pin(recorded.Isa, onednn, recorded.AtenCpuCapability, recorded.MklCbwr == "auto" ? null : recorded.MklCbwr), what);
+        Apply(new Pin(recorded.Isa, onednn, recorded.AtenCpuCapability, recorded.MklCbwr is "off" or "auto" ? null : recorded.MklCbwr), what);
         return null;
     }
 
@@ -78,11 +79,7 @@ public sealed record ComputeEnvironment
                 throw new StreamingException($"{what} {pin.Requested}: this process already pinned {s_pin.Requested} kernels, and libtorch keeps its first choice");
             NativeSettings.Set("ONEDNN_MAX_CPU_ISA", pin.Onednn.OnednnName());
             NativeSettings.Set("ATEN_CPU_CAPABILITY", pin.Aten);
-            if (pin.MklBranch is string branch)
-            {
-                NativeSettings.Set("MKL_CBWR", branch);
-                NativeSettings.Set("MKL_ENABLE_INSTRUCTIONS", branch);
-            }
+            if (pin.MklBranch is string branch) NativeSettings.Set("MKL_CBWR", branch);
             string? aten = NativeSettings.AtenCpuCapability();
             if (aten is not null && aten != pin.Aten)
                 throw new StreamingException($"{what} {pin.Requested}: libtorch already chose {aten} kernels in this process; the ISA must be set before the first tensor operation");
@@ -97,7 +94,7 @@ public sealed record ComputeEnvironment
         Pin? pin;
         lock (Gate) pin = s_pin;
         KernelIsa onednn = pin?.Onednn ?? Cap(cpu.BestIsa, Environment.GetEnvironmentVariable("ONEDNN_MAX_CPU_ISA") ?? Environment.GetEnvironmentVariable("DNNL_MAX_CPU_ISA"));
-        string cbwr = Environment.GetEnvironmentVariable("MKL_CBWR") is { Length: > 0 } c ? c : "auto";
+        string cbwr = Environment.GetEnvironmentVariable("MKL_CBWR") is { Length: > 0 } c ? c : "off";
         return new ComputeEnvironment
         {
             Isa = pin?.Requested ?? "native",

@@ -46,8 +46,13 @@ public static class KernelIsas
     /// <summary>ATen's vectorized kernels for the level (<c>ATEN_CPU_CAPABILITY</c>): avx2 or avx512.</summary>
     public static string AtenCapability(this KernelIsa isa) => isa >= KernelIsa.Avx512Core ? "avx512" : "avx2";
 
-    /// <summary>MKL's code path for the level (<c>MKL_CBWR</c>, which Intel CPUs honour; MKL ignores it on AMD).</summary>
-    public static string MklBranch(this KernelIsa isa) => isa >= KernelIsa.Avx512Core ? "AVX512" : "AVX2";
+    /// <summary>
+    /// MKL's code path under a pin (<c>MKL_CBWR</c>): COMPATIBLE, whatever the level. MKL picks its fast paths by CPU
+    /// vendor and model and can pin them only on Intel CPUs (on AMD, <c>MKL_CBWR=AVX2</c> falls back to its AUTO mode,
+    /// which changes results too); COMPATIBLE is the one path MKL documents as giving the same results on any x86 CPU.
+    /// It costs little here: the zoo's matrix products are its classifiers and 1x1 layers (perf/RESULTS.md).
+    /// </summary>
+    public static string MklBranch(this KernelIsa isa) => "COMPATIBLE";
 
     public static bool TryParse(string? text, out KernelIsa isa)
     {
