@@ -22,20 +22,20 @@ internal static class StudyPlot
             Console.Error.WriteLine("usage: study-plot OUT.png RUN.json... (runs that differ only in scoring.k and seed)");
             return 2;
         }
-        var runs = args.Skip(1).Select(f => (File: f, Record: JsonNode.Parse(File.ReadAllText(f))!.AsObject())).ToList();
-        var resolved = runs.Select(r => r.Record["resolved"]!.AsObject()).ToList();
+        var runs = args.Skip(1).Select(f => (File: f, Record: Streaming.Engine.Pipelines.RunRecord.Load(f))).ToList();
+        var resolved = runs.Select(r => r.Record.Resolved).ToList();
         // A key one record lacks is one its engine did not have yet (its default then applies): only values both give are compared.
         foreach (string key in resolved.SelectMany(r => r.Select(kv => kv.Key)).Distinct().Where(k => !Varying.Contains(k)).Order(StringComparer.Ordinal))
         {
             var values = runs.Zip(resolved).Where(p => p.Second.ContainsKey(key))
-                .GroupBy(p => p.Second[key]?.ToJsonString() ?? "null").ToList();
+                .GroupBy(p => p.Second[key].GetRawText()).ToList();
             if (values.Count > 1)
             {
                 Console.Error.WriteLine($"study-plot: the runs differ in {key} ({string.Join("; ", values.Select(g => $"{g.Key} in {string.Join(", ", g.Select(p => p.First.File))}"))}); pass runs that differ only in {string.Join(" and ", Varying)}");
                 return 2;
             }
         }
-        var points = runs.Zip(resolved, (r, s) => (r.File, K: s["scoring.k"]!.GetValue<int>(), Seed: s["seed"]!.GetValue<long>(), Metrics: r.Record["metrics"]!.AsObject())).ToList();
+        var points = runs.Zip(resolved, (r, s) => (r.File, K: s["scoring.k"].GetInt32(), Seed: s["seed"].GetInt64(), Metrics: r.Record.Metrics)).ToList();
         foreach (var twice in points.GroupBy(p => (p.K, p.Seed)).Where(g => g.Count() > 1))
         {
             Console.Error.WriteLine($"study-plot: {twice.Count()} runs with K = {twice.Key.K} and seed {twice.Key.Seed}: {string.Join(", ", twice.Select(p => p.File))}");
@@ -44,7 +44,7 @@ internal static class StudyPlot
         var byK = points.GroupBy(p => p.K).OrderBy(g => g.Key).ToList();
         Series Line(string name, string key, int color)
         {
-            var groups = byK.Select(g => (K: (double)g.Key, Values: g.Select(p => p.Metrics[key]!.GetValue<double>() * 100).ToList())).ToList();
+            var groups = byK.Select(g => (K: (double)g.Key, Values: g.Select(p => p.Metrics[key] * 100).ToList())).ToList();
             return new Series(name, groups.Select(g => (g.K, g.Values.Average())).ToList(), LinePlot.Palette[color],
                 groups.Where(g => g.Values.Count > 1).Select(g => (g.K, g.Values.Min(), g.Values.Max())).ToList());
         }

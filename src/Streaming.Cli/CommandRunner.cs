@@ -24,6 +24,13 @@ public static class CommandRunner
             if (parsed.CommandResult.Command.Name == "daemon") configuration.ProcessTerminationTimeout = null;
             return await parsed.InvokeAsync(configuration).ConfigureAwait(false);
         }
+        catch (Streaming.Core.Options.OptionException e)
+        {
+            // In the words of where the value came from: a flag, or a key of the verb's file (daemon config, manifest).
+            bool fromFile = parsed.CommandResult.Command.Name is "daemon" or "run" or "replay";
+            Console.Error.WriteLine($"error: {(fromFile ? e.Message : e.ForCommandLine)}");
+            return (int)ExitCode.Usage;
+        }
         catch (StreamingException e)
         {
             Console.Error.WriteLine($"error: {e.Message}");

@@ -3,6 +3,10 @@ using Streaming.Core;
 using Streaming.Core.Selection;
 using Streaming.Core.Config;
 
+using Streaming.Core.Compute;
+
+using Streaming.Core.Options;
+
 namespace Streaming.Daemon;
 
 /// <summary>
@@ -14,31 +18,32 @@ public sealed class DaemonConfig
 {
     public static readonly ConfigSchema Schema = new("a daemon config",
     [
-        new ConfigKey("teacher", ConfigKind.File, null, "the teacher: model.safetensors, a run folder, a .pt state dict or an .onnx model"),
-        new ConfigKey("inbox", ConfigKind.Path, null, "the folder watched for new shards, image folders, tar shards and shard lists"),
-        new ConfigKey("state", ConfigKind.Path, null, "the daemon's own folder: checkpoints, score shards, snapshots, quarantine"),
-        new ConfigKey("scoring.top_p", ConfigKind.Int, 10, "P': classes kept per image in the score shards", Min: 1),
-        new ConfigKey("scoring.k", ConfigKind.Int, null, "K: images kept a class", Min: 1),
-        new ConfigKey("scoring.p", ConfigKind.Int, 10, "P: classes per image that count (at most top_p)", Min: 1),
-        new ConfigKey("scoring.balance", ConfigKind.Choice, "ranked", "selection", ["ranked", "unbalanced-zipf", "random"]),
-        new ConfigKey("scoring.seed", ConfigKind.Long, 0L, "seed of random selection", Min: 0),
-        new ConfigKey("scoring.batch", ConfigKind.Int, 256, "inference batch (scores are byte-identical to a batch `score` with the same batch and threads)", Min: 1),
-        new ConfigKey("scoring.decode_workers", ConfigKind.Int, 1, "parallel decode + preprocess workers", Min: 1),
-        new ConfigKey("scoring.threads", ConfigKind.Int, 0, "libtorch threads; 0: all cores", Min: 0),
-        new ConfigKey("scoring.device", ConfigKind.Text, "auto", "auto, cpu, cuda or cuda:N"),
-        new ConfigKey("compute.isa", ConfigKind.Choice, "native", "kernel ISA: native (the CPU's best) or a pinned level, under which scores are byte-identical on any CPU that has it (docs/cpu-kernels.md)", [.. Streaming.Models.Compute.KernelIsas.Names]),
-        new ConfigKey("snapshot.every_shards", ConfigKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0),
-        new ConfigKey("snapshot.every_minutes", ConfigKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0),
-        new ConfigKey("snapshot.on_idle", ConfigKind.Bool, true, "publish when the inbox has gone quiet and there is something new"),
-        new ConfigKey("snapshot.keep", ConfigKind.Int, 5, "snapshots kept; older ones are deleted", Min: 1),
-        new ConfigKey("checkpoint.every_shards", ConfigKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1),
-        new ConfigKey("watch.poll_seconds", ConfigKind.Number, 1.0, "how often the inbox is listed", Min: 0.05),
-        new ConfigKey("watch.settle_seconds", ConfigKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0),
-        new ConfigKey("http.listen", ConfigKind.Text, "127.0.0.1:8617", "address of /metrics, /healthz, /readyz and /status (port 0: any free port; 'off': no HTTP)"),
-        new ConfigKey("http.allow_remote", ConfigKind.Bool, false, "allow binding to all interfaces (0.0.0.0, [::] or *)"),
-        new ConfigKey("log.format", ConfigKind.Choice, "text", "console log format", ["text", "json"]),
-        new ConfigKey("limits.memory_mb", ConfigKind.Int, 4096, "resident memory bound: above it the daemon takes no new shard until memory falls", Min: 64),
-        new ConfigKey("shutdown.timeout_seconds", ConfigKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1),
+        new ConfigKey("teacher", OptionKind.File, null, "the teacher: model.safetensors, a run folder, a .pt state dict or an .onnx model"),
+        new ConfigKey("inbox", OptionKind.Path, null, "the folder watched for new shards, image folders, tar shards and shard lists"),
+        new ConfigKey("state", OptionKind.Path, null, "the daemon's own folder: checkpoints, score shards, snapshots, quarantine"),
+        ConfigKey.From(Knobs.TopP),
+        ConfigKey.From(Knobs.K),
+        ConfigKey.From(Knobs.P),
+        ConfigKey.From(Knobs.Balance),
+        ConfigKey.From(Knobs.SelectionSeed),
+        ConfigKey.From(Knobs.ScoringBatch),
+        ConfigKey.From(Knobs.DecodeWorkers),
+        ConfigKey.From(Knobs.Threads),
+        ConfigKey.From(Knobs.Device),
+        ConfigKey.From(Knobs.Isa),
+        ConfigKey.From(Knobs.ChannelsLast),
+        new ConfigKey("snapshot.every_shards", OptionKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0),
+        new ConfigKey("snapshot.every_minutes", OptionKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0),
+        new ConfigKey("snapshot.on_idle", OptionKind.Bool, true, "publish when the inbox has gone quiet and there is something new"),
+        new ConfigKey("snapshot.keep", OptionKind.Int, 5, "snapshots kept; older ones are deleted", Min: 1),
+        new ConfigKey("checkpoint.every_shards", OptionKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1),
+        new ConfigKey("watch.poll_seconds", OptionKind.Number, 1.0, "how often the inbox is listed", Min: 0.05),
+        new ConfigKey("watch.settle_seconds", OptionKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0),
+        new ConfigKey("http.listen", OptionKind.Text, "127.0.0.1:8617", "address of /metrics, /healthz, /readyz and /status (port 0: any free port; 'off': no HTTP)"),
+        new ConfigKey("http.allow_remote", OptionKind.Bool, false, "allow binding to all interfaces (0.0.0.0, [::] or *)"),
+        new ConfigKey("log.format", OptionKind.Choice, "text", "console log format", ["text", "json"]),
+        new ConfigKey("limits.memory_mb", OptionKind.Int, 4096, "resident memory bound: above it the daemon takes no new shard until memory falls", Min: 64),
+        new ConfigKey("shutdown.timeout_seconds", OptionKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1),
     ], "scoring.k=1000");
 
     private readonly SortedDictionary<string, object> _v;
@@ -60,19 +65,15 @@ public sealed class DaemonConfig
     public int TopP => (int)_v["scoring.top_p"];
     public int K => (int)_v["scoring.k"];
     public int P => (int)_v["scoring.p"];
-    public BalanceMode Balance => (string)_v["scoring.balance"] switch
-    {
-        "ranked" => BalanceMode.Ranked,
-        "unbalanced-zipf" => BalanceMode.UnbalancedZipf,
-        _ => BalanceMode.Random,
-    };
+    public BalanceMode Balance => BalanceModes.Parse((string)_v["scoring.balance"]);
     public string BalanceName => (string)_v["scoring.balance"];
     public ulong Seed => (ulong)(long)_v["scoring.seed"];
     public int Batch => (int)_v["scoring.batch"];
     public int DecodeWorkers => (int)_v["scoring.decode_workers"];
-    public int? Threads => (int)_v["scoring.threads"] is > 0 and var t ? t : null;
-    public string Device => (string)_v["scoring.device"];
-    public Streaming.Models.Compute.KernelIsa Isa => Streaming.Models.Compute.KernelIsas.Parse((string)_v["compute.isa"], "compute.isa");
+    public int? Threads => (int)_v["threads"] is > 0 and var t ? t : null;
+    public string Device => (string)_v["device"];
+    public bool ChannelsLast => (bool)_v["compute.channels_last"];
+    public Streaming.Core.Compute.KernelIsa Isa => Streaming.Core.Compute.KernelIsas.Parse((string)_v["compute.isa"], "compute.isa");
     public int SnapshotEveryShards => (int)_v["snapshot.every_shards"];
     public TimeSpan SnapshotEvery => TimeSpan.FromMinutes((double)_v["snapshot.every_minutes"]);
     public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];

@@ -1,6 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 
+using Streaming.Core.Compute;
+
 namespace Streaming.Daemon;
 
 /// <summary>A shard the daemon has scored and folded into the heaps: recorded once, never counted twice.</summary>
@@ -58,7 +60,7 @@ public sealed class DaemonState
     [JsonPropertyName("snapshot")] public SnapshotPointer? Snapshot { get; set; }
     [JsonPropertyName("restarts")] public int Restarts { get; set; }
     /// <summary>The kernels of the latest start: score shards are byte-identical only under the same ones.</summary>
-    [JsonPropertyName("compute")] public Streaming.Models.Compute.ComputeEnvironment? Compute { get; set; }
+    [JsonPropertyName("compute")] public Streaming.Core.Compute.ComputeEnvironment? Compute { get; set; }
 
     public static DaemonState? Load(string folder)
     {

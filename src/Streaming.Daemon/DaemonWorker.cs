@@ -104,11 +104,10 @@ public sealed class DaemonWorker : BackgroundService
             throw new StreamingException($"{State}: another daemon is using this state folder");
         }
 
-        Streaming.Models.Compute.ComputeEnvironment.PinIsa(_config.Isa, "compute.isa");
+        Streaming.Models.Compute.Kernels.Configure(_config.Isa, _config.Threads, _config.ChannelsLast, "compute.isa");
         var device = TorchDevice.Resolve(_config.Device);
         string teacherPath = Teachers.Resolve(_config.Teacher);
         using var teacher = Teachers.Open(teacherPath, device, null, _config.Threads);
-        if (_config.Threads is int t) TorchSharp.torch.set_num_threads(t);
         int topP = Math.Min(_config.TopP, teacher.Spec.NumClasses);
         if (_config.P > topP) throw new StreamingException($"scoring.p ({_config.P}) exceeds the teacher's {teacher.Spec.NumClasses} classes");
         await RecoverAsync(Hashing.Sha256File(teacherPath), teacher.Spec.Classes, stop).ConfigureAwait(false);
@@ -232,7 +231,7 @@ public sealed class DaemonWorker : BackgroundService
                     "its heaps and snapshots would mix two selections. Use a new state folder, or the settings it was built with.");
             state.Restarts++;
         }
-        var compute = Streaming.Models.Compute.ComputeEnvironment.Current(_config.Threads);
+        var compute = Streaming.Models.Compute.Kernels.Current(_config.Threads);
         if (state.Compute is { } before && before.KernelDifferences(compute) is { Count: > 0 } differences)
             _log.LogWarning("the kernels changed since the state folder's last start ({Differences}): new score shards will not be byte-identical to what the old kernels would have written",
                 string.Join("; ", differences));

@@ -5,6 +5,8 @@ using Streaming.Models.IO;
 using Xunit;
 using static TorchSharp.torch;
 
+using Streaming.Core.Compute;
+
 namespace Streaming.Tests;
 
 /// <summary>
@@ -74,7 +76,7 @@ public class KernelIsaTests
     [Fact]
     public void TheRecord_NamesThisMachinesKernels()
     {
-        var compute = ComputeEnvironment.Current(2);
+        var compute = Streaming.Models.Compute.Kernels.Current(2);
         Assert.Equal("native", compute.Isa);
         Assert.Equal(CpuInfo.Current.BestIsa.Name(), compute.OnednnIsa);
         Assert.Contains(compute.AtenCpuCapability, new[] { "avx2", "avx512", "default" });

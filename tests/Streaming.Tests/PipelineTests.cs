@@ -3,6 +3,8 @@ using Streaming.Core;
 using Streaming.Engine.Pipelines;
 using Xunit;
 
+using Streaming.Core.Compute;
+
 namespace Streaming.Tests;
 
 /// <summary>
@@ -91,10 +93,10 @@ public class PipelineTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
-        Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Int("scoring.k"));
+        Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Spec.K);
         // A relative path given with --set is relative to the working directory, as a shell user expects.
         string relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), TestPaths.Photos);
-        Assert.Equal(Path.GetFullPath(TestPaths.Photos), PipelineManifest.Load(tmp.Sub("p.yaml"), [$"data.distractors={relative}"]).Text("data.distractors"));
+        Assert.Equal(Path.GetFullPath(TestPaths.Photos), PipelineManifest.Load(tmp.Sub("p.yaml"), [$"data.distractors={relative}"]).Spec.Distractors);
         var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=-1"]));
         Assert.Contains("--set scoring.k", e.Message);
         Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.p=4"])); // P above top_p
@@ -108,8 +110,8 @@ public class PipelineTests
         File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
         File.WriteAllText(tmp.Sub("round1.safetensors"), "");
         var m = PipelineManifest.Load(tmp.Sub("p.yaml"), [$"teacher.model={tmp.Sub("round1.safetensors")}"]);
-        Assert.Equal(tmp.Sub("round1.safetensors"), m.Text("teacher.model"));
-        Assert.Null(m.OptionalText("teacher.arch"));
+        Assert.Equal(tmp.Sub("round1.safetensors"), m.Spec.TeacherModel);
+        Assert.Null(m.Spec.TeacherArch);
         // Both on the command line is still an error, as both in the file is.
         var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("p.yaml"),
             [$"teacher.model={tmp.Sub("round1.safetensors")}", "teacher.arch=resnet20"]));
@@ -123,13 +125,13 @@ public class PipelineTests
         {
             // The data may not be on this machine (ImageNet never is): point the sources at the sample, validate the rest.
             var m = PipelineManifest.Load(file, [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
-            Assert.True(m.Int("scoring.k") >= 1, file);
+            Assert.True(m.Spec.K >= 1, file);
         }
         // The paper's setting, as shipped: all of ImageNet in D, U a separate collection, the paper's models, K and P.
         var imagenet = PipelineManifest.Load(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml"),
             [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
-        Assert.Equal(("resnext101_32x16d", "resnet50", 16_000, 10, 10, 0), (imagenet.Text("teacher.arch"), imagenet.Text("student.arch"),
-            imagenet.Int("scoring.k"), imagenet.Int("scoring.p"), imagenet.Int("scoring.top_p"), imagenet.Int("data.labeled_per_class")));
+        Assert.Equal(("resnext101_32x16d", "resnet50", 16_000, 10, 10, 0), (imagenet.Spec.TeacherArch, imagenet.Spec.StudentArch,
+            imagenet.Spec.K, imagenet.Spec.P, imagenet.Spec.TopP, imagenet.Spec.LabeledPerClass));
         // Without its separate U it is refused: all of train in D would leave U empty.
         var e = Assert.Throws<StreamingException>(() => PipelineManifest.Parse(
             File.ReadAllText(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml")).Replace("  unlabeled: /data/yfcc100m\n", ""), "imagenet-1b.yaml",
@@ -138,18 +140,48 @@ public class PipelineTests
         Assert.Contains("imagenet-1b.yaml:", e.Message);
     }
 
+    /// <summary>A run record written and read back is the same record, and its resolved manifest binds without going through text.</summary>
+    [Fact]
+    public void RunRecord_RoundTrips_AndItsManifestBindsTyped()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
+        var m = PipelineManifest.Load(tmp.Sub("mini.yaml"), ["teacher.lr=0.30000000000000004"]);
+        var record = new RunRecord
+        {
+            Manifest = m.Path,
+            Resolved = new(m.Values.ToDictionary(kv => kv.Key, kv => System.Text.Json.JsonSerializer.SerializeToElement(kv.Value)), StringComparer.Ordinal),
+            Metrics = new(StringComparer.Ordinal) { ["teacher"] = 0.8125 },
+            Stages = [new StageEntry("teacher", "k", false, 1.5, "cache/teacher-k", new(StringComparer.Ordinal), new(StringComparer.Ordinal),
+                new(StringComparer.Ordinal) { ["model.safetensors"] = new string('a', 64) }, new string('b', 64), new(StringComparer.Ordinal))],
+        };
+        record.Save(tmp.Sub("run.json"));
+        var back = RunRecord.Load(tmp.Sub("run.json"));
+        Assert.Equal(record.Metrics, back.Metrics);
+        Assert.Equal(record.Stages[0].Outputs, back.Stages[0].Outputs);
+        Assert.Equal(tmp.Sub("run/cache/teacher-k"), back.StageFolder(tmp.Sub("run"), "teacher"));
+        var (replayed, _) = PipelineReplay.LoadRecord(tmp.Sub("run.json"));
+        Assert.Equal(m.Spec with { }, replayed.Spec with { }); // every typed setting, the lr's last bit included
+        Assert.Equal(0.30000000000000004, replayed.Spec.Teacher!.Lr);
+        var (overridden, _) = PipelineReplay.LoadRecord(tmp.Sub("run.json"), ["compute.isa=avx2"]);
+        Assert.Equal(Streaming.Core.Compute.KernelIsa.Avx2, overridden.Spec.Isa);
+
+        var text = File.ReadAllText(tmp.Sub("run.json")).Replace("\"scoring.k\": 10", "\"scoring.k\": \"ten\"");
+        File.WriteAllText(tmp.Sub("bad.json"), text);
+        var e = Assert.Throws<StreamingException>(() => PipelineReplay.LoadRecord(tmp.Sub("bad.json")));
+        Assert.Contains("resolved 'scoring.k'", e.Message);
+    }
+
     [Fact]
     public async Task Run_WithASeparateUnlabeledCollection_PutsAllOfTrainInD_AndScoresTheCollection()
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest().Replace("  labeled_per_class: 5", $"  labeled_per_class: 0\n  unlabeled: {TestPaths.MiniFolder}"));
         var run = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), _ => { }).RunAsync();
-        var metrics = run["metrics"]!.AsObject();
-        Assert.Equal(300, metrics["labeled"]!.GetValue<double>());
-        Assert.Equal(200, metrics["unlabeled"]!.GetValue<double>());
-        Assert.Equal(200, metrics["images_scored"]!.GetValue<double>());
-        var pairs = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(
-            Path.Combine(tmp.Sub("run"), run["stages"]!.AsArray().First(s => s!["name"]!.ToString() == "select")!["folder"]!.ToString()));
+        Assert.Equal(300, run.Metrics["labeled"]);
+        Assert.Equal(200, run.Metrics["unlabeled"]);
+        Assert.Equal(200, run.Metrics["images_scored"]);
+        var pairs = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(run.StageFolder(tmp.Sub("run"), "select"));
         Assert.NotEmpty(pairs);
         Assert.All(pairs, p => Assert.StartsWith("unlabeled/", p.Id));
     }
@@ -161,24 +193,21 @@ public class PipelineTests
         File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
         var log = new List<string>();
         var first = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), log.Add).RunAsync();
-        var metrics = first["metrics"]!.AsObject();
+        var metrics = first.Metrics;
         foreach (var name in new[] { "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision" })
-        {
-            double v = metrics[name]!.GetValue<double>();
-            Assert.InRange(v, 0, 1);
-        }
-        Assert.All(first["stages"]!.AsArray(), s => Assert.False(s!["reused"]!.GetValue<bool>()));
+            Assert.InRange(metrics[name], 0, 1);
+        Assert.All(first.Stages, s => Assert.False(s.Reused));
 
         // The same manifest again: everything reused. K changed: select, D-hat images, student and fine-tune rerun.
         var again = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), log.Add).RunAsync();
-        Assert.All(again["stages"]!.AsArray(), s => Assert.True(s!["reused"]!.GetValue<bool>()));
+        Assert.All(again.Stages, s => Assert.True(s.Reused));
         log.Clear();
         var changed = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml"), ["scoring.k=6"]), tmp.Sub("run"), log.Add).RunAsync();
-        var reran = changed["stages"]!.AsArray().Where(s => !s!["reused"]!.GetValue<bool>()).Select(s => s!["name"]!.ToString()).ToArray();
+        var reran = changed.Stages.Where(s => !s.Reused).Select(s => s.Name).ToArray();
         Assert.Equal(new[] { "select", "dhat-images", "student", "finetune" }, reran);
         Assert.Contains(log, l => l.Contains("score: reused", StringComparison.Ordinal));
         // At most K = 6 a class now (a weak teacher leaves some classes short), fewer than with K = 10.
-        double rows6 = changed["metrics"]!["dhat_rows"]!.GetValue<double>(), rows10 = metrics["dhat_rows"]!.GetValue<double>();
+        double rows6 = changed.Metrics["dhat_rows"], rows10 = metrics["dhat_rows"];
         Assert.InRange(rows6, 1, 60);
         Assert.True(rows6 < rows10, $"{rows6} rows at K = 6, {rows10} at K = 10");
 
@@ -233,8 +262,8 @@ public class PipelineTests
         Assert.Contains("isa avx2", output);
 
         // As if made on a CPU with more than this one has.
-        var best = Streaming.Models.Compute.CpuInfo.Current.BestIsa;
-        var above = Enum.GetValues<Streaming.Models.Compute.KernelIsa>().Where(i => i > best).Select(Streaming.Models.Compute.KernelIsas.Name).FirstOrDefault() ?? "avx10_2";
+        var best = Streaming.Core.Compute.CpuInfo.Current.BestIsa;
+        var above = Enum.GetValues<Streaming.Core.Compute.KernelIsa>().Where(i => i > best).Select(Streaming.Core.Compute.KernelIsas.Name).FirstOrDefault() ?? "avx10_2";
         record["compute"]!["onednn_isa"] = above;
         File.WriteAllText(tmp.Sub("elsewhere.json"), record.ToJsonString());
         (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("elsewhere.json"), "--out", tmp.Sub("replay2"));

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Core.Options;
 using Streaming.Daemon;
 
 namespace Streaming.Cli.Commands;
@@ -19,8 +20,7 @@ public static class DaemonCommand
         var logFormat = new Option<string?>("--log-format") { Description = "text or json (log.format)" };
         var sets = new Option<string[]>("--set") { Description = "Any config key, e.g. --set snapshot.every_shards=50 (repeatable)" };
         var describe = new Option<bool>("--describe-config") { Description = "List every config key with its default and exit" };
-        var isa = IsaOption.Create();
-        isa.Description += " (compute.isa)";
+        var isa = KnobOption.Create<string>(Knobs.Isa, description: Knobs.Isa.Help + " (compute.isa)", withDefault: false);
         var command = new Command("daemon", "Run the ingestion daemon: watch an inbox, score new shards, keep per-class heaps and publish D-hat snapshots; serves /metrics on localhost.")
         {
             config, teacher, inbox, state, k, p, topP, listen, logFormat, sets, describe, isa,

@@ -11,20 +11,19 @@ public static class EnvCommand
 {
     public static Command Create()
     {
-        var isa = IsaOption.Create();
-        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
+        var compute = new ComputeFlags();
         var check = new Option<string[]>("--check") { Description = "Check these architectures' float32 passes in both layouts against float64 (e.g. --check resnet18 --check resnet50); 'all' for the whole zoo", AllowMultipleArgumentsPerToken = true };
         var size = new Option<int?>("--image-size") { Description = "With --check: input size (default 32 for the small models, 64 for the ImageNet ones)" };
         var libtorch1x1 = new Option<bool>("--check-libtorch-1x1") { Description = "Check libtorch's own 1x1 convolution (forward, both layouts) at the zoo's channel counts: the kernel the zoo avoids (docs/cpu-kernels.md); it can kill the process with SIGFPE where it is broken" };
         var json = new Option<bool>("--json") { Description = "One JSON document on stdout: {compute, checks, libtorch_1x1}" };
         var command = new Command("env", "Show the compute environment (CPU, kernel ISA per library, libtorch, threads, layout) that run records name; with --check, test the kernels against a float64 reference.")
         {
-            isa, threads, check, size, libtorch1x1, json,
+            check, size, libtorch1x1, json,
         };
+        compute.AddTo(command);
         command.SetAction(parse =>
         {
-            IsaOption.Pin(parse, isa);
-            if (parse.GetValue(threads) is int t) torch.set_num_threads(t);
+            compute.Apply(parse);
             // One small channels-last convolution (which libtorch hands to oneDNN), a matrix product (MKL) and a softmax
             // (ATen), so that every library has made its choices before they are reported.
             using (var scope = torch.NewDisposeScope())
@@ -34,7 +33,7 @@ public static class EnvCommand
                 var y = torch.nn.functional.conv2d(x, w, padding: [1, 1]).flatten(1);
                 torch.nn.functional.softmax(y.matmul(torch.ones(1024, 16)), 1).sum().item<float>();
             }
-            var compute = ComputeEnvironment.Current();
+            var record = Streaming.Models.Compute.Kernels.Current();
             var archs = (parse.GetValue(check) ?? []).SelectMany(a => a == "all" ? Streaming.Models.Zoo.ModelZoo.Names : [a]).ToList();
             var checks = new List<LayoutCheck>();
             foreach (var arch in archs)
@@ -55,7 +54,7 @@ public static class EnvCommand
             }
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new { compute, libtorch_1x1 = pointwise.Select(c => new
+                Console.WriteLine(JsonSerializer.Serialize(new { compute = record, libtorch_1x1 = pointwise.Select(c => new
                 {
                     in_channels = c.InChannels, out_channels = c.OutChannels, size = c.Size, nchw = c.Nchw, channels_last = c.ChannelsLast, passed = c.Passed,
                 }), checks = checks.Select(c => new
@@ -68,11 +67,11 @@ public static class EnvCommand
             else
             {
                 var inv = CultureInfo.InvariantCulture;
-                Console.WriteLine($"cpu              {compute.Cpu}, {compute.CpuVendor}; caches: {compute.CpuCaches}");
-                Console.WriteLine($"cpu flags        {string.Join(' ', compute.CpuFlags)}");
-                Console.WriteLine($"kernel isa       {compute.Isa}: oneDNN {compute.OnednnIsa}, ATen {compute.AtenCpuCapability}, MKL {compute.MklCbwr}");
-                Console.WriteLine($"libraries        libtorch {compute.Libtorch} ({compute.Backend}), TorchSharp {compute.TorchSharp}{(compute.Mkl is null ? "" : ", " + compute.Mkl)}");
-                Console.WriteLine($"threads, layout  {compute.Threads}, channels-last {(compute.ChannelsLast ? "on" : "off (STREAMING_CHANNELS_LAST=0)")}");
+                Console.WriteLine($"cpu              {record.Cpu}, {record.CpuVendor}; caches: {record.CpuCaches}");
+                Console.WriteLine($"cpu flags        {string.Join(' ', record.CpuFlags)}");
+                Console.WriteLine($"kernel isa       {record.Isa}: oneDNN {record.OnednnIsa}, ATen {record.AtenCpuCapability}, MKL {record.MklCbwr}");
+                Console.WriteLine($"libraries        libtorch {record.Libtorch} ({record.Backend}), TorchSharp {record.TorchSharp}{(record.Mkl is null ? "" : ", " + record.Mkl)}");
+                Console.WriteLine($"threads, layout  {record.Threads}, channels-last {(record.ChannelsLast ? "on" : "off")}");
                 if (checks.Count > 0)
                 {
                     Console.WriteLine();

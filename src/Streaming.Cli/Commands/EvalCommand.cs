@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Core.Options;
 using Streaming.Models;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
@@ -13,22 +14,21 @@ public static class EvalCommand
         var model = new Option<string>("--model", "-m") { Description = "model.safetensors (or a run folder), or a PyTorch state dict with --arch", Required = true };
         var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder", Required = true };
         var output = new Option<string?>("--out", "-o") { Description = "Write the JSON report here instead of stdout (the table still goes to the console)" };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
-        var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 256 };
+        var batch = KnobOption.Create<int>(Knobs.EvalBatch, aliases: "-b");
+        var workers = KnobOption.Create<int>(Knobs.EvalWorkers);
         var arch = new Option<string?>("--arch") { Description = "For a PyTorch state dict: its architecture" };
         var classes = new Option<int?>("--num-classes") { Description = "For a PyTorch state dict: its class count (default: the dataset's)" };
         var channels = new Option<int>("--in-channels") { Description = "For a PyTorch state dict: input channels", DefaultValueFactory = _ => 3 };
         var size = new Option<int>("--image-size") { Description = "For a PyTorch state dict: input size", DefaultValueFactory = _ => 224 };
-        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
-        var isa = IsaOption.Create();
+        var compute = new ComputeFlags();
         var command = new Command("eval", "Evaluate a model on a labeled dataset: top-1, top-5, per-class accuracy, confusion matrix.")
         {
-            model, data, output, device, batch, arch, classes, channels, size, threads, isa,
+            model, data, output, batch, workers, arch, classes, channels, size,
         };
+        compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            IsaOption.Pin(parse, isa);
-            if (parse.GetValue(threads) is int t) TorchSharp.torch.set_num_threads(t);
+            compute.Apply(parse);
             string dataDir = parse.GetValue(data)!;
             var manifest = Streaming.Core.Datasets.DatasetManifest.Load(dataDir);
             ModelSpec? spec = null;
@@ -39,12 +39,12 @@ public static class EvalCommand
                 var defaults = new Streaming.Core.Decode.PreprocessOptions(1, 1, c);
                 spec = new ModelSpec(a, parse.GetValue(classes) ?? manifest.Classes.Count, c, parse.GetValue(size), defaults.Mean, defaults.Std, manifest.Classes);
             }
-            var dev = TorchDevice.Resolve(parse.GetValue(device)!);
+            var dev = TorchDevice.Resolve(parse.GetValue(compute.Device)!);
             string path = parse.GetValue(model)!;
             var (net, resolved) = ModelFile.Load(path, spec, dev);
             using (net)
             {
-                var result = await Evaluator.EvaluateAsync(net, resolved, dataDir, dev, parse.GetValue(batch), 1, Path.GetFullPath(ModelFile.Resolve(path)), cancellationToken);
+                var result = await Evaluator.EvaluateAsync(net, resolved, dataDir, dev, parse.GetValue(batch), parse.GetValue(workers), Path.GetFullPath(ModelFile.Resolve(path)), cancellationToken);
                 if (parse.GetValue(output) is string outFile)
                 {
                     await File.WriteAllTextAsync(outFile, result.ToJson(), cancellationToken);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using Streaming.Core.Dataflow;
 using Streaming.Core.Profiling;
+using Streaming.Core.Options;
 using Streaming.Engine.Profiling;
 
 namespace Streaming.Cli.Commands;
@@ -19,21 +20,24 @@ public static class ProfileCommand
         var data = new Option<string?>("--data", "-d") { Description = "The dataset to score (--stage score) or to train on (--stage train)" };
         var output = new Option<string>("--out", "-o") { Description = "Report folder: index.html, profile.json, PNG plots", Required = true };
         var duration = new Option<double>("--duration") { Description = "Seconds to run (the data is read round and round); 0: one pass", DefaultValueFactory = _ => 20 };
-        var workers = new Option<int?>("--decode-workers") { Description = "What if: decode workers" };
-        var batch = new Option<int?>("--batch", "-b") { Description = "What if: inference batch (default 256) or training batch (default 128)" };
-        var threads = new Option<int?>("--threads") { Description = "What if: libtorch threads" };
-        var device = new Option<string?>("--device") { Description = "What if: auto, cpu, cuda or cuda:N" };
-        var topP = new Option<int?>("--top-p") { Description = "P' kept per image" };
+        var workers = KnobOption.Create<int?>(Knobs.DecodeWorkers, description: "What if: decode workers", withDefault: false);
+        var batch = KnobOption.Create<int?>(Knobs.ScoringBatch, description: "What if: inference batch (default 256) or training batch (default 128)", withDefault: false, aliases: "-b");
+        var threads = KnobOption.Create<int?>(Knobs.Threads, description: "What if: libtorch threads (default: the pipeline's, else all cores)", withDefault: false);
+        var device = KnobOption.Create<string?>(Knobs.Device, description: "What if: auto, cpu, cuda or cuda:N", withDefault: false);
+        var topP = KnobOption.Create<int?>(Knobs.TopP, description: "P' kept per image", withDefault: false);
         var sweep = new Option<string?>("--sweep") { Description = "Run once per value and plot throughput against the knob, e.g. batch=32,64,128 (knobs: batch, decode-workers, threads)" };
         var interval = new Option<int>("--interval-ms") { Description = "Sampling interval", DefaultValueFactory = _ => 100 };
-        var isa = IsaOption.Create();
+        var isa = KnobOption.Create<string>(Knobs.Isa);
+        var channelsLast = KnobOption.Create<bool>(Knobs.ChannelsLast);
         var command = new Command("profile", "Profile the scoring or the training graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
         {
-            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval, isa,
+            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval, isa, channelsLast,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            IsaOption.Pin(parse, isa);
+            // The ISA and the layout hold for the whole process; threads are a knob of each run (a sweep may vary them).
+            Streaming.Models.Compute.Kernels.PinIsa(Streaming.Core.Compute.KernelIsas.Parse(parse.GetValue(isa)!));
+            Streaming.Models.Zoo.MemoryFormat.ChannelsLast = parse.GetValue(channelsLast);
             ProfileOptions o;
             if (parse.GetValue(pipeline) is string manifest)
             {

@@ -22,15 +22,13 @@ public static class ReportCommand
         command.SetAction(async (parse, cancellationToken) =>
         {
             string runDir = parse.GetValue(run)!;
-            string runJson = Path.Combine(runDir, PipelineRunner.RunFileName);
+            string runJson = Path.Combine(runDir, RunRecord.FileName);
             if (!File.Exists(runJson)) throw new StreamingException($"{runJson}: not found (is {runDir} the --out of 'streaming run'?)");
-            var record = JsonNode.Parse(File.ReadAllText(runJson))!.AsObject();
-            string Folder(string stage) => Path.Combine(runDir, record["stages"]!.AsArray().FirstOrDefault(s => s!["name"]!.ToString() == stage)?["folder"]?.ToString()
-                ?? throw new StreamingException($"{runJson}: has no '{stage}' stage"));
+            var record = RunRecord.Load(runJson);
+            string Folder(string stage) => record.StageFolder(runDir, stage);
             string outDir = parse.GetValue(output) ?? Path.Combine(runDir, "report");
-            var m = record["metrics"]!.AsObject();
-            string Pct(string key) => m[key] is JsonNode n ? (n.GetValue<double>() * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "-";
-            string title = $"{record["resolved"]?["name"]}: baseline {Pct("baseline")}, teacher {Pct("teacher")}, student {Pct("student_pretrained")} pre-trained, {Pct("student_finetuned")} fine-tuned";
+            string Pct(string key) => record.Metrics.TryGetValue(key, out double v) ? (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "-";
+            string title = $"{record.Text("name")}: baseline {Pct("baseline")}, teacher {Pct("teacher")}, student {Pct("student_pretrained")} pre-trained, {Pct("student_finetuned")} fine-tuned";
             var summary = await SelectionReport.WriteAsync(new SelectionReportInputs(Folder("select"), Folder("score"), Path.Combine(Folder("split"), "u"), Title: title),
                 outDir, cancellationToken);
             await File.WriteAllTextAsync(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Streaming.Core.Options;
 using Streaming.Engine.Pipelines;
 
 namespace Streaming.Cli.Commands;
@@ -14,8 +15,7 @@ public static class RunCommand
         var manifest = new Argument<string>("pipeline") { Description = "Pipeline manifest (YAML), e.g. pipelines/fashion-mnist.yaml" };
         var output = new Option<string?>("--out", "-o") { Description = "Run folder: run.json and cache/ (default: runs/<name>)" };
         var sets = new Option<string[]>("--set") { Description = "Override a manifest key, e.g. --set scoring.k=2000 (repeatable)", AllowMultipleArgumentsPerToken = false };
-        var isa = IsaOption.Create();
-        isa.Description += "; the same as --set compute.isa=...";
+        var isa = KnobOption.Create<string>(Knobs.Isa, description: Knobs.Isa.Help + "; the same as --set compute.isa=...", withDefault: false);
         var command = new Command("run", "Run a pipeline manifest end to end (teacher, scoring, selection, student, fine-tuning), reusing unchanged stages.")
         {
             manifest, output, sets, isa,
@@ -25,10 +25,10 @@ public static class RunCommand
             var overrides = (parse.GetValue(sets) ?? []).ToList();
             if (parse.GetValue(isa) is string pinned) overrides.Add($"compute.isa={pinned}");
             var m = PipelineManifest.Load(parse.GetValue(manifest)!, overrides);
-            string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Text("name"));
+            string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Spec.Name);
             var console = new ConsoleProgress();
             var status = new Progress<string>(console.Report);
-            JsonObject run;
+            RunRecord run;
             try
             {
                 run = await new PipelineRunner(m, outDir, line => { console.Done(); Console.Error.WriteLine(line); }, status).RunAsync(cancellationToken);
@@ -38,21 +38,19 @@ public static class RunCommand
                 console.Done();
             }
             Console.Write(Table(run));
-            Console.WriteLine($"record: {Path.Combine(outDir, PipelineRunner.RunFileName)}");
+            Console.WriteLine($"record: {Path.Combine(outDir, RunRecord.FileName)}");
             return (int)ExitCode.Ok;
         });
         return command;
     }
 
     /// <summary>The result table: top-1 of each model on the test set, and the precision of the pseudo-labels.</summary>
-    internal static string Table(JsonObject run)
+    internal static string Table(RunRecord run)
     {
         var inv = CultureInfo.InvariantCulture;
-        var metrics = run["metrics"]!.AsObject();
-        var r = run["resolved"]!.AsObject();
-        string teacher = r["teacher.arch"]?.ToString() ?? Path.GetFileName(r["teacher.model"]?.ToString() ?? "");
-        string student = r["student.arch"]!.ToString();
-        string Pct(string key) => metrics[key] is JsonNode n ? (n.GetValue<double>() * 100).ToString("F2", inv) + "%" : "-";
+        string teacher = run.Text("teacher.arch") ?? Path.GetFileName(run.Text("teacher.model") ?? "");
+        string student = run.Text("student.arch") ?? "";
+        string Pct(string key) => run.Metrics.TryGetValue(key, out double v) ? (v * 100).ToString("F2", inv) + "%" : "-";
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine(string.Create(inv, $"{"result",-34} {"model",-14} {"top-1 (test)",12}"));
@@ -60,10 +58,9 @@ public static class RunCommand
         sb.AppendLine(string.Create(inv, $"{"teacher (on D)",-34} {teacher,-14} {Pct("teacher"),12}"));
         sb.AppendLine(string.Create(inv, $"{"student, pre-trained on D-hat",-34} {student,-14} {Pct("student_pretrained"),12}"));
         sb.AppendLine(string.Create(inv, $"{"student, fine-tuned on D",-34} {student,-14} {Pct("student_finetuned"),12}"));
-        sb.AppendLine(string.Create(inv, $"{"pseudo-label precision of D-hat",-34} {"K=" + r["scoring.k"] + " P=" + r["scoring.p"],-14} {Pct("pseudo_label_precision"),12}"));
-        var stages = run["stages"]!.AsArray();
-        var reused = stages.Where(s => s!["reused"]!.GetValue<bool>()).Select(s => s!["name"]!.ToString()).ToList();
-        sb.AppendLine(string.Create(inv, $"wall time {run["wall_seconds"]!.GetValue<double>() / 60:F1} min; {stages.Count - reused.Count} stages ran{(reused.Count > 0 ? ", reused: " + string.Join(", ", reused) : "")}"));
+        sb.AppendLine(string.Create(inv, $"{"pseudo-label precision of D-hat",-34} {"K=" + run.Text("scoring.k") + " P=" + run.Text("scoring.p"),-14} {Pct("pseudo_label_precision"),12}"));
+        var reused = run.Stages.Where(s => s.Reused).Select(s => s.Name).ToList();
+        sb.AppendLine(string.Create(inv, $"wall time {run.WallSeconds / 60:F1} min; {run.Stages.Count - reused.Count} stages ran{(reused.Count > 0 ? ", reused: " + string.Join(", ", reused) : "")}"));
         return sb.ToString();
     }
 }

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Streaming.Core.Options;
 using Streaming.Core.Selection;
 using Streaming.Core.Dataflow;
 using Streaming.Models.Teachers;
@@ -15,28 +16,27 @@ public static class ScoreCommand
         var teacher = new Option<string>("--teacher", "-t") { Description = "Teacher model: model.safetensors or a run folder", Required = true };
         var data = new Option<string>("--data", "-d") { Description = "Dataset folder to score (usually U)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Output folder: scores/, scoring.json, stages.jsonl, selection/ with -k", Required = true };
-        var topP = new Option<int>("--top-p") { Description = "P': classes kept per image in the score shards (>= any P you will try)", DefaultValueFactory = _ => 10 };
-        var batch = new Option<int>("--batch", "-b") { Description = "Inference batch size", DefaultValueFactory = _ => 256 };
-        var workers = new Option<int>("--decode-workers") { Description = "Parallel decode + preprocess workers", DefaultValueFactory = _ => 1 };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
-        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
-        var k = new Option<int?>("-k") { Description = "Also select D-hat: K images a class" };
-        var p = new Option<int>("-p") { Description = "With -k: classes per image that count (P)", DefaultValueFactory = _ => 10 };
-        var balance = new Option<string>("--balance") { Description = "With -k: ranked, unbalanced-zipf or random", DefaultValueFactory = _ => "ranked" };
-        var seed = new Option<ulong>("--seed") { Description = "Seed of random selection", DefaultValueFactory = _ => 0UL };
-        var isa = IsaOption.Create();
+        var topP = KnobOption.Create<int>(Knobs.TopP);
+        var batch = KnobOption.Create<int>(Knobs.ScoringBatch, aliases: "-b");
+        var workers = KnobOption.Create<int>(Knobs.DecodeWorkers);
+        var compute = new ComputeFlags();
+        var k = KnobOption.Create<int?>(Knobs.K, description: "Also select D-hat: K images a class");
+        var p = KnobOption.Create<int>(Knobs.P, description: "With -k: " + Knobs.P.Help);
+        var balance = KnobOption.Create<string>(Knobs.Balance, description: "With -k: " + Knobs.Balance.Help);
+        var seed = KnobOption.Create<long>(Knobs.SelectionSeed);
         var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
         {
-            teacher, data, output, topP, batch, workers, device, threads, k, p, balance, seed, isa,
+            teacher, data, output, topP, batch, workers, k, p, balance, seed,
         };
+        compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            IsaOption.Pin(parse, isa);
+            compute.Apply(parse);
             var options = new ScoreOptions
             {
                 Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, TopP = parse.GetValue(topP),
-                BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(device)!, Threads = parse.GetValue(threads),
-                K = parse.GetValue(k), P = Math.Min(parse.GetValue(p), parse.GetValue(topP)), Balance = SelectCommand.ParseBalance(parse.GetValue(balance)!), Seed = parse.GetValue(seed),
+                BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(compute.Device)!, Threads = compute.ThreadCount(parse),
+                K = parse.GetValue(k), P = Math.Min(parse.GetValue(p), parse.GetValue(topP)), Balance = BalanceModes.Parse(parse.GetValue(balance)!), Seed = (ulong)parse.GetValue(seed),
             };
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;

@@ -22,7 +22,6 @@ public static class TrainCommand
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
         var wd = new Option<double>("--weight-decay") { Description = "SGD weight decay", DefaultValueFactory = _ => 1e-4 };
         var init = new Option<string?>("--init") { Description = "Start from this model (fine-tuning): a model.safetensors or a run folder" };
-        var device = new Option<string>("--device") { Description = "auto, cpu, cuda or cuda:N", DefaultValueFactory = _ => "auto" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0UL };
         var size = new Option<int?>("--image-size") { Description = "Input size (default: the data's own for small models, 224 for ImageNet models)" };
         var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips" };
@@ -32,18 +31,18 @@ public static class TrainCommand
         var evalEvery = new Option<long?>("--eval-every") { Description = "Evaluate every this many images (default: each epoch, at least 10,000 images apart)" };
         var resume = new Option<bool>("--resume") { Description = "Continue from the last checkpoint in --out" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Discard an earlier run in --out" };
-        var threads = new Option<int?>("--threads") { Description = "libtorch intra-op threads (default: all cores)" };
         var workers = new Option<int>("--decode-workers") { Description = "Parallel decode + augment workers", DefaultValueFactory = _ => 1 };
-        var isa = IsaOption.Create();
+        var compute = new ComputeFlags();
 
         var command = new Command("train", "Train a classifier on image shards (teacher on D, student on D-hat, fine-tuning on D), with resumable checkpoints.")
         {
-            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, device, seed, size, noAugment, softTargets,
-            checkpointEvery, evalData, evalEvery, resume, overwrite, threads, workers, isa,
+            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, seed, size, noAugment, softTargets,
+            checkpointEvery, evalData, evalEvery, resume, overwrite, workers,
         };
+        compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            IsaOption.Pin(parse, isa);
+            compute.Apply(parse);
             var options = new TrainOptions
             {
                 Data = parse.GetValue(data)!,
@@ -58,7 +57,7 @@ public static class TrainCommand
                 Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(wd),
                 Init = parse.GetValue(init),
-                Device = parse.GetValue(device)!,
+                Device = parse.GetValue(compute.Device)!,
                 Seed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(size),
                 Augment = !parse.GetValue(noAugment),
@@ -68,11 +67,10 @@ public static class TrainCommand
                 EvalEvery = parse.GetValue(evalEvery),
                 Resume = parse.GetValue(resume),
                 Overwrite = parse.GetValue(overwrite),
-                Threads = parse.GetValue(threads),
+                Threads = compute.ThreadCount(parse),
                 DecodeWorkers = parse.GetValue(workers),
             };
             if (options.DecodeWorkers < 1) throw new ArgumentException("--decode-workers must be at least 1");
-            if (options.Threads is < 1) throw new ArgumentException("--threads must be at least 1");
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;
             var progress = new Progress<TrainProgress>(p => console.Report(string.Create(inv,

@@ -1,16 +1,24 @@
 using System.Globalization;
 using Streaming.Core;
+using Streaming.Core.Options;
 using YamlDotNet.Core;
 using YamlDotNet.RepresentationModel;
 
 namespace Streaming.Core.Config;
 
-public enum ConfigKind { Text, Int, Long, Number, File, Path, Bool, Choice }
-
 /// <summary>One key of a YAML file: its dotted name, type, default, help, and for choices the allowed values.</summary>
 /// <param name="Notes">For a choice: a note shown when a known-but-unsupported value is given.</param>
-public sealed record ConfigKey(string Name, ConfigKind Kind, object? Default, string Help, string[]? Choices = null,
-    double Min = double.NegativeInfinity, IReadOnlyDictionary<string, string>? Notes = null);
+public sealed record ConfigKey(string Name, OptionKind Kind, object? Default, string Help, IReadOnlyList<string>? Choices = null,
+    double Min = double.NegativeInfinity, IReadOnlyDictionary<string, string>? Notes = null)
+{
+    public double Max { get; init; } = double.PositiveInfinity;
+    /// <summary>Older names that still mean this key.</summary>
+    public IReadOnlyList<string> Aliases { get; init; } = [];
+
+    /// <summary>The key of a shared setting (<see cref="Knobs"/>), with its default, range and help; a file may give it another default.</summary>
+    public static ConfigKey From(OptionSpec spec, object? defaultValue = null, string? help = null) =>
+        new(spec.Key, spec.Kind, defaultValue ?? spec.Default, help ?? spec.Help, spec.Choices, spec.Min) { Max = spec.Max, Aliases = spec.Aliases };
+}
 
 /// <summary>A YAML file's keys and values, as parsed against a <see cref="ConfigSchema"/>.</summary>
 public sealed record ParsedConfig(SortedDictionary<string, object> Values, IReadOnlyDictionary<string, (string Value, int Line)> Raw, string Path)
@@ -52,7 +60,7 @@ public sealed class ConfigSchema
 
     /// <summary>Every key with its type, default and help, for error messages and docs.</summary>
     public IEnumerable<string> Describe() =>
-        _keys.Select(k => $"{k.Name} ({KindName(k)}{(k.Default is null ? "" : ", default " + Format(k.Default))}): {k.Help}");
+        _keys.Select(k => $"{k.Name} ({KindName(k)}{(k.Default is null ? "" : ", default " + Format(k.Default))}{(double.IsFinite(k.Max) ? ", at most " + k.Max.ToString(CultureInfo.InvariantCulture) : "")}): {k.Help}");
 
     /// <summary>Parses <paramref name="yaml"/> and applies <paramref name="sets"/> (<c>key=value</c>) on top; fills defaults.</summary>
     public ParsedConfig Parse(string yaml, string path, IReadOnlyList<string>? sets = null, string setFlag = "--set")
@@ -77,7 +85,7 @@ public sealed class ConfigSchema
         {
             int eq = set.IndexOf('=');
             if (eq <= 0) throw new StreamingException($"{setFlag} {set}: use key=value, for example {_setExample}");
-            string name = set[..eq].Trim();
+            string name = Canonical(set[..eq].Trim());
             foreach (var group in _alternatives.Where(g => g.Contains(name)))
                 foreach (var other in group)
                     if (other != name && raw.TryGetValue(other, out var given) && given.Line > 0) raw.Remove(other);
@@ -99,15 +107,73 @@ public sealed class ConfigSchema
         return new ParsedConfig(values, raw, path);
     }
 
+    /// <summary>A key's current name, for one given under an older name.</summary>
+    private string Canonical(string name) => _keys.FirstOrDefault(k => k.Aliases.Contains(name))?.Name ?? name;
+
+    /// <summary>
+    /// Binds values that are already typed (a run record's resolved manifest, read as JSON) with the same checks as a
+    /// file's, then applies <paramref name="sets"/> (<c>key=value</c>) on top and fills defaults: no value goes back to text.
+    /// </summary>
+    public ParsedConfig Bind(IReadOnlyDictionary<string, System.Text.Json.JsonElement> values, string path, IReadOnlyList<string>? sets = null)
+    {
+        var typed = new SortedDictionary<string, object>(StringComparer.Ordinal);
+        foreach (var (given, element) in values)
+        {
+            string name = Canonical(given), where = $"{path}: resolved '{given}'";
+            var key = _keys.FirstOrDefault(k => k.Name == name) ?? throw new StreamingException($"{where}: unknown key{Suggest(name)}");
+            object value;
+            try
+            {
+                value = key.Kind switch
+                {
+                    OptionKind.Int => element.GetInt32(),
+                    OptionKind.Long => element.GetInt64(),
+                    OptionKind.Number => element.GetDouble(),
+                    OptionKind.Bool => element.GetBoolean(),
+                    _ => element.GetString() ?? throw new InvalidOperationException("null"),
+                };
+            }
+            catch (Exception e) when (e is InvalidOperationException or FormatException)
+            {
+                throw new StreamingException($"{where}: must be {KindName(key)}, not {element.GetRawText()}");
+            }
+            typed[name] = Check(key, value, where);
+        }
+        var parsed = Parse("", path, sets);
+        foreach (var (name, value) in parsed.Raw.Keys.ToDictionary(k => k, k => parsed.Values[k])) typed[name] = value;
+        foreach (var key in _keys)
+            if (!typed.ContainsKey(key.Name) && key.Default is not null) typed[key.Name] = key.Default;
+        return new ParsedConfig(typed, parsed.Raw, path);
+    }
+
+    /// <summary>A typed value's checks: range, choice, an existing file.</summary>
+    private static object Check(ConfigKey key, object value, string where)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        switch (value)
+        {
+            case string text when key.Kind == OptionKind.Choice && !key.Choices!.Contains(text):
+                throw new StreamingException($"{where}: '{key.Name}' must be one of {string.Join(", ", key.Choices!)}, not '{text}'");
+            case string text when key.Kind == OptionKind.File && !File.Exists(text) && !Directory.Exists(text):
+                throw new StreamingException($"{where}: '{key.Name}': {text} does not exist");
+            case int or long or double:
+                double number = System.Convert.ToDouble(value, inv);
+                if (number < key.Min) throw new StreamingException($"{where}: '{key.Name}' must be at least {key.Min.ToString(inv)}, not {number.ToString(inv)}");
+                if (number > key.Max) throw new StreamingException($"{where}: '{key.Name}' must be at most {key.Max.ToString(inv)}, not {number.ToString(inv)}");
+                break;
+        }
+        return value;
+    }
+
     private void Flatten(YamlMappingNode node, string prefix, Dictionary<string, (string, int)> into, string path)
     {
         foreach (var (k, v) in node.Children)
         {
-            string name = prefix + ((k as YamlScalarNode)?.Value ?? throw new StreamingException($"{path}:{k.Start.Line}: keys must be plain words"));
+            string name = Canonical(prefix + ((k as YamlScalarNode)?.Value ?? throw new StreamingException($"{path}:{k.Start.Line}: keys must be plain words")));
             int line = (int)k.Start.Line;
             switch (v)
             {
-                case YamlMappingNode child when prefix.Length == 0 && _sections.Contains(name):
+                case YamlMappingNode child when prefix.Length == 0 && _sections.Contains(name) && !_keys.Any(s => s.Name == name):
                     Flatten(child, name + ".", into, path);
                     break;
                 case YamlMappingNode:
@@ -134,33 +200,33 @@ public sealed class ConfigSchema
         object value;
         switch (key.Kind)
         {
-            case ConfigKind.Text:
+            case OptionKind.Text:
                 if (text.Length == 0) throw new StreamingException($"{where}: '{key.Name}' is empty");
                 return text;
-            case ConfigKind.Choice:
+            case OptionKind.Choice:
                 if (!key.Choices!.Contains(text))
                     throw new StreamingException($"{where}: '{key.Name}' must be one of {string.Join(", ", key.Choices!)}, not '{text}'"
                         + (key.Notes is not null && key.Notes.TryGetValue(text, out var note) ? $" ({note})" : ""));
                 return text;
-            case ConfigKind.Bool:
+            case OptionKind.Bool:
                 return text.ToLowerInvariant() switch
                 {
                     "true" or "yes" or "on" => true,
                     "false" or "no" or "off" => false,
                     _ => throw new StreamingException(Wrong()),
                 };
-            case ConfigKind.File:
-            case ConfigKind.Path:
+            case OptionKind.File:
+            case OptionKind.Path:
                 if (text.Length == 0) throw new StreamingException($"{where}: '{key.Name}' is empty");
                 string full = System.IO.Path.IsPathRooted(text) ? text : System.IO.Path.GetFullPath(System.IO.Path.Combine(baseDir, text));
-                if (key.Kind == ConfigKind.File && !File.Exists(full) && !Directory.Exists(full))
+                if (key.Kind == OptionKind.File && !File.Exists(full) && !Directory.Exists(full))
                     throw new StreamingException($"{where}: '{key.Name}': {full} does not exist");
                 return full;
-            case ConfigKind.Int:
+            case OptionKind.Int:
                 if (!int.TryParse(text, NumberStyles.Integer, inv, out int i)) throw new StreamingException(Wrong());
                 (number, value) = (i, i);
                 break;
-            case ConfigKind.Long:
+            case OptionKind.Long:
                 if (!long.TryParse(text.Replace("_", "", StringComparison.Ordinal), NumberStyles.Integer, inv, out long l)) throw new StreamingException(Wrong());
                 (number, value) = (l, l);
                 break;
@@ -170,17 +236,18 @@ public sealed class ConfigSchema
                 break;
         }
         if (number < key.Min) throw new StreamingException($"{where}: '{key.Name}' must be at least {key.Min.ToString(inv)}, not {text}");
+        if (number > key.Max) throw new StreamingException($"{where}: '{key.Name}' must be at most {key.Max.ToString(inv)}, not {text}");
         return value;
     }
 
     private static string KindName(ConfigKey k) => k.Kind switch
     {
-        ConfigKind.Int or ConfigKind.Long => "a whole number",
-        ConfigKind.Number => "a number",
-        ConfigKind.File => "an existing file or folder",
-        ConfigKind.Path => "a path",
-        ConfigKind.Bool => "true or false",
-        ConfigKind.Choice => "one of " + string.Join(", ", k.Choices!),
+        OptionKind.Int or OptionKind.Long => "a whole number",
+        OptionKind.Number => "a number",
+        OptionKind.File => "an existing file or folder",
+        OptionKind.Path => "a path",
+        OptionKind.Bool => "true or false",
+        OptionKind.Choice => "one of " + string.Join(", ", k.Choices!),
         _ => "text",
     };
 

@@ -33,7 +33,7 @@ public sealed class SoftTargets
     /// </summary>
     public static async Task<SoftTargets> LoadAsync(string scoresDir, string dataset, CancellationToken cancellationToken = default)
     {
-        var scoring = ScoringInfo.Load(scoresDir);
+        var scoring = ScoringManifest.Load(scoresDir);
         var manifest = DatasetManifest.Load(dataset);
         if (!scoring.Classes.SequenceEqual(manifest.Classes))
             throw new StreamingException($"{scoresDir}: the scores' classes ({string.Join(", ", scoring.Classes.Take(5))}...) are not the dataset's ({string.Join(", ", manifest.Classes.Take(5))}...); soft targets need the teacher of this D-hat");
@@ -45,8 +45,8 @@ public sealed class SoftTargets
         var wanted = new HashSet<string>(ids, StringComparer.Ordinal);
         foreach (var id in ids) wanted.Add(StripClass(id));
         var table = new Dictionary<string, (int[], float[])>(wanted.Count, StringComparer.Ordinal);
-        foreach (var (file, _, _) in scoring.Shards)
-            await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(scoresDir, file), cancellationToken).ConfigureAwait(false))
+        foreach (var shard in scoring.Shards)
+            await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(scoresDir, shard.File), cancellationToken).ConfigureAwait(false))
                 for (int i = 0; i < batch.Count; i++)
                     if (wanted.Contains(batch.Ids[i]))
                     {

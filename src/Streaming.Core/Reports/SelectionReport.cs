@@ -43,7 +43,7 @@ public static class SelectionReport
         ArgumentNullException.ThrowIfNull(inputs);
         ArgumentException.ThrowIfNullOrEmpty(outDir);
         var selection = LoadSelection(inputs.SelectionDir);
-        var scoring = ScoringInfo.Load(inputs.ScoresDir);
+        var scoring = ScoringManifest.Load(inputs.ScoresDir);
         CheckSameScores(selection, scoring, inputs);
         var dataset = DatasetManifest.Load(inputs.UnlabeledDir);
         var notes = new List<string>();
@@ -127,9 +127,9 @@ public static class SelectionReport
     }
 
     /// <summary>The sweep only describes this D-hat if it reads the very score shards the selection read.</summary>
-    private static void CheckSameScores(SelectionManifest selection, ScoringInfo scoring, SelectionReportInputs inputs)
+    private static void CheckSameScores(SelectionManifest selection, ScoringManifest scoring, SelectionReportInputs inputs)
     {
-        string scoringPath = Path.Combine(inputs.ScoresDir, ScoringInfo.FileName);
+        string scoringPath = Path.Combine(inputs.ScoresDir, ScoringManifest.FileName);
         if (scoring.Classes.Count != selection.Classes.Count)
             throw new StreamingException($"{scoringPath}: has {scoring.Classes.Count} classes, the selection {selection.Classes.Count}: not the scores it was made from");
         if (selection.P > scoring.TopP)
@@ -283,20 +283,12 @@ public static class SelectionReport
         return ks.ToList();
     }
 
-    private static BalanceMode ParseBalance(string balance) => balance switch
-    {
-        "ranked" => BalanceMode.Ranked,
-        "unbalanced-zipf" => BalanceMode.UnbalancedZipf,
-        "random" => BalanceMode.Random,
-        _ => throw new StreamingException($"{SelectionManifest.FileName}: unknown balance mode '{balance}'"),
-    };
-
     /// <summary>One read of the score shards feeds a selector per K (with the selection's P, mode and seed); each result is then scored against the labels.</summary>
-    private static async Task<List<KSweepPoint>> SweepAsync(string scoresDir, ScoringInfo scoring, SelectionManifest selection, IReadOnlyList<int> ks,
+    private static async Task<List<KSweepPoint>> SweepAsync(string scoresDir, ScoringManifest scoring, SelectionManifest selection, IReadOnlyList<int> ks,
         IReadOnlyDictionary<string, int>? labels, CancellationToken cancellationToken)
     {
         if (ks.Count == 0) return [];
-        var mode = ParseBalance(selection.Balance);
+        var mode = BalanceModes.Parse(selection.Balance);
         int classes = selection.Classes.Count;
         var selectors = ks.Select(k => new Selector(classes, k, selection.P, mode, selection.Seed)).ToArray();
         foreach (var shard in scoring.Shards)

@@ -7,7 +7,7 @@ public static class SelectFromScores
     public static async Task<SelectionManifest> RunAsync(string scoresDir, int k, int p, string output, BalanceMode mode = BalanceMode.Ranked,
         ulong seed = 0, CancellationToken cancellationToken = default)
     {
-        var scoring = ScoringInfo.Load(scoresDir);
+        var scoring = ScoringManifest.Load(scoresDir);
         int topP = scoring.TopP;
         if (p < 1 || p > topP) throw new StreamingException($"-p {p}: the scores keep {topP} classes an image (--top-p at scoring), so P must be 1..{topP}");
         var classes = scoring.Classes;
@@ -79,7 +79,7 @@ public static class SelectFromScores
         return await SelectionWriter.WriteAsync(output, selector, new SelectionManifest
         {
             Classes = classes,
-            Dataset = scoring.Dataset,
+            Dataset = string.IsNullOrEmpty(scoring.Dataset) ? null : scoring.Dataset,
             ScoreShards = shards,
         }, cancellationToken).ConfigureAwait(false);
     }

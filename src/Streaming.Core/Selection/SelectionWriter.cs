@@ -99,7 +99,7 @@ public static class SelectionWriter
         {
             K = selector.K,
             P = selector.P,
-            Balance = selector.Mode switch { BalanceMode.Ranked => "ranked", BalanceMode.UnbalancedZipf => "unbalanced-zipf", _ => "random" },
+            Balance = BalanceModes.Name(selector.Mode),
             Seed = selector.Seed,
             RowsScored = selector.Rows,
             Selected = n,

@@ -4,6 +4,8 @@ using System.Text.Json.Nodes;
 using Streaming.Core;
 using Streaming.Models.Compute;
 
+using Streaming.Core.Compute;
+
 namespace Streaming.Engine.Pipelines;
 
 /// <summary>One output file of a replayed stage against the record.</summary>
@@ -35,31 +37,12 @@ public sealed record ReplayReport(IReadOnlyList<ReplayCheck> Files, IReadOnlyLis
 /// </summary>
 public static class PipelineReplay
 {
-    /// <summary>Reads a run record and its resolved manifest, with <paramref name="overrides"/> (<c>key=value</c>) applied on top.</summary>
-    public static (PipelineManifest Manifest, JsonObject Record) LoadRecord(string runJson, IReadOnlyList<string>? overrides = null)
+    /// <summary>Reads a run record and the manifest it resolved, with <paramref name="overrides"/> (<c>key=value</c>) applied on top.</summary>
+    public static (PipelineManifest Manifest, RunRecord Record) LoadRecord(string runJson, IReadOnlyList<string>? overrides = null)
     {
-        if (!File.Exists(runJson)) throw new StreamingException($"{runJson}: not found");
-        JsonObject record;
-        try
-        {
-            record = JsonNode.Parse(File.ReadAllText(runJson))?.AsObject() ?? throw new StreamingException($"{runJson}: empty");
-        }
-        catch (JsonException e)
-        {
-            throw new StreamingException($"{runJson}: not a run record ({e.Message})", e);
-        }
-        if (record["resolved"] is not JsonObject resolved || record["stages"] is not JsonArray)
-            throw new StreamingException($"{runJson}: not a run record (no 'resolved' manifest or 'stages')");
-        var sets = resolved.Select(kv => $"{kv.Key}={Scalar(kv.Value)}").Concat(overrides ?? []).ToList();
-        return (PipelineManifest.Parse("", Path.GetFullPath(runJson), sets), record);
+        var record = RunRecord.Load(runJson);
+        return (PipelineManifest.FromRecord(record, Path.GetFullPath(runJson), overrides), record);
     }
-
-    private static string Scalar(JsonNode? node) => node switch
-    {
-        JsonValue v when v.TryGetValue(out double d) => d.ToString("R", CultureInfo.InvariantCulture),
-        JsonValue v => v.ToString(),
-        _ => throw new StreamingException("run.json: a resolved manifest value is not a scalar"),
-    };
 
     /// <summary>
     /// Accuracy and precision (fractions) must come within 2 points when the kernels changed: a kernel change perturbs
@@ -84,10 +67,9 @@ public static class PipelineReplay
         if (Directory.Exists(Path.Combine(output, "cache")) && Directory.EnumerateFileSystemEntries(Path.Combine(output, "cache")).Any())
             throw new StreamingException($"{output}: already holds a cache; a replay starts from nothing (give a new --out)");
         bool byTolerance = false;
-        if (record["compute"] is JsonObject computeNode)
+        if (record.Compute is { } recorded)
         {
-            var recorded = computeNode.Deserialize<ComputeEnvironment>() ?? throw new StreamingException($"{runJson}: unreadable 'compute' record");
-            if (ComputeEnvironment.PinLike(recorded, runJson) is string refusal)
+            if (Streaming.Models.Compute.Kernels.PinLike(recorded, runJson) is string refusal)
             {
                 if (!allowIsaChange) throw new StreamingException($"{refusal}; replay with --allow-isa-change to compare the metrics within tolerance instead of the hashes");
                 log($"note: {refusal}; replaying on this CPU's own kernels and comparing metrics within tolerance (--allow-isa-change)");
@@ -103,24 +85,20 @@ public static class PipelineReplay
         var replayed = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
         var actual = runner.Records.ToDictionary(r => r.Name, StringComparer.Ordinal);
         var checks = new List<ReplayCheck>();
-        foreach (var stage in record["stages"]!.AsArray())
-        {
-            string name = stage!["name"]!.GetValue<string>();
-            foreach (var (file, sha) in stage["outputs"]!.AsObject())
+        foreach (var stage in record.Stages)
+            foreach (var (file, sha) in stage.Outputs)
             {
-                string? got = actual.TryGetValue(name, out var r) && r.Outputs.TryGetValue(file, out var s) ? s : null;
-                checks.Add(new ReplayCheck(name, file, sha!.GetValue<string>(), got));
+                string? got = actual.TryGetValue(stage.Name, out var r) && r.Outputs.TryGetValue(file, out var x) ? x : null;
+                checks.Add(new ReplayCheck(stage.Name, file, sha, got));
             }
-        }
         var metrics = new List<MetricCheck>();
-        var now = replayed["metrics"]!.AsObject();
-        foreach (var (name, value) in record["metrics"]?.AsObject() ?? [])
+        foreach (var (name, value) in record.Metrics)
         {
-            if (name.EndsWith("per_second", StringComparison.Ordinal) || value is null) continue;
-            double? replayedValue = now[name] is JsonNode n ? n.GetValue<double>() : null;
+            if (name.EndsWith("per_second", StringComparison.Ordinal)) continue;
+            double? replayedValue = replayed.Metrics.TryGetValue(name, out var v) ? v : null;
             bool fraction = Fractions.Contains(name);
-            metrics.Add(new MetricCheck(name, value.GetValue<double>(), replayedValue, byTolerance ? (fraction ? FractionTolerance : CountTolerance) : 0, !fraction));
+            metrics.Add(new MetricCheck(name, value, replayedValue, byTolerance ? (fraction ? FractionTolerance : CountTolerance) : 0, !fraction));
         }
-        return new ReplayReport(checks, metrics, byTolerance, replayed["compute"]?.Deserialize<ComputeEnvironment>()?.ToString() ?? "");
+        return new ReplayReport(checks, metrics, byTolerance, replayed.Compute?.ToString() ?? "");
     }
 }

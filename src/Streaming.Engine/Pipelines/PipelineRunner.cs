@@ -5,6 +5,7 @@ using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Streaming.Core;
+using Streaming.Core.Options;
 using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
@@ -18,6 +19,8 @@ using Streaming.Models.Training;
 using Streaming.Models.Loading;
 
 using Streaming.Models;
+
+using Streaming.Core.Compute;
 
 namespace Streaming.Engine.Pipelines;
 
@@ -40,7 +43,7 @@ public sealed record StageRecord(string Name, string Key, bool Reused, double Wa
 /// </summary>
 public sealed class PipelineRunner
 {
-    public const string RunFileName = "run.json";
+    public const string RunFileName = RunRecord.FileName;
     private const string StageFileName = "stage.json";
 
     private readonly PipelineManifest _m;
@@ -65,27 +68,26 @@ public sealed class PipelineRunner
 
     public string CacheDir => Path.Combine(_out, "cache");
 
-    public async Task<JsonObject> RunAsync(CancellationToken cancellationToken = default)
+    public async Task<RunRecord> RunAsync(CancellationToken cancellationToken = default)
     {
         Directory.CreateDirectory(CacheDir);
         var clock = Stopwatch.StartNew();
         var started = DateTimeOffset.UtcNow;
-        int threads = _m.Int("threads");
-        ComputeEnvironment.PinIsa(KernelIsas.Parse(_m.Text("compute.isa"), "compute.isa"), "compute.isa");
-        TorchSharp.torch.set_num_threads(threads);
-        _compute = ComputeEnvironment.Current(threads);
+        int threads = _m.Spec.Threads;
+        Streaming.Models.Compute.Kernels.Configure(_m.Spec.Isa, threads, _m.Spec.ChannelsLast, "compute.isa");
+        _compute = Streaming.Models.Compute.Kernels.Current(threads);
         _log($"kernels: {_compute}");
-        string device = _m.Text("device");
-        ulong seed = (ulong)_m.Int("seed");
+        string device = _m.Spec.Device;
+        ulong seed = (ulong)_m.Spec.Seed;
 
-        await Stage("ingest-train", P(("source", _m.Text("data.train")), ("source_sha256", Hashing.SourceSha256(_m.Text("data.train")))), [], DatasetArtifacts,
-            async dir => { await IngestAsync(_m.Text("data.train"), "train", dir, cancellationToken); return []; }, cancellationToken);
-        await Stage("ingest-test", P(("source", _m.Text("data.test")), ("source_sha256", Hashing.SourceSha256(_m.Text("data.test")))), [], DatasetArtifacts,
-            async dir => { await IngestAsync(_m.Text("data.test"), "test", dir, cancellationToken); return []; }, cancellationToken);
+        await Stage("ingest-train", P(("source", _m.Spec.Train), ("source_sha256", Hashing.SourceSha256(_m.Spec.Train))), [], DatasetArtifacts,
+            async dir => { await IngestAsync(_m.Spec.Train, "train", dir, cancellationToken); return []; }, cancellationToken);
+        await Stage("ingest-test", P(("source", _m.Spec.Test), ("source_sha256", Hashing.SourceSha256(_m.Spec.Test))), [], DatasetArtifacts,
+            async dir => { await IngestAsync(_m.Spec.Test, "test", dir, cancellationToken); return []; }, cancellationToken);
         string test = _done["ingest-test"].Folder;
-        var distractors = _m.OptionalText("data.distractors") is string photos ? new DistractorOptions(photos, _m.Int("data.distractor_count")) : null;
-        var splitParameters = P(("labeled_per_class", _m.Int("data.labeled_per_class")), ("seed", seed));
-        string? unlabeledSource = _m.OptionalText("data.unlabeled");
+        var distractors = _m.Spec.Distractors is string photos ? new DistractorOptions(photos, _m.Spec.DistractorCount) : null;
+        var splitParameters = P(("labeled_per_class", _m.Spec.LabeledPerClass), ("seed", seed));
+        string? unlabeledSource = _m.Spec.Unlabeled;
         if (unlabeledSource is not null)
         {
             // Only with a separate U: the keys of a plain split stay as they were, and so does its cache.
@@ -103,7 +105,7 @@ public sealed class PipelineRunner
             async dir =>
             {
                 // labeled_per_class 0: all of train is D, and U is the separate collection alone (the paper's setting).
-                int perClass = _m.Int("data.labeled_per_class") is 0 ? DatasetSplitter.AllLabeled : _m.Int("data.labeled_per_class");
+                int perClass = _m.Spec.LabeledPerClass is 0 ? DatasetSplitter.AllLabeled : _m.Spec.LabeledPerClass;
                 string? extra = null;
                 if (unlabeledSource is not null)
                 {
@@ -126,16 +128,16 @@ public sealed class PipelineRunner
             }, cancellationToken);
         string d = Path.Combine(_done["split"].Folder, "d"), u = Path.Combine(_done["split"].Folder, "u");
 
-        string studentArch = _m.Text("student.arch");
+        string studentArch = _m.Spec.StudentArch;
         await TrainStage("baseline", "baseline", studentArch, d, ["split"], null, "baseline", test, seed, threads, device, cancellationToken);
 
-        if (_m.OptionalText("teacher.arch") is string teacherArch)
+        if (_m.Spec.TeacherArch is string teacherArch)
         {
             await TrainStage("teacher", "teacher", teacherArch, d, ["split"], null, "teacher", test, seed, threads, device, cancellationToken);
         }
         else
         {
-            string model = _m.Text("teacher.model");
+            string model = _m.Spec.TeacherModel!;
             await Stage("teacher", P(("model_sha256", Hashing.Sha256File(model)), ("file", Path.GetFileName(model))), ["ingest-test"], _ => [Path.GetFileName(model)],
                 async dir =>
                 {
@@ -149,24 +151,24 @@ public sealed class PipelineRunner
         }
         string teacherModel = TeacherModel();
 
-        await Stage("score", P(("top_p", _m.Int("scoring.top_p")), ("batch", _m.Int("scoring.batch")), ("kernels", _compute.KernelKey)), ["split", "teacher"], dir => ScoreArtifacts(dir),
+        await Stage("score", P(("top_p", _m.Spec.TopP), ("batch", _m.Spec.ScoringBatch), ("kernels", Streaming.Models.Compute.Kernels.KernelKey(_compute))), ["split", "teacher"], dir => ScoreArtifacts(dir),
             async dir =>
             {
                 var r = await ScoreEngine.RunAsync(new ScoreOptions
                 {
-                    Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Int("scoring.top_p"), BatchSize = _m.Int("scoring.batch"),
+                    Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Spec.TopP, BatchSize = _m.Spec.ScoringBatch, DecodeWorkers = _m.Spec.DecodeWorkers,
                     Device = device, Threads = threads,
                 }, null, _log, cancellationToken);
                 if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");
                 return new() { ["images_scored"] = r.ImagesScored, ["scoring_images_per_second"] = Math.Round(r.ImagesPerSecond, 1) };
             }, cancellationToken);
 
-        var balance = _m.Text("scoring.balance") switch { "ranked" => BalanceMode.Ranked, "random" => BalanceMode.Random, _ => BalanceMode.UnbalancedZipf };
-        await Stage("select", P(("k", _m.Int("scoring.k")), ("p", _m.Int("scoring.p")), ("balance", _m.Text("scoring.balance")), ("seed", seed)), ["score", "split"],
+        var balance = _m.Spec.Balance;
+        await Stage("select", P(("k", _m.Spec.K), ("p", _m.Spec.P), ("balance", BalanceModes.Name(_m.Spec.Balance)), ("seed", seed)), ["score", "split"],
             _ => [SelectionManifest.DhatFileName],
             async dir =>
             {
-                var sel = await SelectFromScores.RunAsync(_done["score"].Folder, _m.Int("scoring.k"), _m.Int("scoring.p"), dir, balance, seed, cancellationToken);
+                var sel = await SelectFromScores.RunAsync(_done["score"].Folder, _m.Spec.K, _m.Spec.P, dir, balance, seed, cancellationToken);
                 var metrics = new Dictionary<string, double> { ["dhat_rows"] = sel.Selected, ["dhat_distinct_images"] = sel.DistinctImages };
                 var pairs = await SelectionImages.ReadPairsAsync(dir, cancellationToken);
                 if (await PrecisionAsync(pairs, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
@@ -182,32 +184,35 @@ public sealed class PipelineRunner
                 return new() { ["dhat_images_written"] = m.Rows };
             }, cancellationToken);
 
-        bool soft = _m.Text("student.targets") == "soft";
+        bool soft = _m.Spec.SoftTargets;
         await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, soft ? ["dhat-images", "score"] : ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken,
             softTargets: soft ? _done["score"].Folder : null);
         await TrainStage("finetune", "finetune", studentArch, d, ["student", "split"], Path.Combine(_done["student"].Folder, ModelFile.DefaultName),
             "student_finetuned", test, seed, threads, device, cancellationToken);
 
-        var run = new JsonObject
+        var run = new RunRecord
         {
-            ["format"] = "streaming.run/1",
-            ["manifest"] = _m.Path,
-            ["manifest_sha256"] = File.Exists(_m.Path) ? Hashing.Sha256File(_m.Path) : null,
-            ["resolved"] = JsonSerializer.SerializeToNode(_m.Values),
-            ["metrics"] = JsonSerializer.SerializeToNode(_records.SelectMany(r => r.Metrics).ToDictionary(kv => kv.Key, kv => kv.Value)),
-            ["stages"] = JsonSerializer.SerializeToNode(_records.Select(r => new
+            Manifest = _m.Path,
+            ManifestSha256 = File.Exists(_m.Path) ? Hashing.Sha256File(_m.Path) : null,
+            Resolved = new SortedDictionary<string, JsonElement>(_m.Values.ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value)), StringComparer.Ordinal),
+            Metrics = new SortedDictionary<string, double>(_records.SelectMany(r => r.Metrics).ToDictionary(kv => kv.Key, kv => kv.Value), StringComparer.Ordinal),
+            Stages = _records.Select(r => new StageEntry(r.Name, r.Key, r.Reused, Math.Round(r.WallSeconds, 1), Path.GetRelativePath(_out, r.Folder),
+                new SortedDictionary<string, JsonElement>(r.Parameters.ToDictionary(kv => kv.Key, kv => JsonSerializer.SerializeToElement(kv.Value)), StringComparer.Ordinal),
+                new SortedDictionary<string, string>(r.Inputs.ToDictionary(), StringComparer.Ordinal), new SortedDictionary<string, string>(r.Outputs.ToDictionary(), StringComparer.Ordinal),
+                r.OutputSha256, new SortedDictionary<string, double>(r.Metrics.ToDictionary(), StringComparer.Ordinal))).ToList(),
+            Started = started.ToString("o", CultureInfo.InvariantCulture),
+            WallSeconds = Math.Round(clock.Elapsed.TotalSeconds, 1),
+            Machine = MachineInfo.Here(threads),
+            Compute = _compute,
+            Versions = new(StringComparer.Ordinal)
             {
-                name = r.Name, key = r.Key, reused = r.Reused, wall_seconds = Math.Round(r.WallSeconds, 1), folder = Path.GetRelativePath(_out, r.Folder),
-                parameters = r.Parameters, inputs = r.Inputs, outputs = r.Outputs, output_sha256 = r.OutputSha256, metrics = r.Metrics,
-            })),
-            ["started"] = started.ToString("o", CultureInfo.InvariantCulture),
-            ["wall_seconds"] = Math.Round(clock.Elapsed.TotalSeconds, 1),
-            ["machine"] = Machine(threads),
-            ["compute"] = JsonSerializer.SerializeToNode(_compute),
-            ["versions"] = Versions(),
+                ["engine"] = typeof(PipelineRunner).Assembly.GetName().Version?.ToString(),
+                ["dotnet"] = Environment.Version.ToString(),
+                ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
+                ["torch_backend"] = TorchDevice.Backend,
+            },
         };
-        string path = Path.Combine(_out, RunFileName);
-        await AtomicFile.WriteAllTextAsync(path, run.ToJsonString(new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
+        run.Save(Path.Combine(_out, RunRecord.FileName));
         return run;
     }
 
@@ -217,24 +222,24 @@ public sealed class PipelineRunner
     private string TeacherModel()
     {
         string folder = _done["teacher"].Folder;
-        return _m.OptionalText("teacher.model") is string model ? Path.Combine(folder, Path.GetFileName(model)) : Path.Combine(folder, ModelFile.DefaultName);
+        return _m.Spec.TeacherModel is string model ? Path.Combine(folder, Path.GetFileName(model)) : Path.Combine(folder, ModelFile.DefaultName);
     }
 
-    private Task TrainStage(string stage, string section, string arch, string data, string[] inputs, string? init, string metric, string test, ulong seed, int threads,
+    private Task TrainStage(string stage, string sectionName, string arch, string data, string[] inputs, string? init, string metric, string test, ulong seed, int threads,
         string device, CancellationToken ct, string? softTargets = null)
     {
-        string prefix = section + ".";
-        var parameters = P(("arch", arch), ("images", _m.Long(prefix + "images")), ("batch", _m.Int(prefix + "batch")), ("lr", _m.Number(prefix + "lr")),
-            ("schedule", _m.Text(prefix + "schedule")), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"),
-            ("kernels", _compute!.KernelKey));
+        var section = _m.Spec.Section(sectionName);
+        var parameters = P(("arch", arch), ("images", section.Images), ("batch", section.Batch), ("lr", section.Lr),
+            ("schedule", section.Schedule), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"),
+            ("kernels", Streaming.Models.Compute.Kernels.KernelKey(_compute!)));
         // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
         if (softTargets is not null) parameters["targets"] = "soft: the score stage's top-P' probabilities";
         return Stage(stage, parameters, inputs, _ => [ModelFile.DefaultName], async dir =>
         {
-            var schedule = Enum.Parse<ScheduleKind>(_m.Text(prefix + "schedule"), ignoreCase: true);
+            var schedule = Enum.Parse<ScheduleKind>(section.Schedule, ignoreCase: true);
             var result = await Trainer.RunAsync(new TrainOptions
             {
-                Data = data, Arch = arch, Out = dir, Images = _m.Long(prefix + "images"), BatchSize = _m.Int(prefix + "batch"), BaseLr = _m.Number(prefix + "lr"),
+                Data = data, Arch = arch, Out = dir, Images = section.Images, BatchSize = section.Batch, BaseLr = section.Lr,
                 Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
             }, new Progress<TrainProgress>(p => _status?.Report(string.Create(CultureInfo.InvariantCulture,
                 $"  {stage}: {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  {p.ImagesPerSecond:N0} images/s  ETA {p.Eta:mm\\:ss}"))), _log, ct);
@@ -244,11 +249,11 @@ public sealed class PipelineRunner
         }, ct);
     }
 
-    private static async Task<EvalResult> EvaluateAsync(string modelPath, string test, string device, CancellationToken ct)
+    private async Task<EvalResult> EvaluateAsync(string modelPath, string test, string device, CancellationToken ct)
     {
         var dev = TorchDevice.Resolve(device);
         var (net, spec) = ModelFile.Load(modelPath, null, dev);
-        using (net) return await Evaluator.EvaluateAsync(net, spec, test, dev, 256, 1, Path.GetFullPath(modelPath), ct);
+        using (net) return await Evaluator.EvaluateAsync(net, spec, test, dev, _m.Spec.EvalBatch, _m.Spec.EvalWorkers, Path.GetFullPath(modelPath), ct);
     }
 
     /// <summary>The fraction of D-hat rows (its (class, id) pairs) that are distractors (random crops of photos, of no class).</summary>
@@ -265,11 +270,12 @@ public sealed class PipelineRunner
         return pairs.Count(p => truth.TryGetValue(p.Id, out int y) && y == p.Class) / (double)pairs.Count;
     }
 
-    private static async Task IngestAsync(string source, string name, string dir, CancellationToken ct, string idPrefix = "")
+    private async Task IngestAsync(string source, string name, string dir, CancellationToken ct, string idPrefix = "")
     {
         var src = ImageSource.Open(source);
-        // One worker: shard contents then never depend on thread timing, so a replay is byte-identical.
-        await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = 1, Name = name, IdPrefix = idPrefix, Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
+        // Ingested shards do not depend on the worker count (IngestTests), so it is not part of the stage's key.
+        await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = _m.Spec.IngestWorkers, Name = name, IdPrefix = idPrefix,
+            Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
     }
 
     private static IEnumerable<string> DatasetArtifacts(string dir) =>
@@ -337,32 +343,4 @@ public sealed class PipelineRunner
     private sealed record StageFile(string Name, string Key, double WallSeconds, IReadOnlyDictionary<string, string> Outputs, string OutputSha256,
         IReadOnlyDictionary<string, double> Metrics);
 
-    private static JsonObject Machine(int threads) => new()
-    {
-        ["os"] = System.Runtime.InteropServices.RuntimeInformation.OSDescription,
-        ["cpu"] = CpuModel(),
-        ["cores"] = Environment.ProcessorCount,
-        ["threads"] = threads,
-        ["memory_gib"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / (double)(1L << 30), 1),
-    };
-
-    private static string CpuModel()
-    {
-        try
-        {
-            return File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "unknown";
-        }
-        catch (IOException)
-        {
-            return "unknown";
-        }
-    }
-
-    private static JsonObject Versions() => new()
-    {
-        ["engine"] = typeof(PipelineRunner).Assembly.GetName().Version?.ToString(),
-        ["dotnet"] = Environment.Version.ToString(),
-        ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
-        ["torch_backend"] = TorchDevice.Backend,
-    };
 }

@@ -90,7 +90,7 @@ public static class Profiler
         log ??= _ => { };
         var dataset = DatasetManifest.Load(o.Data);
         if (dataset.Shards.Count == 0) throw new StreamingException($"{o.Data}: the dataset has no shards");
-        if (o.Threads is int t) torch.set_num_threads(t);
+        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
         ITeacher? owned = null;
         if (teacher is null)
         {
@@ -153,7 +153,7 @@ public static class Profiler
         if (o.Arch is null) throw new ArgumentException("profiling the training needs an architecture (--arch)");
         var manifest = DatasetManifest.Load(o.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{o.Data}: has no labeled images to train on");
-        if (o.Threads is int t) torch.set_num_threads(t);
+        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
         var device = TorchDevice.Resolve(o.Device);
         var first = await manifest.FirstImageAsync(o.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int size = Trainer.DefaultImageSize(o.Arch, first.Width, first.Height);
@@ -230,40 +230,37 @@ public static class Profiler
     {
         if (stage is not (ProfileOptions.Score or ProfileOptions.Train))
             throw new ArgumentException($"--stage {stage}: a pipeline's stages that can be profiled are {ProfileOptions.Score} (the teacher scoring U) and {ProfileOptions.Train} (the student's pre-training on D-hat)");
-        var manifest = PipelineManifest.Load(manifestPath);
-        runFolder ??= Path.Combine("runs", manifest.Text("name"));
-        string record = Path.Combine(runFolder, PipelineRunner.RunFileName);
+        var spec = PipelineManifest.Load(manifestPath).Spec;
+        runFolder ??= Path.Combine("runs", spec.Name);
+        string record = Path.Combine(runFolder, RunRecord.FileName);
         if (!File.Exists(record))
             throw new StreamingException($"{record} not found: run the pipeline first (streaming run {manifestPath} --out {runFolder}), or profile a stage directly (--stage score --teacher MODEL --data DIR, or --stage train --arch NAME --data DIR)");
-        var run = JsonNode.Parse(File.ReadAllText(record))!;
-        JsonNode Stage(string name) => run["stages"]!.AsArray().FirstOrDefault(s => s!["name"]!.GetValue<string>() == name)
-            ?? throw new StreamingException($"{record}: no '{name}' stage");
-        string Folder(string name) => Path.Combine(runFolder, Stage(name)["folder"]!.GetValue<string>());
+        var run = RunRecord.Load(record);
         if (stage == ProfileOptions.Train)
         {
-            string dhat = Folder("dhat-images");
+            string dhat = run.StageFolder(runFolder, "dhat-images");
             if (!File.Exists(Path.Combine(dhat, DatasetManifest.FileName)))
                 throw new StreamingException($"{dhat}: D-hat's images are missing from the run's cache; run the pipeline again");
             return new ProfileOptions
             {
                 Stage = ProfileOptions.Train,
-                Arch = manifest.Text("student.arch"),
+                Arch = spec.StudentArch,
                 Data = dhat,
-                BatchSize = manifest.Int("student.batch"),
-                Threads = manifest.Int("threads"),
-                Device = manifest.Text("device"),
+                BatchSize = spec.Student.Batch,
+                Threads = spec.Threads,
+                Device = spec.Device,
             };
         }
-        string teacher = Path.Combine(Folder("teacher"), manifest.OptionalText("teacher.model") is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
+        string teacher = Path.Combine(run.StageFolder(runFolder, "teacher"), spec.TeacherModel is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
         if (!File.Exists(teacher)) throw new StreamingException($"{teacher}: the teacher is missing from the run's cache; run the pipeline again");
         return new ProfileOptions
         {
             Teacher = teacher,
-            Data = Path.Combine(Folder("split"), "u"),
-            TopP = manifest.Int("scoring.top_p"),
-            BatchSize = manifest.Int("scoring.batch"),
-            Threads = manifest.Int("threads"),
-            Device = manifest.Text("device"),
+            Data = Path.Combine(run.StageFolder(runFolder, "split"), "u"),
+            TopP = spec.TopP,
+            BatchSize = spec.ScoringBatch,
+            Threads = spec.Threads,
+            Device = spec.Device,
         };
     }
 }

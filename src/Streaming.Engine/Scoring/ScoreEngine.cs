@@ -3,6 +3,7 @@ using System.Globalization;
 using System.Text.Json;
 using Streaming.Core;
 using Streaming.Core.Datasets;
+using Streaming.Core.Options;
 using Streaming.Core.Selection;
 using Streaming.Engine.Scoring.Stages;
 using TorchSharp;
@@ -29,12 +30,8 @@ public static class ScoreEngine
         Action<string>? log = null, CancellationToken cancellationToken = default)
     {
         log ??= _ => { };
-        if (o.TopP < 1) throw new ArgumentException("--top-p must be at least 1");
-        if (o.BatchSize < 1) throw new ArgumentException("--batch must be at least 1");
-        if (o.DecodeWorkers < 1) throw new ArgumentException("--decode-workers must be at least 1");
-        if (o.K is < 1) throw new ArgumentException("-k must be at least 1");
-        if (o.K is not null && (o.P < 1 || o.P > o.TopP)) throw new ArgumentException($"-p must be between 1 and --top-p ({o.TopP})");
-        if (o.Threads is int t) torch.set_num_threads(t);
+        if (o.K is not null && o.P > o.TopP) throw new OptionException(Knobs.P, o.P, $"must be at most {Knobs.TopP.Key} ({o.TopP}), the classes the scores keep per image");
+        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
         var clock = Stopwatch.StartNew();
         var dataset = DatasetManifest.Load(o.Data);
         var device = TorchDevice.Resolve(o.Device);
@@ -135,10 +132,9 @@ public static class ScoreEngine
             Classes = spec.Classes,
             Shards = entries,
             FailedShards = failed,
-            Compute = Streaming.Models.Compute.ComputeEnvironment.Current(o.Threads),
+            Compute = Streaming.Models.Compute.Kernels.Current(o.Threads),
         };
-        await AtomicFile.WriteAllTextAsync(Path.Combine(o.Out, ScoringManifest.FileName),
-            JsonSerializer.Serialize(manifest, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken).ConfigureAwait(false);
+        await manifest.SaveAsync(o.Out, cancellationToken).ConfigureAwait(false);
         await File.WriteAllLinesAsync(Path.Combine(o.Out, DatasetWriter.QuarantineFileName),
             entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines), cancellationToken).ConfigureAwait(false);
 

@@ -1,3 +1,5 @@
+using Streaming.Core.Compute;
+
 namespace Streaming.Models.Training;
 
 /// <summary>Everything that defines a training run. The resolved copy is saved with every checkpoint and the final model.</summary>
@@ -50,5 +52,5 @@ public sealed record TrainOptions
     public int ShuffleBuffer { get; init; } = 10_000;
 
     /// <summary>The kernels the run used (filled in by the trainer; not part of what makes a run the same run).</summary>
-    public Compute.ComputeEnvironment? Compute { get; init; }
+    public Streaming.Core.Compute.ComputeEnvironment? Compute { get; init; }
 }

@@ -104,9 +104,9 @@ public static class Trainer
         var first = await manifest.FirstImageAsync(options.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, first.Width, first.Height);
         var o = Resolve(options, manifest, imageSize);
-        torch.set_num_threads(o.Threads!.Value);
+        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
         var device = TorchDevice.Resolve(o.Device);
-        o = o with { Compute = ComputeEnvironment.Current(o.Threads) };
+        o = o with { Compute = Streaming.Models.Compute.Kernels.Current(o.Threads) };
 
         SoftTargets? soft = null;
         if (o.SoftTargets is not null)

@@ -1,36 +1,18 @@
-using System.Text.Json.Serialization;
 using Streaming.Core;
+using Streaming.Core.Compute;
+using Streaming.Core.Options;
 using Streaming.Models.Zoo;
 using TorchSharp;
 
 namespace Streaming.Models.Compute;
 
 /// <summary>
-/// Which kernels computed a result: the CPU and its flags, the kernel ISA that was asked for and the one each library
-/// used, the libtorch version, threads and memory layout. Written into run.json, scoring.json, a training run's
-/// config.json and the daemon's state, because a model's bits depend on all of them (docs/cpu-kernels.md).
+/// The kernels libtorch uses in this process: pinning them (<see cref="PinIsa"/>, <see cref="PinLike"/>), the one place
+/// compute settings are made (<see cref="Configure"/>, <see cref="UseThreads"/>), and the record of what is in use
+/// (<see cref="Current"/>), which run records, scoring.json and training configs carry.
 /// </summary>
-public sealed record ComputeEnvironment
+public static class Kernels
 {
-    /// <summary>The ISA that was asked for: native, or a pinned level (<see cref="KernelIsas.Names"/>).</summary>
-    [JsonPropertyName("isa")] public string Isa { get; init; } = "native";
-    /// <summary>The highest ISA oneDNN (convolutions) used: the pinned level, or the CPU's best.</summary>
-    [JsonPropertyName("onednn_isa")] public string OnednnIsa { get; init; } = "";
-    /// <summary>ATen's vectorized kernels (softmax, batch norm, reductions): avx2, avx512, ...</summary>
-    [JsonPropertyName("aten_cpu_capability")] public string AtenCpuCapability { get; init; } = "";
-    /// <summary>MKL's reproducibility mode (matrix products): off (MKL's own choice of path, the default), or the MKL_CBWR setting.</summary>
-    [JsonPropertyName("mkl_cbwr")] public string MklCbwr { get; init; } = "off";
-    [JsonPropertyName("mkl")] public string? Mkl { get; init; }
-    [JsonPropertyName("cpu")] public string Cpu { get; init; } = "";
-    [JsonPropertyName("cpu_vendor")] public string CpuVendor { get; init; } = "";
-    [JsonPropertyName("cpu_flags")] public IReadOnlyList<string> CpuFlags { get; init; } = [];
-    [JsonPropertyName("cpu_caches")] public string CpuCaches { get; init; } = "";
-    [JsonPropertyName("libtorch")] public string Libtorch { get; init; } = "";
-    [JsonPropertyName("torchsharp")] public string TorchSharp { get; init; } = "";
-    [JsonPropertyName("backend")] public string Backend { get; init; } = "";
-    [JsonPropertyName("threads")] public int Threads { get; init; }
-    [JsonPropertyName("channels_last")] public bool ChannelsLast { get; init; }
-
     private static readonly Lock Gate = new();
     private static Pin? s_pin;
 
@@ -52,6 +34,26 @@ public sealed record ComputeEnvironment
         if (!KernelIsas.Supports(cpu.Flags, isa))
             throw new StreamingException($"{what} {isa.Name()}: this CPU ({cpu.Model}) has at most {cpu.BestIsa.Name()}");
         Apply(new Pin(isa.Name(), isa, isa.AtenCapability(), isa.MklBranch()), what);
+    }
+
+    /// <summary>
+    /// The one place the process's compute settings are made: the kernel ISA (see <see cref="PinIsa"/>), the memory
+    /// layout, and libtorch's intra-op threads (0 or null: all cores). Every verb, the daemon and the pipeline runner come
+    /// through here; the trainer and the scorer call <see cref="UseThreads"/> for the thread count a run records.
+    /// </summary>
+    public static void Configure(KernelIsa isa, int? threads, bool channelsLast = true, string what = "--isa")
+    {
+        PinIsa(isa, what);
+        MemoryFormat.ChannelsLast = channelsLast;
+        UseThreads(threads);
+    }
+
+    /// <summary>Sets libtorch's intra-op threads (0 or null: all cores) and returns the count: the only call of torch.set_num_threads.</summary>
+    public static int UseThreads(int? threads)
+    {
+        int n = Knobs.ResolveThreads(threads);
+        if (torch.get_num_threads() != n) torch.set_num_threads(n);
+        return n;
     }
 
     /// <summary>
@@ -118,27 +120,11 @@ public sealed record ComputeEnvironment
     private static KernelIsa Cap(KernelIsa best, string? env) =>
         env is { Length: > 0 } && !string.Equals(env, "ALL", StringComparison.OrdinalIgnoreCase) && KernelIsas.TryParse(env, out var cap) && cap < best ? cap : best;
 
-    /// <summary>What differs between two records in ways that change a model's bits (empty when none does).</summary>
-    public IReadOnlyList<string> KernelDifferences(ComputeEnvironment other)
-    {
-        var d = new List<string>();
-        if (OnednnIsa != other.OnednnIsa) d.Add($"oneDNN ISA {OnednnIsa} / {other.OnednnIsa}");
-        if (AtenCpuCapability != other.AtenCpuCapability) d.Add($"ATen kernels {AtenCpuCapability} / {other.AtenCpuCapability}");
-        if (MklCbwr != other.MklCbwr) d.Add($"MKL path {MklCbwr} / {other.MklCbwr}");
-        if (Libtorch != other.Libtorch) d.Add($"libtorch {Libtorch} / {other.Libtorch}");
-        if (Threads != other.Threads) d.Add($"threads {Threads} / {other.Threads}");
-        if (ChannelsLast != other.ChannelsLast) d.Add($"channels-last {ChannelsLast} / {other.ChannelsLast}");
-        return d;
-    }
-
     /// <summary>
     /// What a cached result computed with libtorch depends on, besides its own parameters and threads: the kernels,
     /// the libtorch version, the layout and the zoo's revision. A stage cache keyed on it is never reused across them.
     /// </summary>
-    [JsonIgnore]
-    public string KernelKey => $"onednn {OnednnIsa}, aten {AtenCpuCapability}, mkl {MklCbwr}, libtorch {Libtorch} {Backend}, channels-last {(ChannelsLast ? "on" : "off")}, zoo {ModelZoo.Revision}";
+    public static string KernelKey(ComputeEnvironment e) =>
+        $"onednn {e.OnednnIsa}, aten {e.AtenCpuCapability}, mkl {e.MklCbwr}, libtorch {e.Libtorch} {e.Backend}, channels-last {(e.ChannelsLast ? "on" : "off")}, zoo {ModelZoo.Revision}";
 
-    /// <summary>One line for logs.</summary>
-    public override string ToString() =>
-        $"{Cpu}: isa {Isa} (oneDNN {OnednnIsa}, ATen {AtenCpuCapability}, MKL {MklCbwr}), libtorch {Libtorch} {Backend}, {Threads} threads, channels-last {(ChannelsLast ? "on" : "off")}";
 }

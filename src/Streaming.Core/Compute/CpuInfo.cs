@@ -1,6 +1,6 @@
 using System.Globalization;
 
-namespace Streaming.Models.Compute;
+namespace Streaming.Core.Compute;
 
 /// <summary>The CPU as Linux describes it in /proc/cpuinfo: model, vendor, family and the instruction-set flags.</summary>
 public sealed record CpuInfo(string Model, string Vendor, string Family, IReadOnlySet<string> Flags, string Caches)

@@ -1,4 +1,4 @@
-namespace Streaming.Models.Compute;
+namespace Streaming.Core.Compute;
 
 /// <summary>
 /// The CPU instruction set that libtorch's kernels may use: <c>native</c> (whatever the CPU has, the fast default) or a

@@ -1,0 +1,29 @@
+using System.CommandLine;
+using Streaming.Core.Compute;
+using Streaming.Core.Options;
+using Streaming.Models.Compute;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary>The compute options of every verb that runs libtorch (--threads, --device, --isa, --channels-last), from <see cref="Knobs"/>.</summary>
+internal sealed class ComputeFlags
+{
+    public Option<int> Threads { get; } = KnobOption.Create<int>(Knobs.Threads);
+    public Option<string> Device { get; } = KnobOption.Create<string>(Knobs.Device);
+    public Option<string> Isa { get; } = KnobOption.Create<string>(Knobs.Isa);
+    public Option<bool> ChannelsLast { get; } = KnobOption.Create<bool>(Knobs.ChannelsLast);
+
+    public IEnumerable<Option> All => [Threads, Device, Isa, ChannelsLast];
+
+    public void AddTo(Command command)
+    {
+        foreach (var option in All) command.Options.Add(option);
+    }
+
+    /// <summary>Pins the ISA, sets the layout and the threads, before the verb's first tensor operation.</summary>
+    public void Apply(ParseResult parse) =>
+        Streaming.Models.Compute.Kernels.Configure(KernelIsas.Parse(parse.GetValue(Isa)!), parse.GetValue(Threads), parse.GetValue(ChannelsLast));
+
+    /// <summary>The thread count as a run records it (0: all cores, resolved).</summary>
+    public int ThreadCount(ParseResult parse) => Knobs.ResolveThreads(parse.GetValue(Threads));
+}

@@ -1,0 +1,105 @@
+using Streaming.Core.Compute;
+using Streaming.Core.Options;
+using Streaming.Core.Selection;
+
+namespace Streaming.Engine.Pipelines;
+
+/// <summary>One training job of a pipeline: its budget in images, batch, base learning rate (at batch 256) and schedule.</summary>
+public sealed record TrainingSection(long Images, int Batch, double Lr, string Schedule);
+
+/// <summary>
+/// A pipeline manifest as typed settings: what the runner, replay and profile read. <see cref="From"/> is the one place
+/// the manifest's keys are read; everything else reads properties.
+/// </summary>
+public sealed record PipelineSpec
+{
+    public required string Name { get; init; }
+    public int Seed { get; init; }
+    public required string Device { get; init; }
+    /// <summary>libtorch threads, resolved (never 0): run records keep the count a run used.</summary>
+    public int Threads { get; init; }
+    public KernelIsa Isa { get; init; }
+    public bool ChannelsLast { get; init; }
+    public int IngestWorkers { get; init; }
+    public int EvalBatch { get; init; }
+    public int EvalWorkers { get; init; }
+
+    public required string Train { get; init; }
+    public required string Test { get; init; }
+    public int LabeledPerClass { get; init; }
+    public string? Unlabeled { get; init; }
+    public string? Distractors { get; init; }
+    public int DistractorCount { get; init; }
+
+    /// <summary>The teacher's architecture, trained on D; or null, and <see cref="TeacherModel"/> imported.</summary>
+    public string? TeacherArch { get; init; }
+    public string? TeacherModel { get; init; }
+    /// <summary>The teacher's training (null for an imported teacher).</summary>
+    public TrainingSection? Teacher { get; init; }
+
+    public int TopP { get; init; }
+    public int K { get; init; }
+    public int P { get; init; }
+    public BalanceMode Balance { get; init; }
+    public int ScoringBatch { get; init; }
+    public int DecodeWorkers { get; init; }
+
+    public required string StudentArch { get; init; }
+    public required TrainingSection Student { get; init; }
+    /// <summary>Pre-train the student on the teacher's top-P' probabilities instead of hard pseudo-labels.</summary>
+    public bool SoftTargets { get; init; }
+    public required TrainingSection Finetune { get; init; }
+    public required TrainingSection Baseline { get; init; }
+
+    /// <summary>A training section by its manifest name (teacher, student, finetune, baseline).</summary>
+    public TrainingSection Section(string name) => name switch
+    {
+        "teacher" => Teacher ?? throw new InvalidOperationException("the teacher is imported, not trained"),
+        "student" => Student,
+        "finetune" => Finetune,
+        "baseline" => Baseline,
+        _ => throw new ArgumentException($"no training section '{name}'"),
+    };
+
+    /// <summary>Binds a validated manifest's values (every key, defaults filled in).</summary>
+    internal static PipelineSpec From(IReadOnlyDictionary<string, object> v)
+    {
+        T Get<T>(string key) => (T)v[key];
+        T? Maybe<T>(string key) where T : class => v.TryGetValue(key, out var x) ? (T)x : null;
+        TrainingSection Training(string section) =>
+            new(Get<long>(section + ".images"), Get<int>(section + ".batch"), Get<double>(section + ".lr"), Get<string>(section + ".schedule"));
+        string? teacherArch = Maybe<string>("teacher.arch");
+        return new PipelineSpec
+        {
+            Name = Get<string>("name"),
+            Seed = Get<int>("seed"),
+            Device = Get<string>(Knobs.Device.Key),
+            Threads = Knobs.ResolveThreads(Get<int>(Knobs.Threads.Key)),
+            Isa = KernelIsas.Parse(Get<string>(Knobs.Isa.Key), Knobs.Isa.Key),
+            ChannelsLast = Get<bool>(Knobs.ChannelsLast.Key),
+            IngestWorkers = Knobs.ResolveWorkers(Get<int>(Knobs.IngestWorkers.Key)),
+            EvalBatch = Get<int>(Knobs.EvalBatch.Key),
+            EvalWorkers = Get<int>(Knobs.EvalWorkers.Key),
+            Train = Get<string>("data.train"),
+            Test = Get<string>("data.test"),
+            LabeledPerClass = Get<int>("data.labeled_per_class"),
+            Unlabeled = Maybe<string>("data.unlabeled"),
+            Distractors = Maybe<string>("data.distractors"),
+            DistractorCount = Get<int>("data.distractor_count"),
+            TeacherArch = teacherArch,
+            TeacherModel = Maybe<string>("teacher.model"),
+            Teacher = teacherArch is null ? null : Training("teacher"),
+            TopP = Get<int>(Knobs.TopP.Key),
+            K = Get<int>(Knobs.K.Key),
+            P = Get<int>(Knobs.P.Key),
+            Balance = BalanceModes.Parse(Get<string>(Knobs.Balance.Key)),
+            ScoringBatch = Get<int>(Knobs.ScoringBatch.Key),
+            DecodeWorkers = Get<int>(Knobs.DecodeWorkers.Key),
+            StudentArch = Get<string>("student.arch"),
+            Student = Training("student"),
+            SoftTargets = Get<string>("student.targets") == "soft",
+            Finetune = Training("finetune"),
+            Baseline = Training("baseline"),
+        };
+    }
+}
