@@ -45,11 +45,15 @@ public static class EnvCommand
             var pointwise = new List<LibtorchPointwiseCheck>();
             if (parse.GetValue(libtorch1x1))
             {
+                var inv = CultureInfo.InvariantCulture;
                 foreach (var (i, o) in LibtorchPointwiseCheck.Shapes)
                 {
-                    // Said before the kernel runs: where it is broken it can kill the process, and this line shows where.
-                    if (!parse.GetValue(json)) Console.Error.WriteLine($"libtorch 1x1 {i} -> {o} ...");
-                    pointwise.Add(LibtorchPointwiseCheck.Run(i, o));
+                    // Said before the kernel runs, and its result right after: where the kernel is broken it can kill the
+                    // process, and what was printed shows how far it got.
+                    if (!parse.GetValue(json)) Console.Error.WriteLine(string.Create(inv, $"libtorch 1x1 {i} -> {o}, batch 4 at 4x4:"));
+                    var c = LibtorchPointwiseCheck.Run(i, o);
+                    pointwise.Add(c);
+                    if (!parse.GetValue(json)) Console.Error.WriteLine(string.Create(inv, $"    relative error nchw {c.Nchw:E1}, channels-last {c.ChannelsLast:E1}: {(c.Passed ? "ok" : "WRONG")}"));
                 }
             }
             if (parse.GetValue(json))
