@@ -8,20 +8,24 @@ using Streaming.Engine.Scoring;
 
 namespace Streaming.Daemon;
 
+/// <summary>What the heaps' ledger last published for the endpoints: totals over every run of the state folder, heap fill, pointers, recent history.</summary>
+public sealed record DaemonView(long ImagesScored, long ImagesQuarantined, int ShardsDone, int DropsQuarantined, IReadOnlyList<int> Fill, int K,
+    IReadOnlyList<string> Classes, SnapshotPointer? Snapshot, HeapsPointer? Heaps, int Restarts, IReadOnlyList<DoneShard> RecentShards,
+    IReadOnlyList<QuarantinedDrop> RecentQuarantinedDrops)
+{
+    public static readonly DaemonView Empty = new(0, 0, 0, 0, [], 0, [], null, null, 0, [], []);
+}
+
 /// <summary>
-/// What the endpoints report: counters kept by the worker (those that must survive a restart come from the
-/// state's logs, so they are exact), the scoring graph's per-stage counters, heap fill, snapshot age and memory.
+/// What the endpoints report: the view the heaps' ledger publishes after every change (so a request never waits for
+/// the daemon's gate, nor compacts a heap), the scoring graph's per-stage counters, and live counters kept here.
 /// </summary>
 public sealed class DaemonStatus
 {
     private readonly Stopwatch _uptime = Stopwatch.StartNew();
     private readonly Queue<(double T, long Scored)> _window = new();
     private long _scoredThisRun, _inFlight;
-    private DaemonState? _state;
-    private Selector? _selector;
-    private SemaphoreSlim? _gate;
-    private int[] _fill = [];
-    private int _k;
+    private volatile DaemonView _view = DaemonView.Empty;
 
     public volatile bool Ready;
     public volatile string? Fatal;
@@ -32,17 +36,15 @@ public sealed class DaemonStatus
     public IReadOnlyList<StageStats> Stages { get; set; } = [];
     public string? HttpAddress { get; set; }
 
+    /// <summary>The latest published view.</summary>
+    public DaemonView View => _view;
+
     public long InFlight => Interlocked.Read(ref _inFlight);
     public void ShardSent() => Interlocked.Increment(ref _inFlight);
     public void ShardCollected() => Interlocked.Decrement(ref _inFlight);
 
-    internal void Attach(DaemonState state, Selector selector, SemaphoreSlim gate, int k)
-    {
-        _state = state;
-        _selector = selector;
-        _gate = gate;
-        _k = k;
-    }
+    /// <summary>Replaces the view the endpoints read (the ledger calls it, under its gate, after each change).</summary>
+    public void Publish(DaemonView view) => _view = view;
 
     public void Scored(long images)
     {
@@ -60,38 +62,6 @@ public sealed class DaemonStatus
             while (_window.Count > 1 && now - _window.Peek().T > 60) _window.Dequeue();
             var first = _window.Peek();
             return now - first.T > 0.5 ? (scored - first.Scored) / (now - first.T) : 0;
-        }
-    }
-
-    /// <summary>Per-class kept counts; read under the gate when it is free within a moment, else the last reading.</summary>
-    private int[] Fill()
-    {
-        if (_selector is null || _gate is null) return _fill;
-        if (!_gate.Wait(TimeSpan.FromMilliseconds(200))) return _fill;
-        try
-        {
-            var fill = new int[_selector.Classes];
-            for (int c = 0; c < fill.Length; c++) fill[c] = _selector.Count(c);
-            return _fill = fill;
-        }
-        finally
-        {
-            _gate.Release();
-        }
-    }
-
-    private (long Images, long Quarantined, int Shards, int Drops) Totals()
-    {
-        if (_state is null || _gate is null) return default;
-        // The logs only grow, under the gate; a moment's wait gives a consistent reading.
-        _gate.Wait();
-        try
-        {
-            return (_state.Done.Sum(d => d.Rows), _state.Done.Sum(d => d.Quarantined), _state.Done.Count, _state.QuarantinedDrops.Count);
-        }
-        finally
-        {
-            _gate.Release();
         }
     }
 
@@ -113,13 +83,13 @@ public sealed class DaemonStatus
         }
         void One(string name, string type, string help, double value) => Metric(name, type, help, [(null, value)]);
 
-        var totals = Totals();
-        One("streaming_images_scored_total", "counter", "Images scored and folded into the heaps (all runs of this state folder).", totals.Images);
+        var view = _view;
+        One("streaming_images_scored_total", "counter", "Images scored and folded into the heaps (all runs of this state folder).", view.ImagesScored);
         One("streaming_images_per_second", "gauge", "Images scored a second over the last minute.", Rate());
-        One("streaming_images_quarantined_total", "counter", "Images that failed to decode (all runs).", totals.Quarantined);
-        One("streaming_shards_done_total", "counter", "Shards scored and recorded (all runs).", totals.Shards);
+        One("streaming_images_quarantined_total", "counter", "Images that failed to decode (all runs).", view.ImagesQuarantined);
+        One("streaming_shards_done_total", "counter", "Shards scored and recorded (all runs).", view.ShardsDone);
         One("streaming_shards_failed_total", "counter", "Shards that could not be read (this run); their drops go to quarantine/.", ShardsFailed);
-        One("streaming_drops_quarantined_total", "counter", "Inbox drops moved to quarantine/ with a reason (all runs).", totals.Drops);
+        One("streaming_drops_quarantined_total", "counter", "Inbox drops moved to quarantine/ with a reason (all runs).", view.DropsQuarantined);
         One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Math.Max(0, Volatile.Read(ref Pending)));
         One("streaming_shards_in_flight", "gauge", "Shards inside the scoring graph now.", InFlight);
         One("streaming_memory_paused", "gauge", "1 while resident memory is over limits.memory_mb and no new shard is taken.", MemoryPaused ? 1 : 0);
@@ -134,20 +104,20 @@ public sealed class DaemonStatus
             stages.Select(s => ((string?)$"stage=\"{s.Stage}\"", s.StarvedSeconds)));
         Metric("streaming_stage_queue_depth", "gauge", "Items queued at each stage's input now.",
             stages.Select(s => ((string?)$"stage=\"{s.Stage}\"", (double)s.Queue)));
-        var fill = Fill();
-        var classes = _state?.Classes ?? [];
-        Metric("streaming_heap_entries", "gauge", "Images each class's heap keeps now.",
+        var fill = view.Fill;
+        var classes = view.Classes;
+        Metric("streaming_heap_entries", "gauge", "Images each class's heap keeps (as of the latest checkpoint or snapshot).",
             fill.Select((n, c) => ((string?)$"class=\"{Escape(c < classes.Count ? classes[c] : c.ToString(inv))}\"", (double)n)));
-        Metric("streaming_heap_fill_ratio", "gauge", "Each class's heap fill: entries / K.",
-            fill.Select((n, c) => ((string?)$"class=\"{Escape(c < classes.Count ? classes[c] : c.ToString(inv))}\"", _k > 0 ? (double)n / _k : 0)));
-        var snapshot = _state?.Snapshot;
+        Metric("streaming_heap_fill_ratio", "gauge", "Each class's heap fill: entries / K (as of the latest checkpoint or snapshot).",
+            fill.Select((n, c) => ((string?)$"class=\"{Escape(c < classes.Count ? classes[c] : c.ToString(inv))}\"", view.K > 0 ? (double)n / view.K : 0)));
+        var snapshot = view.Snapshot;
         One("streaming_snapshot_version", "gauge", "Version of the latest published D-hat snapshot (0: none yet).", snapshot?.Version ?? 0);
         One("streaming_snapshot_age_seconds", "gauge", "Seconds since the latest snapshot was published (+Inf: none yet).",
             snapshot is null ? double.PositiveInfinity : (DateTime.UtcNow - snapshot.PublishedUtc).TotalSeconds);
         One("streaming_resident_memory_bytes", "gauge", "Resident set size of the daemon.", Core.ProcessStats.ResidentBytes());
         One("streaming_gc_heap_bytes", "gauge", "Managed heap size.", GC.GetTotalMemory(false));
         One("streaming_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", GC.GetGCMemoryInfo().TotalCommittedBytes);
-        One("streaming_restarts_total", "counter", "Times this state folder was resumed after a stop or a crash.", _state?.Restarts ?? 0);
+        One("streaming_restarts_total", "counter", "Times this state folder was resumed after a stop or a crash.", view.Restarts);
         One("streaming_uptime_seconds", "gauge", "Seconds since this process started.", _uptime.Elapsed.TotalSeconds);
         One("streaming_ready", "gauge", "1 once the teacher is loaded and the heaps are recovered.", Ready ? 1 : 0);
         return sb.ToString();
@@ -159,41 +129,29 @@ public sealed class DaemonStatus
     /// <summary>/status: the same picture as JSON, with the recent history a person wants.</summary>
     public object StatusObject()
     {
-        var totals = Totals();
-        var snapshot = _state?.Snapshot;
-        List<DoneShard> recent;
-        List<QuarantinedDrop> quarantined;
-        _gate?.Wait();
-        try
-        {
-            recent = _state?.Done.TakeLast(10).ToList() ?? [];
-            quarantined = _state?.QuarantinedDrops.TakeLast(10).ToList() ?? [];
-        }
-        finally
-        {
-            _gate?.Release();
-        }
+        var view = _view;
+        var snapshot = view.Snapshot;
         return new
         {
             ready = Ready,
             fatal = Fatal,
             uptime_s = Math.Round(_uptime.Elapsed.TotalSeconds, 1),
-            images_scored = totals.Images,
+            images_scored = view.ImagesScored,
             images_per_second = Math.Round(Rate(), 1),
-            images_quarantined = totals.Quarantined,
-            shards_done = totals.Shards,
+            images_quarantined = view.ImagesQuarantined,
+            shards_done = view.ShardsDone,
             shards_failed_this_run = ShardsFailed,
             shards_pending = Math.Max(0, Volatile.Read(ref Pending)),
             shards_in_flight = InFlight,
-            drops_quarantined = totals.Drops,
+            drops_quarantined = view.DropsQuarantined,
             memory_paused = MemoryPaused,
             resident_mb = Core.ProcessStats.ResidentBytes() >> 20,
             snapshot = snapshot is null ? null : new { version = snapshot.Version, folder = snapshot.Folder, covers_shards = snapshot.Covers, published_utc = snapshot.PublishedUtc },
-            heaps = _state?.Heaps,
-            restarts = _state?.Restarts ?? 0,
+            heaps = view.Heaps,
+            restarts = view.Restarts,
             stages = Stages.Select(s => s.Snapshot()).ToList(),
-            recent_shards = recent,
-            recent_quarantined_drops = quarantined,
+            recent_shards = view.RecentShards,
+            recent_quarantined_drops = view.RecentQuarantinedDrops,
         };
     }
 }

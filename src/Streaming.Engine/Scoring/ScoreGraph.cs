@@ -47,10 +47,34 @@ public sealed class ScoreGraph
         Infer.LinkTo(Sink);
         foreach (var stage in new Task[] { Read.Completion, Decode.Completion, Batch.Completion, Infer.Completion, Sink.Completion })
             _ = stage.ContinueWith(t => { if (t.IsFaulted) _cts.Cancel(); }, CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        // Whatever a stopped graph still holds goes back to the pool.
-        _ = Sink.Completion.ContinueWith(_ => _pool.ReturnAll(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         ScoringTelemetry.Register(this);
-        _ = Sink.Completion.ContinueWith(_ => ScoringTelemetry.Unregister(this), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        Completion = StoppedTogetherAsync();
+    }
+
+    /// <summary>
+    /// Ends once every stage has stopped, not just the sink: a cancelled sink ends at once while inference may still
+    /// hold the teacher, and whoever awaits the graph then frees that teacher (the daemon does). Whatever a stopped
+    /// graph still holds goes back to the pool.
+    /// </summary>
+    private async Task StoppedTogetherAsync()
+    {
+        Task[] stages = [Read.Completion, Decode.Completion, Batch.Completion, Infer.Completion, Sink.Completion];
+        try
+        {
+            await Task.WhenAll(stages).ConfigureAwait(false);
+        }
+        catch (Exception)
+        {
+            var errors = stages.Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
+            var cause = errors.FirstOrDefault(e => e is not OperationCanceledException);
+            if (cause is not null) System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(cause);
+            throw errors.FirstOrDefault() ?? new OperationCanceledException("the scoring graph stopped", _cts.Token);
+        }
+        finally
+        {
+            _pool.ReturnAll();
+            ScoringTelemetry.Unregister(this);
+        }
     }
 
     /// <summary>P': the classes kept per image.</summary>
@@ -68,24 +92,22 @@ public sealed class ScoreGraph
     /// <summary>Batches the graph holds now (for tests: zero once it has stopped, whatever stopped it).</summary>
     public int BatchesOutstanding => _pool.Outstanding;
 
-    /// <summary>Completes when every shard sent has reached the sink, or faults with the first error.</summary>
-    public Task Completion => Sink.Completion;
+    /// <summary>
+    /// Completes when every shard sent has reached the sink and every stage has stopped; faults with the error that
+    /// stopped the graph (not the cancellations it set off), or is cancelled when only cancellation stopped it.
+    /// </summary>
+    public Task Completion { get; }
 
-    /// <summary>Waits for <see cref="Completion"/>; a failure surfaces as the error that caused it, not as the cancellations it set off.</summary>
+    /// <summary>Waits for <see cref="Completion"/>; the caller's cancellation surfaces as such, whatever the stages saw.</summary>
     public async Task WaitAsync()
     {
         try
         {
-            await Task.WhenAll(Read.Completion, Decode.Completion, Batch.Completion, Infer.Completion, Sink.Completion).ConfigureAwait(false);
+            await Completion.ConfigureAwait(false);
         }
-        catch (Exception)
+        catch (Exception) when (_external.IsCancellationRequested)
         {
-            _pool.ReturnAll();
-            var errors = new[] { Read.Completion, Decode.Completion, Batch.Completion, Infer.Completion, Sink.Completion }
-                .Where(t => t.IsFaulted).SelectMany(t => t.Exception!.Flatten().InnerExceptions).ToList();
             _external.ThrowIfCancellationRequested();
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(errors.FirstOrDefault(e => e is not OperationCanceledException)
-                ?? errors.FirstOrDefault() ?? new OperationCanceledException("the scoring graph stopped"));
         }
     }
 

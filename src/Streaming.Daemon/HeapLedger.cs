@@ -1,0 +1,146 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Streaming.Core;
+using Streaming.Core.Compute;
+using Streaming.Core.Selection;
+
+namespace Streaming.Daemon;
+
+/// <summary>
+/// The daemon's heaps and what they are made of: the state (done.jsonl, quarantine.jsonl, state.json), the selector,
+/// recovery at start and checkpoints. Every method runs under the daemon's gate. After each change it publishes a
+/// <see cref="DaemonView"/> for the endpoints, which therefore never take the gate nor touch the heaps.
+/// </summary>
+/// <remarks>
+/// The heaps checkpoint (Arrow IPC, LZ4) covers a prefix of done.jsonl; on restart the shards after that prefix are
+/// replayed from their score shards, so the heaps after a restart are those of an uninterrupted run (selection is a
+/// pure function of the scores).
+/// </remarks>
+internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonStatus status, ILogger log)
+{
+    private readonly HashSet<string> _doneKeys = new(StringComparer.Ordinal);
+    private long _images, _quarantined;
+    private int[] _fill = [];
+
+    public DaemonState State { get; private set; } = new();
+    public Selector Selector { get; private set; } = null!;
+    public int SinceCheckpoint { get; private set; }
+
+    /// <summary>Whether a shard of this content was scored and recorded before (under any name).</summary>
+    public bool IsDone(string key) => _doneKeys.Contains(key);
+
+    /// <summary>Loads (or starts) the state, checks it belongs to this config, and rebuilds the heaps exactly.</summary>
+    public async Task RecoverAsync(string teacherSha, IReadOnlyList<string> classes, ComputeEnvironment compute, CancellationToken stop)
+    {
+        var identity = config.Identity(teacherSha);
+        var state = DaemonState.Load(paths.State);
+        if (state is null)
+        {
+            state = new DaemonState { Identity = identity, Classes = classes.ToList() };
+        }
+        else
+        {
+            var changed = identity.Where(kv => !state.Identity.TryGetValue(kv.Key, out var v) || v != kv.Value)
+                .Select(kv => $"{kv.Key}: {(state.Identity.TryGetValue(kv.Key, out var v) ? v : "(none)")} -> {kv.Value}").ToList();
+            if (changed.Count > 0)
+                throw new StreamingException($"{Path.Combine(paths.State, DaemonState.FileName)}: this state folder was built with other settings ({string.Join("; ", changed)}); " +
+                    "its heaps and snapshots would mix two selections. Use a new state folder, or the settings it was built with.");
+            state.Restarts++;
+        }
+        if (state.Compute is { } before && before.KernelDifferences(compute) is { Count: > 0 } differences)
+            log.LogWarning("the kernels changed since the state folder's last start ({Differences}): new score shards will not be byte-identical to what the old kernels would have written",
+                string.Join("; ", differences));
+        state.Compute = compute;
+        log.LogInformation("kernels: {Compute}", compute);
+        State = state;
+        // Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).
+        foreach (var dir in new[] { paths.State, paths.Scores, paths.Heaps, paths.Snapshots, paths.Ingested })
+        {
+            foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix)) File.Delete(partial);
+            foreach (var partial in Directory.EnumerateDirectories(dir, "*" + AtomicFile.TempSuffix)) Directory.Delete(partial, true);
+        }
+
+        Selector = state.Heaps is { } h
+            ? await HeapCheckpoint.ReadAsync(Path.Combine(paths.State, h.File), stop).ConfigureAwait(false)
+            : new Selector(classes.Count, config.K, config.P, config.Balance, config.Seed);
+        int covers = state.Heaps?.Covers ?? 0;
+        if (covers > state.Done.Count) throw new StreamingException($"{paths.State}: the heaps checkpoint covers {covers} shards but done.jsonl lists {state.Done.Count}");
+        var clock = Stopwatch.StartNew();
+        for (int i = covers; i < state.Done.Count; i++)
+        {
+            string file = Path.Combine(paths.State, state.Done[i].ScoreFile);
+            if (!File.Exists(file)) throw new StreamingException($"{file}: the score shard of done shard '{state.Done[i].Input}' is missing; the heaps cannot be rebuilt");
+            await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) Selector.Offer(batch);
+        }
+        foreach (var d in state.Done)
+        {
+            _doneKeys.Add(d.Key);
+            _images += d.Rows;
+            _quarantined += d.Quarantined;
+        }
+        if (state.Done.Count > covers)
+        {
+            log.LogInformation("replayed {Count} shards after the heaps checkpoint from their score shards in {Seconds:F1} s", state.Done.Count - covers, clock.Elapsed.TotalSeconds);
+            await CheckpointAsync().ConfigureAwait(false);
+        }
+        else
+        {
+            RefreshFill();
+        }
+        state.Save(paths.State);
+        Publish();
+    }
+
+    /// <summary>Records a shard whose score shard is durable and whose rows are in the heaps: one line in done.jsonl, flushed.</summary>
+    public void RecordDone(DoneShard done)
+    {
+        State.AppendDone(paths.State, done);
+        _doneKeys.Add(done.Key);
+        _images += done.Rows;
+        _quarantined += done.Quarantined;
+        SinceCheckpoint++;
+        Publish();
+    }
+
+    public void RecordQuarantined(QuarantinedDrop drop)
+    {
+        State.AppendQuarantined(paths.State, drop);
+        Publish();
+    }
+
+    public void RecordIngested(string drop, string folder)
+    {
+        State.Ingested[drop] = folder;
+        State.Save(paths.State);
+    }
+
+    /// <summary>Writes the heaps (covering every done shard) and points the state at them.</summary>
+    public async Task CheckpointAsync()
+    {
+        var clock = Stopwatch.StartNew();
+        int covers = State.Done.Count;
+        string name = $"heaps-{covers:D9}.arrow";
+        await HeapCheckpoint.WriteAsync(Path.Combine(paths.Heaps, name), Selector, CancellationToken.None).ConfigureAwait(false);
+        string? old = State.Heaps?.File;
+        State.Heaps = new HeapsPointer(Path.Combine("heaps", name), covers);
+        State.Save(paths.State);
+        foreach (var f in Directory.EnumerateFiles(paths.Heaps, "heaps-*.arrow"))
+            if (Path.GetFileName(f) != name) File.Delete(f);
+        SinceCheckpoint = 0;
+        RefreshFill();
+        Publish();
+        log.LogDebug("heaps checkpointed over {Covers} shards in {Seconds:F2} s (was {Old})", covers, clock.Elapsed.TotalSeconds, old);
+    }
+
+    /// <summary>Each class's kept count, exact: read when the heaps are compacted anyway (checkpoints and snapshots).</summary>
+    public void RefreshFill()
+    {
+        var fill = new int[Selector.Classes];
+        for (int c = 0; c < fill.Length; c++) fill[c] = Selector.Count(c);
+        _fill = fill;
+    }
+
+    /// <summary>What the endpoints show, as of now.</summary>
+    public void Publish() => status.Publish(new DaemonView(_images, _quarantined, State.Done.Count, State.QuarantinedDrops.Count, _fill, config.K,
+        State.Classes, State.Snapshot, State.Heaps, State.Restarts, State.Done.TakeLast(10).ToList(), State.QuarantinedDrops.TakeLast(10).ToList()));
+}
