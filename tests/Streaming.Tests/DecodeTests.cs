@@ -8,6 +8,57 @@ namespace Streaming.Tests;
 
 public class DecodeTests
 {
+    /// <summary>
+    /// The native codec path (Skia's codec without SkiaSharp's managed wrappers) is available with the SkiaSharp this
+    /// project pins, and gives what SkiaSharp's managed API gives: info, scaled sizes, result codes and pixels, for
+    /// photos (JPEG, PNG), Fashion-MNIST PNGs and broken files.
+    /// </summary>
+    [Fact]
+    public unsafe void NativeCodec_IsAvailable_AndDecodesAsSkiaSharpDoes()
+    {
+        Assert.True(SkiaCodec.Available, "the native codec path failed its check against SkiaSharp's managed API; scoring would fall back to the managed one");
+        var files = Directory.GetFiles(TestPaths.Photos).Concat(Directory.GetFiles(TestPaths.MiniFolder, "*.png", SearchOption.AllDirectories).Order(StringComparer.Ordinal).Take(20))
+            .Concat(Directory.GetFiles(TestPaths.Bad)).ToList();
+        int compared = 0;
+        foreach (var file in files)
+        {
+            byte[] encoded = File.ReadAllBytes(file);
+            if (encoded.Length == 0) continue;
+            fixed (byte* p = encoded)
+            {
+                using var data = SKData.Create((IntPtr)p, encoded.Length);
+                using var managed = SKCodec.Create(data);
+                bool opened = SkiaCodec.TryOpen(p, encoded.Length, out var raw);
+                Assert.True((managed is not null) == opened, $"{file}: managed opens {managed is not null}, native {opened}");
+                if (managed is null) continue;
+                using (raw)
+                {
+                    var mi = managed.Info;
+                    var ri = raw.Info;
+                    Assert.Equal((mi.Width, mi.Height), (ri.Width, ri.Height));
+                    Assert.Equal(mi.ColorType == SKColorType.Gray8, ri.ColorType == SKColorType.Gray8);
+                    foreach (float scale in new[] { 1f, 0.5f, 0.125f })
+                        Assert.Equal(managed.GetScaledDimensions(scale), raw.GetScaledDimensions(scale));
+                    foreach (var (color, alpha) in new[] { (SKColorType.Rgba8888, SKAlphaType.Unpremul), (SKColorType.Rgba8888, SKAlphaType.Premul), (SKColorType.Gray8, SKAlphaType.Opaque) })
+                    {
+                        if (color == SKColorType.Gray8 && mi.ColorType != SKColorType.Gray8) continue;
+                        var info = new SKImageInfo(mi.Width, mi.Height, color, alpha);
+                        if (info.BytesSize64 > 64L << 20) continue;
+                        var a = new byte[info.BytesSize];
+                        var b = new byte[info.BytesSize];
+                        SKCodecResult ra, rb;
+                        fixed (byte* pa = a) ra = managed.GetPixels(info, (IntPtr)pa);
+                        fixed (byte* pb = b) rb = raw.GetPixels(info, (IntPtr)pb);
+                        Assert.Equal(ra, rb);
+                        if (ra == SKCodecResult.Success) Assert.True(a.AsSpan().SequenceEqual(b), $"{file}: {color} {alpha} pixels differ");
+                        compared++;
+                    }
+                }
+            }
+        }
+        Assert.True(compared >= 40, $"only {compared} decodes compared");
+    }
+
     [Fact]
     public void PngEncoder_RoundTripsThroughSkia_ForRandomPixels()
     {

@@ -34,7 +34,7 @@ public sealed class ImageCropper : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ImageDecoder.ThrowIfTooSmall(destination, options);
-        var plan = ImageDecoder.Plan(_codec, options, _maxPixels, region);
+        var plan = ImageDecoder.Plan(new ManagedCodec(_codec), options, _maxPixels, region);
         var info = plan.DecodeInfo;
         var key = (info.Width, info.Height, info.ColorType, info.AlphaType);
         if (!_decoded.TryGetValue(key, out var pixels))

@@ -43,7 +43,7 @@ public static class ImageDecoder
             var decodeInfo = info.ColorType == SKColorType.Gray8
                 ? new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Gray8, SKAlphaType.Opaque)
                 : new SKImageInfo(scaled.Width, scaled.Height, SKColorType.Rgba8888, SKAlphaType.Premul);
-            var result = DecodeInto(codec, decodeInfo, out var pixels);
+            var result = DecodeInto(new ManagedCodec(codec), decodeInfo, out var pixels);
             // The pixels are not needed, but the pinned rental must go back (an undisposed one stays pinned for good).
             pixels.Dispose();
             return result switch
@@ -78,19 +78,32 @@ public static class ImageDecoder
         if (encoded.IsEmpty) throw new InvalidDataException("empty image");
         fixed (byte* p = encoded)
         {
+            if (SkiaCodec.Available)
+            {
+                // The same codec without SkiaSharp's managed wrappers: no managed object an image.
+                if (!SkiaCodec.TryOpen(p, encoded.Length, out var raw)) throw new InvalidDataException("not a recognized image format");
+                using (raw) DecodeToTensor(raw, options, destination, maxPixels, region);
+                return;
+            }
             using var data = SKData.Create((IntPtr)p, encoded.Length);
             using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
-            var plan = Plan(codec, options, maxPixels, region);
-            var result = DecodeInto(codec, plan.DecodeInfo, out var decoded);
-            try
-            {
-                ThrowUnlessDecoded(result);
-                ResizeToTensor(decoded.Pointer, plan, options, destination);
-            }
-            finally
-            {
-                decoded.Dispose();
-            }
+            DecodeToTensor(new ManagedCodec(codec), options, destination, maxPixels, region);
+        }
+    }
+
+    private static void DecodeToTensor<TCodec>(in TCodec codec, PreprocessOptions options, Span<float> destination, long maxPixels, CropRegion? region)
+        where TCodec : struct, ICodec
+    {
+        var plan = Plan(codec, options, maxPixels, region);
+        var result = DecodeInto(codec, plan.DecodeInfo, out var decoded);
+        try
+        {
+            ThrowUnlessDecoded(result);
+            ResizeToTensor(decoded.Pointer, plan, options, destination);
+        }
+        finally
+        {
+            decoded.Dispose();
         }
     }
 
@@ -103,6 +116,15 @@ public static class ImageDecoder
     /// <summary>Resizes the plan's part of decoded pixels (at plan.DecodeInfo) to the target and normalizes it into <paramref name="destination"/> (CHW floats).</summary>
     internal static unsafe void ResizeToTensor(IntPtr decoded, DecodePlan plan, PreprocessOptions options, Span<float> destination)
     {
+        var info = plan.DecodeInfo;
+        if (info.Width == options.Width && info.Height == options.Height && plan.Fraction == CropRegion.Whole)
+        {
+            // Already the target size, whole: the decoded pixels are the resized ones (rows packed: RowBytes is the
+            // minimum), so they are normalized where they are, with no copy and no pixmap objects (the common case
+            // of a dataset stored at the model's size, Fashion-MNIST's 28x28 for one).
+            Normalize(new ReadOnlySpan<byte>((void*)decoded, info.BytesSize), plan.Gray, options, destination);
+            return;
+        }
         byte[] resized = ArrayPool<byte>.Shared.Rent(options.Width * options.Height * 4);
         try
         {
@@ -118,7 +140,7 @@ public static class ImageDecoder
     /// <summary>How one image is decoded for a target: its pixel format, the (possibly codec-scaled) size to decode at, and the part of it that maps onto the target.</summary>
     internal readonly record struct DecodePlan(bool Gray, SKImageInfo DecodeInfo, CropRegion Fraction, ResizeMode Mode);
 
-    internal static DecodePlan Plan(SKCodec codec, PreprocessOptions options, long maxPixels, CropRegion? crop)
+    internal static DecodePlan Plan<TCodec>(in TCodec codec, PreprocessOptions options, long maxPixels, CropRegion? crop) where TCodec : struct, ICodec
     {
         var info = codec.Info;
         if ((long)info.Width * info.Height > maxPixels)
@@ -195,7 +217,7 @@ public static class ImageDecoder
         }
     }
 
-    private static void Normalize(byte[] pixels, bool gray, PreprocessOptions options, Span<float> destination)
+    private static void Normalize(ReadOnlySpan<byte> pixels, bool gray, PreprocessOptions options, Span<float> destination)
     {
         int plane = options.Width * options.Height;
         if (options.Channels == 1)
@@ -230,7 +252,7 @@ public static class ImageDecoder
     }
 
     /// <summary>Decodes with the codec into a pooled buffer that the caller disposes.</summary>
-    private static SKCodecResult DecodeInto(SKCodec codec, SKImageInfo info, out PooledPixels pixels)
+    private static SKCodecResult DecodeInto<TCodec>(in TCodec codec, SKImageInfo info, out PooledPixels pixels) where TCodec : struct, ICodec
     {
         pixels = new PooledPixels(info.BytesSize);
         return codec.GetPixels(info, pixels.Pointer);

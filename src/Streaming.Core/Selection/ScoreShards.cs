@@ -68,7 +68,7 @@ public static class ScoreShards
         int[] rep = ArrayPool<int>.Shared.Rent(Math.Max(most, 1)), def = ArrayPool<int>.Shared.Rent(Math.Max(most, 1));
         try
         {
-            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
+            await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
             await using (var stream = new HashingStream(file))
             {
                 var writer = await ParquetWriter.CreateAsync(Schema, stream,

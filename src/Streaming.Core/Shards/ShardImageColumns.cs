@@ -20,43 +20,46 @@ public sealed class ShardImageColumns : IAsyncDisposable
     private readonly FileStream _stream;
     private readonly ParquetReader _reader;
     private readonly DataField _id, _image;
-    private byte[][] _rows = [];
-    private byte[] _chunk = [], _page = [];
-    private ZstdSharp.Decompressor? _zstd;
+    private readonly ShardColumnBuffers _b;
+    private readonly bool _ownsBuffers;
 
     /// <summary>Row groups read by the fast path, and by Parquet.Net (for tests and the curious).</summary>
     public int FastRowGroups { get; private set; }
     public int FallbackRowGroups { get; private set; }
 
-    private ShardImageColumns(string path, FileStream stream, ParquetReader reader, DataField id, DataField image)
+    private ShardImageColumns(string path, FileStream stream, ParquetReader reader, DataField id, DataField image, ShardColumnBuffers? buffers)
     {
         Path = path;
         _stream = stream;
         _reader = reader;
         _id = id;
         _image = image;
+        _ownsBuffers = buffers is null;
+        _b = buffers ?? new ShardColumnBuffers();
     }
 
     public string Path { get; }
     public int RowGroupCount => _reader.RowGroupCount;
 
     /// <summary>The ids of the last row group read (its first <see cref="Count"/> entries).</summary>
-    public string[] Ids { get; private set; } = [];
+    public string[] Ids => _b.Ids;
 
     /// <summary>The images of the last row group read, end to end; image i ends at <see cref="Ends"/>[i].</summary>
-    public byte[] Images { get; private set; } = [];
+    public byte[] Images => _b.Images;
 
-    public int[] Ends { get; private set; } = [];
+    public int[] Ends => _b.Ends;
 
     /// <summary>Rows in the last row group read.</summary>
     public int Count { get; private set; }
 
     public ReadOnlySpan<byte> Image(int i) => Images.AsSpan(i == 0 ? 0 : Ends[i - 1], Ends[i] - (i == 0 ? 0 : Ends[i - 1]));
 
-    public static async Task<ShardImageColumns> OpenAsync(string path, CancellationToken cancellationToken = default)
+    /// <param name="buffers">Buffers to read into, kept across shards by a reader of many (else each shard grows its own).</param>
+    public static async Task<ShardImageColumns> OpenAsync(string path, ShardColumnBuffers? buffers = null, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: shard file not found");
-        var stream = ParquetFiles.OpenRead(path);
+        // A small buffer: the fast path reads whole column chunks itself; only the footer goes through the stream.
+        var stream = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, 4096);
         try
         {
             var reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
@@ -65,7 +68,7 @@ public sealed class ShardImageColumns : IAsyncDisposable
                 ?? throw new StreamingException($"{path}: not an image shard: column '{name}' is missing");
             try
             {
-                return new ShardImageColumns(path, stream, reader, Field("id"), Field("image"));
+                return new ShardImageColumns(path, stream, reader, Field("id"), Field("image"), buffers);
             }
             catch
             {
@@ -95,22 +98,23 @@ public sealed class ShardImageColumns : IAsyncDisposable
             int n = checked((int)rg.RowCount);
             EnsureRows(n);
             await rg.ReadAsync(_id, Ids.AsMemory(0, n)!, cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.ReadAsync(_image, _rows.AsMemory(0, n)!, cancellationToken: cancellationToken).ConfigureAwait(false);
+            var rows = _b.Rows;
+            await rg.ReadAsync(_image, rows.AsMemory(0, n)!, cancellationToken: cancellationToken).ConfigureAwait(false);
             long total = 0;
             for (int i = 0; i < n; i++)
             {
                 if (Ids[i] is null) throw new InvalidDataException($"row {i} of row group {group} has a null id");
-                total += (_rows[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null image")).Length;
+                total += (rows[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null image")).Length;
             }
             if (total > Array.MaxLength) throw new InvalidDataException($"row group {group} holds {total:N0} bytes of images, more than one buffer can");
-            if (Images.Length < total) Images = new byte[Math.Min(Math.Max(total, Images.Length * 2L), Array.MaxLength)];
+            if (Images.Length < total) _b.Images = new byte[Math.Min(Math.Max(total, Images.Length * 2L), Array.MaxLength)];
             int at = 0;
             for (int i = 0; i < n; i++)
             {
-                _rows[i].CopyTo(Images, at);
-                at += _rows[i].Length;
+                rows[i].CopyTo(Images, at);
+                at += rows[i].Length;
                 Ends[i] = at;
-                _rows[i] = null!;
+                rows[i] = null!;
             }
             Count = n;
         }
@@ -122,10 +126,10 @@ public sealed class ShardImageColumns : IAsyncDisposable
 
     private void EnsureRows(int n)
     {
-        if (Ids.Length >= n) return;
-        Ids = new string[n];
-        Ends = new int[n];
-        _rows = new byte[n][];
+        if (_b.Ids.Length >= n) return;
+        _b.Ids = new string[n];
+        _b.Ends = new int[n];
+        _b.Rows = new byte[n][];
     }
 
     /// <summary>The fast path; false (nothing read) when a column chunk is not one it reads.</summary>
@@ -144,7 +148,7 @@ public sealed class ShardImageColumns : IAsyncDisposable
         row = 0;
         bool ok = await ReadChunkAsync(image, n, cancellationToken, value =>
         {
-            if (Images.Length < at + value.Length) Images = GrowTo(Images, at, at + value.Length);
+            if (Images.Length < at + value.Length) _b.Images = GrowTo(Images, at, at + value.Length);
             value.CopyTo(Images.AsSpan(at));
             at += value.Length;
             Ends[row++] = at;
@@ -174,20 +178,21 @@ public sealed class ShardImageColumns : IAsyncDisposable
     {
         long size = column.TotalCompressedSize;
         if (size <= 0 || size > Array.MaxLength) return false;
-        if (_chunk.Length < size) _chunk = new byte[size];
-        int read = await RandomAccess.ReadAsync(_stream.SafeFileHandle, _chunk.AsMemory(0, (int)size), column.DataPageOffset, cancellationToken).ConfigureAwait(false);
+        if (_b.Chunk.Length < size) _b.Chunk = new byte[size];
+        var chunk = _b.Chunk;
+        int read = await RandomAccess.ReadAsync(_stream.SafeFileHandle, chunk.AsMemory(0, (int)size), column.DataPageOffset, cancellationToken).ConfigureAwait(false);
         if (read != size) throw new InvalidDataException($"a column chunk ends early ({read:N0} of {size:N0} bytes)");
         int at = 0, seen = 0;
         while (seen < values)
         {
             if (at >= size) throw new InvalidDataException($"a column chunk ends after {seen:N0} of {values:N0} values");
-            var h = ParquetPages.ReadHeader(_chunk.AsSpan(at, (int)size - at));
+            var h = ParquetPages.ReadHeader(chunk.AsSpan(at, (int)size - at));
             if (!h.Supported) return false;
             int body = at + h.HeaderLength;
             if (h.CompressedSize > size - body) throw new InvalidDataException("a page runs past its column chunk");
             int levels = h.Type == ParquetPages.DataPageV2 ? h.DefinitionLevelsLength + h.RepetitionLevelsLength : 0;
             if (levels != 0) return false; // a required column has none
-            var payload = _chunk.AsSpan(body, h.CompressedSize);
+            var payload = chunk.AsSpan(body, h.CompressedSize);
             ReadOnlySpan<byte> page;
             bool compressed = h.Type == ParquetPages.DataPage || h.IsCompressed;
             if (!compressed || column.Codec == CompressionCodec.UNCOMPRESSED)
@@ -196,10 +201,10 @@ public sealed class ShardImageColumns : IAsyncDisposable
             }
             else
             {
-                if (_page.Length < h.UncompressedSize) _page = new byte[h.UncompressedSize];
-                var output = _page.AsSpan(0, h.UncompressedSize);
+                if (_b.Page.Length < h.UncompressedSize) _b.Page = new byte[h.UncompressedSize];
+                var output = _b.Page.AsSpan(0, h.UncompressedSize);
                 if (column.Codec == CompressionCodec.SNAPPY) ParquetPages.Unsnappy(payload, output);
-                else if ((_zstd ??= new ZstdSharp.Decompressor()).Unwrap(payload, output) != h.UncompressedSize) throw new InvalidDataException("zstd: a page decompresses to another size");
+                else if ((_b.Zstd ??= new ZstdSharp.Decompressor()).Unwrap(payload, output) != h.UncompressedSize) throw new InvalidDataException("zstd: a page decompresses to another size");
                 page = output;
             }
             int p = 0;
@@ -223,6 +228,26 @@ public sealed class ShardImageColumns : IAsyncDisposable
     {
         await _reader.DisposeAsync().ConfigureAwait(false);
         await _stream.DisposeAsync().ConfigureAwait(false);
-        _zstd?.Dispose();
+        if (_ownsBuffers) _b.Dispose();
+    }
+}
+
+/// <summary>
+/// What <see cref="ShardImageColumns"/> reads into: kept by a reader of many shards (the scoring graph's read stage),
+/// so a shard costs no buffer of its own once the largest row group has been seen.
+/// </summary>
+public sealed class ShardColumnBuffers : IDisposable
+{
+    internal string[] Ids = [];
+    internal byte[] Images = [];
+    internal int[] Ends = [];
+    internal byte[][] Rows = [];
+    internal byte[] Chunk = [], Page = [];
+    internal ZstdSharp.Decompressor? Zstd;
+
+    public void Dispose()
+    {
+        Zstd?.Dispose();
+        Zstd = null;
     }
 }

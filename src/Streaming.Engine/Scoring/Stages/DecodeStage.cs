@@ -37,7 +37,7 @@ public sealed class DecodeStage : Stage<ImageBatch, ImageBatch>
         if (batch.Count > 0)
         {
             int length = SampleLength;
-            batch.Pixels = ArrayPool<float>.Shared.Rent(checked(batch.Count * length));
+            batch.RentPixels(length);
             if (Stats.Workers == 1)
             {
                 for (int i = 0; i < batch.Count; i++) DecodeOne(batch, i, length);

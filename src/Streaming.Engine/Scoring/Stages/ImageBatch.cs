@@ -12,8 +12,11 @@ namespace Streaming.Engine.Scoring.Stages;
 /// </summary>
 public sealed class ImageBatch
 {
-    internal ImageBatch(int capacity, int topP)
+    private readonly ImageBatchPool _pool;
+
+    internal ImageBatch(ImageBatchPool pool, int capacity, int topP)
     {
+        _pool = pool;
         Capacity = capacity;
         TopP = topP;
         Ids = new string[capacity];
@@ -87,10 +90,13 @@ public sealed class ImageBatch
         Encoded = [];
     }
 
+    /// <summary>Takes a pixel buffer for this batch's images (decode), from the pool's own.</summary>
+    internal void RentPixels(int sampleLength) => Pixels = _pool.RentPixels(checked(Capacity * sampleLength));
+
     /// <summary>The pixels are no longer needed (after inference).</summary>
     internal void ReturnPixels()
     {
-        if (Pixels is not null) ArrayPool<float>.Shared.Return(Pixels);
+        if (Pixels is not null) _pool.ReturnPixels(Pixels);
         Pixels = null;
     }
 
@@ -116,6 +122,9 @@ public sealed class ImageBatchPool
 {
     private readonly Lock _gate = new();
     private readonly Stack<ImageBatch> _free = new();
+    // Pixel buffers, one batch's input each, held only between decode and inference (a few at a time), kept for the
+    // graph's life: ArrayPool's would drop and reallocate these 0.8 MB arrays now and then (its trimming).
+    private readonly Stack<float[]> _pixels = new();
     private readonly HashSet<ImageBatch> _out = [];
     private readonly int _capacity, _topP;
 
@@ -136,11 +145,26 @@ public sealed class ImageBatchPool
         ImageBatch batch;
         lock (_gate)
         {
-            batch = _free.Count > 0 ? _free.Pop() : new ImageBatch(_capacity, _topP);
+            batch = _free.Count > 0 ? _free.Pop() : new ImageBatch(this, _capacity, _topP);
             _out.Add(batch);
         }
         batch.Reset(shard, firstRow);
         return batch;
+    }
+
+    internal float[] RentPixels(int length)
+    {
+        lock (_gate)
+        {
+            while (_pixels.TryPop(out var buffer))
+                if (buffer.Length == length) return buffer;
+        }
+        return new float[length];
+    }
+
+    internal void ReturnPixels(float[] buffer)
+    {
+        lock (_gate) _pixels.Push(buffer);
     }
 
     /// <summary>Returns a batch and its pooled buffers; returning one twice does nothing.</summary>

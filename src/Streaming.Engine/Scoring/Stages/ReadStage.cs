@@ -14,12 +14,15 @@ public sealed class ReadStage : Stage<ShardJob, ImageBatch>
 {
     private readonly ImageBatchPool _pool;
     private readonly int _batchSize;
+    // The column buffers, one set for the stage's life: a shard costs no buffer once the largest row group was read.
+    private readonly ShardColumnBuffers _buffers = new();
 
     public ReadStage(ImageBatchPool pool, int batchSize, CancellationToken cancellationToken)
         : base("read", workers: 1, capacity: 2, cancellationToken)
     {
         _pool = pool;
         _batchSize = batchSize;
+        _ = Completion.ContinueWith(_ => _buffers.Dispose(), CancellationToken.None, TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
     }
 
     protected override async ValueTask ProcessAsync(ShardJob job)
@@ -29,7 +32,7 @@ public sealed class ReadStage : Stage<ShardJob, ImageBatch>
         using var reading = CancellationTokenSource.CreateLinkedTokenSource(CancellationToken, job.StopReading);
         try
         {
-            await using var columns = await ShardImageColumns.OpenAsync(job.Path, reading.Token).ConfigureAwait(false);
+            await using var columns = await ShardImageColumns.OpenAsync(job.Path, _buffers, reading.Token).ConfigureAwait(false);
             long row = 0;
             for (int g = 0; g < columns.RowGroupCount; g++)
             {
