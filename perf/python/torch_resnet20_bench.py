@@ -6,8 +6,14 @@ training and inference throughput in Debian's PyTorch, on random 1x28x28 inputs,
 
 Training = forward + cross-entropy + backward + SGD(momentum 0.9, wd 1e-4) step; inference = eval mode,
 no_grad, batch 256. Prints images/s for each; compare with `Streaming.Perf model`.
+
+    /usr/bin/python3 perf/python/torch_resnet20_bench.py --score-fmnist 59000 [--threads 2]
+
+The scoring peer of `score` (perf/score-throughput.sh): the first N Fashion-MNIST training images, decoded and
+normalized before the clock starts (pre-decoded tensors), then batches of 256 through the model, softmax and top-10,
+as the engine's infer stage does. Prints the BLAS and the CPU capability PyTorch uses, for the record.
 """
-import argparse, time
+import argparse, gzip, os, subprocess, time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -54,9 +60,36 @@ ap = argparse.ArgumentParser()
 ap.add_argument("--threads", type=int, default=2); ap.add_argument("--batch", type=int, default=128)
 ap.add_argument("--seconds", type=float, default=20)
 ap.add_argument("--channels-last", action="store_true", help="NHWC layout for the model and the inputs, as the engine uses")
+ap.add_argument("--score-fmnist", type=int, metavar="N", help="time scoring N pre-decoded Fashion-MNIST images instead")
+ap.add_argument("--fmnist", default="/usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz")
 a = ap.parse_args()
 torch.set_num_threads(a.threads); torch.manual_seed(0)
 model = ResNet20()
+if a.score_fmnist:
+    config = torch.__config__.show()
+    capability = next((l.split(":", 1)[1].strip() for l in config.splitlines() if "CPU capability" in l), "unknown")
+    blas_info = next((p.split("=", 1)[1] for p in config.replace(",", " ").split() if p.startswith("BLAS_INFO=")), "unknown")
+    try:  # BLAS_INFO=generic means whatever libblas.so.3 the alternatives system points to.
+        blas = subprocess.run(["update-alternatives", "--query", "libblas.so.3-x86_64-linux-gnu"], capture_output=True, text=True).stdout
+        blas = next((l.split(":", 1)[1].strip() for l in blas.splitlines() if l.startswith("Value:")), "unknown")
+    except OSError:
+        blas = "unknown"
+    onednn = next((l.strip(" -") for l in config.splitlines() if "MKL-DNN" in l or "oneDNN" in l), "no oneDNN")
+    print(f"torch {torch.__version__}, threads {torch.get_num_threads()}, CPU capability {capability}, {onednn}, BLAS_INFO={blas_info}, libblas.so.3 -> {blas}")
+    with gzip.open(a.fmnist, "rb") as f:
+        raw = f.read()
+    n = a.score_fmnist
+    pixels = torch.frombuffer(bytearray(raw[16:16 + n * 784]), dtype=torch.uint8).reshape(n, 1, 28, 28)
+    x = ((pixels.float() / 255 - 0.2860) / 0.3530).contiguous()  # decoded and normalized before the clock starts
+    model.eval()
+    with torch.no_grad():
+        for _ in range(3): model(x[:256])
+        t0 = time.perf_counter()
+        for i in range(0, n, 256):
+            p, c = torch.softmax(model(x[i:i + 256]), 1).topk(10, 1)
+        dt = time.perf_counter() - t0
+    print(f"| PyTorch {torch.__version__} ({capability}), pre-decoded tensors | {a.threads} | score {n:,} images, batch 256, softmax + top-10 | {n / dt:,.0f} images/s |")
+    raise SystemExit(0)
 fmt = torch.channels_last if a.channels_last else torch.contiguous_format
 model = model.to(memory_format=fmt)
 layout = "channels-last" if a.channels_last else "NCHW"
