@@ -47,7 +47,7 @@ public static class EvalCommand
                 var result = await Evaluator.EvaluateAsync(net, resolved, dataDir, dev, parse.GetValue(batch), parse.GetValue(workers), Path.GetFullPath(ModelFile.Resolve(path)), cancellationToken);
                 if (parse.GetValue(output) is string outFile)
                 {
-                    await File.WriteAllTextAsync(outFile, result.ToJson(), cancellationToken);
+                    await Streaming.Core.AtomicFile.WriteAllTextAsync(outFile, result.ToJson(), cancellationToken);
                     Console.Write(result.ToTable());
                     Console.WriteLine($"report: {outFile}");
                 }

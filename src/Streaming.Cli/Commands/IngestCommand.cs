@@ -19,7 +19,7 @@ public static class IngestCommand
         var noVerify = new Option<bool>("--no-verify") { Description = "Skip the decode check of every image (faster; bad images then reach the shards)" };
         var shardSize = new Option<int>("--shard-size") { Description = "Images per shard", DefaultValueFactory = _ => DatasetWriterOptions.DefaultShardSize };
         var compression = new Option<ShardCompression>("--compression") { Description = "Parquet compression of the shards", DefaultValueFactory = _ => ShardCompression.Snappy };
-        var workers = new Option<int>("--workers") { Description = "Parallel encode/verify workers", DefaultValueFactory = _ => Environment.ProcessorCount };
+        var workers = new Option<int>("--workers") { Description = "Parallel encode/verify workers; 0: all cores (the output does not depend on it)", DefaultValueFactory = _ => 0 };
         var maxPixels = new Option<long>("--max-pixels") { Description = "Quarantine images whose header declares more pixels than this", DefaultValueFactory = _ => ImageDecoder.DefaultMaxPixels };
         var classNames = new Option<string?>("--class-names") { Description = "Class names, index = label: comma-separated, or @file with one name a line" };
         var imageColumn = new Option<string?>("--image-column") { Description = "Parquet: the image column (binary, or a struct with 'bytes')" };
@@ -39,7 +39,7 @@ public static class IngestCommand
             var options = new IngestOptions
             {
                 Verify = !parse.GetValue(noVerify),
-                Workers = parse.GetValue(workers),
+                Workers = parse.GetValue(workers) is > 0 and var w ? w : Environment.ProcessorCount,
                 MaxPixels = parse.GetValue(maxPixels),
                 Name = parse.GetValue(name) ?? "",
                 IdPrefix = parse.GetValue(idPrefix) ?? "",

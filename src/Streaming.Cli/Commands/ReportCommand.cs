@@ -31,7 +31,7 @@ public static class ReportCommand
             string title = $"{record.Text("name")}: baseline {Pct("baseline")}, teacher {Pct("teacher")}, student {Pct("student_pretrained")} pre-trained, {Pct("student_finetuned")} fine-tuned";
             var summary = await SelectionReport.WriteAsync(new SelectionReportInputs(Folder("select"), Folder("score"), Path.Combine(Folder("split"), "u"), Title: title),
                 outDir, cancellationToken);
-            await File.WriteAllTextAsync(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
+            await Streaming.Core.AtomicFile.WriteAllTextAsync(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
             Console.WriteLine($"report: {Path.Combine(outDir, SelectionReport.PageFile)} ({summary.Files.Count} files)");
             if (summary.Precision is double p) Console.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  pseudo-label precision {p:P2} over {summary.Selected:N0} D-hat rows"));
             return (int)ExitCode.Ok;

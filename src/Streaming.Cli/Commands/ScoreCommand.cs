@@ -36,7 +36,7 @@ public static class ScoreCommand
             {
                 Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, TopP = parse.GetValue(topP),
                 BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(compute.Device)!, Threads = compute.ThreadCount(parse),
-                K = parse.GetValue(k), P = Math.Min(parse.GetValue(p), parse.GetValue(topP)), Balance = BalanceModes.Parse(parse.GetValue(balance)!), Seed = (ulong)parse.GetValue(seed),
+                K = parse.GetValue(k), P = parse.GetValue(p), Balance = BalanceModes.Parse(parse.GetValue(balance)!), Seed = (ulong)parse.GetValue(seed),
             };
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;

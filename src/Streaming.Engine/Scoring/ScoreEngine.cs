@@ -135,8 +135,12 @@ public static class ScoreEngine
             Compute = Streaming.Models.Compute.Kernels.Current(o.Threads),
         };
         await manifest.SaveAsync(o.Out, cancellationToken).ConfigureAwait(false);
-        await File.WriteAllLinesAsync(Path.Combine(o.Out, DatasetWriter.QuarantineFileName),
-            entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines), cancellationToken).ConfigureAwait(false);
+        await AtomicFile.WriteAsync(Path.Combine(o.Out, DatasetWriter.QuarantineFileName), async stream =>
+        {
+            await using var text = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
+            foreach (var line in entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines))
+                await text.WriteLineAsync(line).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
 
         SelectionManifest? selection = null;
         if (selector is not null)

@@ -271,7 +271,7 @@ public static class Trainer
                 return false; // a line cut short by a kill
             }
         }).ToList();
-        File.WriteAllLines(path, keep);
+        Streaming.Core.AtomicFile.WriteAllText(path, string.Concat(keep.Select(l => l + "\n")));
     }
 
     /// <summary>

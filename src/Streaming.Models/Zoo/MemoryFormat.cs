@@ -8,7 +8,9 @@ namespace Streaming.Models.Zoo;
 /// resnet20 about 1.3x faster than the default NCHW ones and infer about 1.3x faster (perf/RESULTS.md). Only the
 /// layout changes: shapes, names and values are the same, and files are still written in the usual NCHW order
 /// (<see cref="IO.SafeTensors"/> saves contiguous copies), so Python and torchvision read them as before.
-/// On by default; <c>STREAMING_CHANNELS_LAST=0</c> turns it off (for a device where NCHW is faster).
+/// Every verb sets it from <c>compute.channels_last</c> (<c>--channels-last</c>, on by default) through
+/// <c>Kernels.Configure</c>; <c>STREAMING_CHANNELS_LAST=0</c> only changes the starting value, for programs that do not
+/// configure it (the perf harness).
 /// </summary>
 public static class MemoryFormat
 {
