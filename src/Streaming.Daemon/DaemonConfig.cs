@@ -32,18 +32,25 @@ public sealed class DaemonConfig
         ConfigKey.From(Knobs.Device),
         ConfigKey.From(Knobs.Isa),
         ConfigKey.From(Knobs.ChannelsLast),
-        new ConfigKey("snapshot.every_shards", OptionKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0),
-        new ConfigKey("snapshot.every_minutes", OptionKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0),
+        new ConfigKey("snapshot.every_shards", OptionKind.Int, 100, "publish a D-hat snapshot after this many new shards (0: never on count)", Min: 0) { Max = 1_000_000_000 },
+        new ConfigKey("snapshot.every_minutes", OptionKind.Number, 10.0, "publish after this many minutes with new shards (0: never on time)", Min: 0) { Max = 1_000_000 },
         new ConfigKey("snapshot.on_idle", OptionKind.Bool, true, "publish when the inbox has gone quiet and there is something new"),
-        new ConfigKey("snapshot.keep", OptionKind.Int, 5, "snapshots kept; older ones are deleted", Min: 1),
-        new ConfigKey("checkpoint.every_shards", OptionKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1),
-        new ConfigKey("watch.poll_seconds", OptionKind.Number, 1.0, "how often the inbox is listed", Min: 0.05),
-        new ConfigKey("watch.settle_seconds", OptionKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0),
+        new ConfigKey("snapshot.keep", OptionKind.Int, 5, "snapshots kept; older ones are deleted", Min: 1) { Max = 10_000 },
+        new ConfigKey("checkpoint.every_shards", OptionKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1) { Max = 1_000_000 },
+        new ConfigKey("watch.poll_seconds", OptionKind.Number, 1.0, "how often the inbox is listed", Min: 0.05) { Max = 3600 },
+        new ConfigKey("watch.settle_seconds", OptionKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0) { Max = 86_400 },
+        new ConfigKey("intake.retry_tries", OptionKind.Int, 5, "a drop that keeps failing with an I/O error is quarantined after this many tries ...", Min: 1) { Max = 1_000_000 },
+        new ConfigKey("intake.retry_seconds", OptionKind.Number, 60.0, "... and at least this long since its first failure", Min: 0) { Max = 1_000_000 },
         new ConfigKey("http.listen", OptionKind.Text, "127.0.0.1:8617", "address of /metrics, /healthz, /readyz and /status (port 0: any free port; 'off': no HTTP)"),
-        new ConfigKey("http.allow_remote", OptionKind.Bool, false, "allow binding to all interfaces (0.0.0.0, [::] or *)"),
+        new ConfigKey("http.allow_remote", OptionKind.Bool, false, "allow an address other than loopback (all interfaces: 0.0.0.0, [::], *; or a LAN address)"),
+        new ConfigKey("http.token_file", OptionKind.Text, "", "a file holding a bearer token that /status and /metrics then require (Authorization: Bearer TOKEN); empty: none"),
         new ConfigKey("log.format", OptionKind.Choice, "text", "console log format", ["text", "json"]),
-        new ConfigKey("limits.memory_mb", OptionKind.Int, 4096, "resident memory bound: above it the daemon takes no new shard until memory falls", Min: 64),
-        new ConfigKey("shutdown.timeout_seconds", OptionKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1),
+        new ConfigKey("limits.memory_mb", OptionKind.Int, 4096, "resident memory bound: above it the daemon takes no new shard until memory falls", Min: 64) { Max = 16 << 20 },
+        new ConfigKey("limits.max_classes", OptionKind.Int, 100_000, "labels in drops must be below this; a drop with a larger one has that image quarantined", Min: 1) { Max = 100_000_000 },
+        new ConfigKey("limits.max_member_mb", OptionKind.Int, 1024, "the largest tar member read; a drop with a larger one is quarantined", Min: 1) { Max = 2047 },
+        new ConfigKey("limits.max_row_group_rows", OptionKind.Int, 1 << 20, "the most rows a Parquet row group in a drop may declare", Min: 1) { Max = 100_000_000 },
+        new ConfigKey("limits.max_pixels", OptionKind.Int, 100_000_000, "images (and idx headers) declaring more pixels are quarantined", Min: 1) { Max = int.MaxValue / 4 },
+        new ConfigKey("shutdown.timeout_seconds", OptionKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1) { Max = 3600 },
     ], "scoring.k=1000");
 
     private readonly SortedDictionary<string, object> _v;
@@ -79,10 +86,20 @@ public sealed class DaemonConfig
     public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];
     public int SnapshotKeep => (int)_v["snapshot.keep"];
     public int CheckpointEveryShards => (int)_v["checkpoint.every_shards"];
+    public int RetryTries => (int)_v["intake.retry_tries"];
+    public TimeSpan RetryWindow => TimeSpan.FromSeconds((double)_v["intake.retry_seconds"]);
     public TimeSpan Poll => TimeSpan.FromSeconds((double)_v["watch.poll_seconds"]);
     public TimeSpan Settle => TimeSpan.FromSeconds((double)_v["watch.settle_seconds"]);
     public string? Listen => (string)_v["http.listen"] is "off" ? null : (string)_v["http.listen"];
+    public string? TokenFile => (string)_v["http.token_file"] is { Length: > 0 } f ? f : null;
     public bool JsonLogs => (string)_v["log.format"] == "json";
+    public Streaming.Core.Ingest.SourceLimits SourceLimits => new()
+    {
+        MaxClasses = (int)_v["limits.max_classes"],
+        MaxMemberBytes = (int)_v["limits.max_member_mb"] * 1024L * 1024L,
+        MaxRowGroupRows = (int)_v["limits.max_row_group_rows"],
+        MaxImagePixels = (int)_v["limits.max_pixels"],
+    };
     public long MemoryLimitBytes => (int)_v["limits.memory_mb"] * 1024L * 1024L;
     public TimeSpan ShutdownTimeout => TimeSpan.FromSeconds((double)_v["shutdown.timeout_seconds"]);
 
@@ -114,21 +131,51 @@ public sealed class DaemonConfig
             throw new StreamingException($"{parsed.Where("state")}: the state folder ({state}) must not be the inbox ({inbox}) or inside it");
         var config = new DaemonConfig(where, v);
         config.ParseListen(parsed.Where("http.listen"));
+        config.ReadToken();
         return config;
     }
 
-    /// <summary>The HTTP address as host and port; refuses all-interfaces unless allowed.</summary>
-    public (string Host, int Port)? ParseListen(string? where = null)
+    /// <summary>
+    /// The HTTP address as an IP address (or localhost) and port. Anything but loopback, in any spelling
+    /// (<c>0</c>, <c>[::0]</c>, <c>*</c>, a LAN address), needs <c>http.allow_remote</c>; host names other than
+    /// localhost are refused, since what they resolve to can change.
+    /// </summary>
+    public (System.Net.IPAddress? Address, int Port)? ParseListen(string? where = null)
     {
         if (Listen is not string listen) return null;
+        where ??= Path;
         int colon = listen.LastIndexOf(':');
         if (colon <= 0 || !int.TryParse(listen[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
-            throw new StreamingException($"{where ?? Path}: http.listen '{listen}' must be host:port, for example 127.0.0.1:8617");
+            throw new StreamingException($"{where}: http.listen '{listen}' must be host:port, for example 127.0.0.1:8617");
         string host = listen[..colon];
-        bool all = host is "0.0.0.0" or "*" or "+" or "[::]" or "::";
-        if (all && !(bool)_v["http.allow_remote"])
-            throw new StreamingException($"{where ?? Path}: http.listen '{listen}' binds every interface; the endpoints are unauthenticated, so set http.allow_remote: true to mean it");
-        return (host, port);
+        System.Net.IPAddress? address;
+        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) address = null; // loopback, IPv4 and IPv6
+        else if (host is "*" or "+") address = System.Net.IPAddress.IPv6Any;
+        else if (host is "0") address = System.Net.IPAddress.Any; // as in 0:8617
+        else
+        {
+            string literal = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
+            // Only the dotted-quad or IPv6 forms: IPAddress.Parse also takes "0" or "127.1" as IPv4 shorthands.
+            bool plain = literal.Contains(':') || (literal.Count(c => c == '.') == 3 && literal.All(c => char.IsAsciiDigit(c) || c == '.'));
+            if (!plain || !System.Net.IPAddress.TryParse(literal, out address))
+                throw new StreamingException($"{where}: http.listen '{listen}': the host must be localhost or an IP address (127.0.0.1, [::1], 0.0.0.0, [::])");
+        }
+        bool loopback = address is null || System.Net.IPAddress.IsLoopback(address);
+        if (!loopback && !(bool)_v["http.allow_remote"])
+            throw new StreamingException($"{where}: http.listen '{listen}' is reachable from other machines ({(address!.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? "every interface" : "not loopback")}); set http.allow_remote: true to mean it, and consider http.token_file");
+        return (address, port);
+    }
+
+    /// <summary>The bearer token from <c>http.token_file</c>, or null; refuses an empty or short one.</summary>
+    public string? ReadToken()
+    {
+        if (TokenFile is not string file) return null;
+        string path = System.IO.Path.IsPathRooted(file) ? file : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path) ?? ".", file);
+        if (!File.Exists(path)) throw new StreamingException($"{Path}: http.token_file {path} does not exist");
+        string token = File.ReadAllText(path).Trim();
+        if (token.Length < 16 || token.Any(char.IsWhiteSpace))
+            throw new StreamingException($"{Path}: http.token_file {path} must hold one token of at least 16 characters, no spaces");
+        return token;
     }
 
     /// <summary>What must not change under an existing state folder (else its heaps and snapshots would mix two selections).</summary>

@@ -53,13 +53,13 @@ public static class DaemonHost
         builder.Services.AddSingleton(config);
         builder.Services.AddSingleton(status);
         builder.Services.AddHostedService<DaemonWorker>();
-        if (listen is var (host, port))
+        string? token = config.ReadToken();
+        if (listen is var (address, port))
             builder.WebHost.UseKestrel(k =>
             {
-                if (host is "localhost") k.ListenLocalhost(port);
-                else if (host is "0.0.0.0" or "*" or "+") k.ListenAnyIP(port);
-                else if (host is "[::]" or "::") k.ListenAnyIP(port);
-                else k.Listen(System.Net.IPAddress.Parse(host.Trim('[', ']')), port);
+                if (address is null) k.ListenLocalhost(port);
+                else if (address.Equals(System.Net.IPAddress.IPv6Any) || address.Equals(System.Net.IPAddress.Any)) k.ListenAnyIP(port);
+                else k.Listen(address, port);
             });
         else
             builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "");
@@ -67,10 +67,13 @@ public static class DaemonHost
         var app = builder.Build();
         if (listen is not null)
         {
-            app.MapGet("/metrics", () => Results.Text(status.Metrics(), "text/plain; version=0.0.4; charset=utf-8"));
+            // /healthz and /readyz say nothing but ok or not (for probes); /status and /metrics need the token when there is one.
+            bool Allowed(HttpContext http) => token is null || Authorization.Matches(http.Request.Headers.Authorization.ToString(), token);
+            IResult Unauthorized() => Results.Text("a bearer token is required (http.token_file)\n", statusCode: 401);
+            app.MapGet("/metrics", (HttpContext http) => Allowed(http) ? Results.Text(status.Metrics(), "text/plain; version=0.0.4; charset=utf-8") : Unauthorized());
             app.MapGet("/healthz", () => status.Fatal is null ? Results.Text("ok\n") : Results.Text($"failed: {status.Fatal}\n", statusCode: 503));
             app.MapGet("/readyz", () => status.Ready ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
-            app.MapGet("/status", () => Results.Json(status.StatusObject(), new JsonSerializerOptions { WriteIndented = true }));
+            app.MapGet("/status", (HttpContext http) => Allowed(http) ? Results.Json(status.StatusObject(), new JsonSerializerOptions { WriteIndented = true }) : Unauthorized());
         }
 
         try
@@ -93,5 +96,19 @@ public static class DaemonHost
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
         return status.Fatal is null ? 0 : 3;
+    }
+}
+
+/// <summary>Bearer-token checks for the daemon's endpoints.</summary>
+internal static class Authorization
+{
+    /// <summary>Whether an Authorization header carries <paramref name="token"/>, compared in constant time.</summary>
+    public static bool Matches(string header, string token)
+    {
+        const string scheme = "Bearer ";
+        if (!header.StartsWith(scheme, StringComparison.OrdinalIgnoreCase)) return false;
+        var given = System.Text.Encoding.UTF8.GetBytes(header[scheme.Length..].Trim());
+        var expected = System.Text.Encoding.UTF8.GetBytes(token);
+        return System.Security.Cryptography.CryptographicOperations.FixedTimeEquals(given, expected);
     }
 }

@@ -115,20 +115,10 @@ public sealed class DaemonWorker : BackgroundService
                 {
                     if (stop.IsCancellationRequested) break;
                     // The listing may be stale: a drop finished since then has left the inbox.
-                    if (!File.Exists(drop.Path) && !Directory.Exists(drop.Path)) continue;
+                    if (!DropIntake.Present(drop.Path) || _intake.Stuck(drop)) continue;
                     var work = _intake.Work(drop);
                     if (work.Sent) continue;
-                    try
-                    {
-                        sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
-                    }
-                    catch (Exception e) when (e is IOException or UnauthorizedAccessException && !work.Sent)
-                    {
-                        // Removed or unreadable before any of it was sent: nothing to undo; look again next time.
-                        _intake.Forget(drop);
-                        if (File.Exists(drop.Path) || Directory.Exists(drop.Path))
-                            _log.LogWarning("drop {Drop}: {Error}; will try again", drop.Name, e.Message);
-                    }
+                    sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
                 }
                 if (!sent)
                 {

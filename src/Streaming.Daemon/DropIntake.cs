@@ -42,35 +42,65 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>A drop that vanished or could not be read before any of it was sent: forget it, look again next time.</summary>
     public void Forget(Drop drop) => _drops.TryRemove(drop.Name, out _);
 
-    /// <summary>Turns a drop into shards and sends the new ones to the graph; true when any went in.</summary>
+    /// <summary>Whether a drop is still in the inbox (a dangling link counts).</summary>
+    public static bool Present(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
+
+    private readonly ConcurrentDictionary<string, (int Tries, DateTime First, string Last)> _retries = new(StringComparer.Ordinal);
+
+    /// <summary>
+    /// Turns a drop into shards and sends the new ones to the graph; true when any went in. No drop can stop the
+    /// daemon: whatever goes wrong while taking it in sends it to quarantine with the reason, except an I/O error,
+    /// which may pass (a drop still being written, a disk briefly away): it is tried again on later polls, and
+    /// quarantined once it has failed <c>intake.retry_tries</c> times over at least <c>intake.retry_seconds</c>.
+    /// </summary>
     public async Task<bool> StartAsync(DropWork work, Func<string, string, WorkShard, Task> send, CancellationToken stop)
     {
         var drop = work.Drop;
-        List<(string Path, string Input)> shards;
+        var keyed = new List<(string Path, string Input, string Key)>();
         try
         {
-            shards = drop.Kind switch
+            var shards = drop.Kind switch
             {
                 DropKind.Shard => [(drop.Path, drop.Name)],
                 DropKind.Folder or DropKind.Tar => await IngestAsync(drop, stop).ConfigureAwait(false),
                 DropKind.ShardList => ReadShardList(drop),
+                DropKind.Link => throw new StreamingException($"a symbolic link (to {new FileInfo(drop.Path).LinkTarget}): the daemon does not follow links in its inbox; move the data itself in"),
                 _ => throw new StreamingException($"not something the daemon takes: drop image shards (.parquet), folders of images, tar shards (.tar) or shard lists (.list, .txt: one shard path a line)"),
             };
+            // Shards are known by their content: one dropped again (under any name) is not scored or counted twice,
+            // and a drop whose shard is being scored under another name waits for it.
+            foreach (var (path, input) in shards)
+            {
+                string key = Hashing.Sha256File(path);
+                if (_inFlightKeys.ContainsKey(key)) return false;
+                if (!ledger.IsDone(key) && !keyed.Any(k => k.Key == key)) keyed.Add((path, input, key));
+            }
         }
-        catch (StreamingException e)
+        catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
-            await LockedAsync(() => Quarantine(work, e.Message)).ConfigureAwait(false);
+            throw;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            Forget(drop);
+            if (!Present(drop.Path)) return false; // gone: nothing to do
+            var now = DateTime.UtcNow;
+            var tries = _retries.AddOrUpdate(drop.Name, _ => (1, now, e.Message), (_, t) => (t.Tries + 1, t.First, e.Message));
+            if (tries.Tries >= config.RetryTries && now - tries.First >= config.RetryWindow)
+            {
+                _retries.TryRemove(drop.Name, out _);
+                await LockedAsync(() => Quarantine(work, $"failed {tries.Tries} times over {(now - tries.First).TotalSeconds:F0} s, last: {e.Message}")).ConfigureAwait(false);
+            }
+            else log.LogWarning("drop {Drop}: {Error}; will try again ({Tries} of {Max})", drop.Name, e.Message, tries.Tries, config.RetryTries);
             return false;
         }
-        // Shards are known by their content: one dropped again (under any name) is not scored or counted twice,
-        // and a drop whose shard is being scored under another name waits for it.
-        var keyed = new List<(string Path, string Input, string Key)>();
-        foreach (var (path, input) in shards)
+        catch (Exception e)
         {
-            string key = Hashing.Sha256File(path);
-            if (_inFlightKeys.ContainsKey(key)) return false;
-            if (!ledger.IsDone(key) && !keyed.Any(k => k.Key == key)) keyed.Add((path, input, key));
+            _retries.TryRemove(drop.Name, out _);
+            await LockedAsync(() => Quarantine(work, e is StreamingException ? e.Message : $"{e.GetType().Name}: {e.Message}")).ConfigureAwait(false);
+            return false;
         }
+        _retries.TryRemove(drop.Name, out _);
         work.Sent = true;
         work.Pending = 1; // the sender's hold: the drop cannot finish before every shard is sent
         foreach (var (path, input, key) in keyed)
@@ -111,24 +141,53 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         }
     }
 
+    /// <summary>
+    /// Ingests a folder or tar drop into shards under <c>ingested/</c>, in a folder named by the drop and its content:
+    /// a drop with the same name but other content is ingested anew, and names that sanitize alike never share one.
+    /// </summary>
     private async Task<List<(string, string)>> IngestAsync(Drop drop, CancellationToken stop)
     {
-        if (!ledger.State.Ingested.TryGetValue(drop.Name, out var folder) || !File.Exists(Path.Combine(paths.State, folder, DatasetManifest.FileName)))
+        string fingerprint = Fingerprint(drop);
+        if (!ledger.State.Ingested.TryGetValue(fingerprint, out var folder) || !File.Exists(Path.Combine(paths.State, folder, DatasetManifest.FileName)))
         {
-            folder = Path.Combine("ingested", drop.Name.Replace('.', '_'));
+            folder = Path.Combine("ingested", $"{Sanitize(drop.Name)}-{fingerprint[..16]}");
             string target = Path.Combine(paths.State, folder), temp = AtomicFile.TempFor(target);
             if (Directory.Exists(temp)) Directory.Delete(temp, true);
             if (Directory.Exists(target)) Directory.Delete(target, true);
             var clock = Stopwatch.StartNew();
-            var result = await Ingestor.RunAsync(ImageSource.Open(drop.Path), temp, new IngestOptions { Name = drop.Name, Workers = config.DecodeWorkers, IdPrefix = drop.Name + "/" },
+            var result = await Ingestor.RunAsync(ImageSource.Open(drop.Path, limits: config.SourceLimits), temp,
+                new IngestOptions { Name = drop.Name, Workers = config.DecodeWorkers, IdPrefix = drop.Name + "/", MaxPixels = config.SourceLimits.MaxImagePixels },
                 cancellationToken: stop).ConfigureAwait(false);
             if (result.Manifest.Rows == 0) { Directory.Delete(temp, true); throw new StreamingException($"no images in it ({result.Read} read, {result.Ignored} ignored)"); }
             AtomicFile.CommitDirectory(temp, target);
-            await LockedAsync(() => ledger.RecordIngested(drop.Name, folder)).ConfigureAwait(false);
+            await LockedAsync(() => ledger.RecordIngested(fingerprint, folder)).ConfigureAwait(false);
             log.LogInformation("drop {Drop}: ingested {Rows} images into {Shards} shards in {Seconds:F1} s", drop.Name, result.Manifest.Rows, result.Manifest.Shards.Count, clock.Elapsed.TotalSeconds);
         }
         var manifest = DatasetManifest.Load(Path.Combine(paths.State, folder));
         return manifest.Shards.Select(s => (Path.Combine(paths.State, folder, s.File), $"{drop.Name}/{s.File}")).ToList();
+    }
+
+    /// <summary>A drop's name and content as one SHA-256: a tar's bytes, or a folder's files (relative path and bytes, links as the walk takes them).</summary>
+    internal static string Fingerprint(Drop drop)
+    {
+        using var hash = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        void Add(string text) => hash.AppendData(System.Text.Encoding.UTF8.GetBytes(text + "\n"));
+        Add(drop.Name);
+        if (Directory.Exists(drop.Path))
+            foreach (var file in FolderWalk.Files(drop.Path, drop.Path))
+            {
+                Add(Path.GetRelativePath(drop.Path, file));
+                Add(Hashing.Sha256File(file));
+            }
+        else Add(Hashing.Sha256File(drop.Path));
+        return Convert.ToHexStringLower(hash.GetHashAndReset());
+    }
+
+    private static string Sanitize(string name)
+    {
+        var chars = name.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_').ToArray();
+        string s = new(chars);
+        return s.Length > 64 ? s[..64] : s;
     }
 
     private static List<(string, string)> ReadShardList(Drop drop)
@@ -162,7 +221,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             Quarantine(work, string.Join("\n", work.Failures));
             return;
         }
-        if (work.Drop.Kind == DropKind.ShardList || File.Exists(work.Drop.Path) || Directory.Exists(work.Drop.Path))
+        if (Present(work.Drop.Path))
         {
             string target = Unique(Path.Combine(paths.Processed, work.Drop.Name));
             Move(work.Drop.Path, target);
@@ -170,20 +229,37 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         log.LogDebug("drop {Drop} done in {Seconds:F1} s", work.Drop.Name, work.Clock.Elapsed.TotalSeconds);
     }
 
-    /// <summary>Under the gate.</summary>
+    /// <summary>
+    /// Under the gate. When the drop cannot be moved out of the inbox (permissions), it is recorded as quarantined all
+    /// the same and left where it is, never taken again by this process.
+    /// </summary>
     private void Quarantine(DropWork work, string reason)
     {
         if (_drops.TryRemove(work.Drop.Name, out _)) Interlocked.Decrement(ref status.Pending); // (not when Finish already did)
         string target = Unique(Path.Combine(paths.Quarantine, work.Drop.Name));
-        if (File.Exists(work.Drop.Path) || Directory.Exists(work.Drop.Path)) Move(work.Drop.Path, target);
-        File.WriteAllText(target + ".reason.txt", reason + "\n");
+        try
+        {
+            if (Present(work.Drop.Path)) Move(work.Drop.Path, target);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            _stuck[work.Drop.Name] = 0;
+            reason += $"\n(it could not be moved out of the inbox: {e.Message}; it stays there and is not taken again until the daemon restarts)";
+        }
+        AtomicFile.WriteAllText(target + ".reason.txt", reason + "\n");
         ledger.RecordQuarantined(new QuarantinedDrop(work.Drop.Name, Path.GetRelativePath(paths.State, target), reason, DateTime.UtcNow));
         log.LogWarning("drop {Drop} quarantined: {Reason}", work.Drop.Name, reason);
     }
 
+    private readonly ConcurrentDictionary<string, byte> _stuck = new(StringComparer.Ordinal);
+
+    /// <summary>A drop quarantined in place (it could not be moved): never taken again by this process.</summary>
+    public bool Stuck(Drop drop) => _stuck.ContainsKey(drop.Name);
+
+    /// <summary>Moves a drop (a link is moved as the link itself).</summary>
     private static void Move(string from, string to)
     {
-        if (Directory.Exists(from)) Directory.Move(from, to);
+        if (Directory.Exists(from) && new DirectoryInfo(from).LinkTarget is null) Directory.Move(from, to);
         else File.Move(from, to);
     }
 

@@ -1,12 +1,13 @@
 namespace Streaming.Daemon;
 
-public enum DropKind { Shard, Folder, Tar, ShardList, Unknown }
+public enum DropKind { Shard, Folder, Tar, ShardList, Link, Unknown }
 
 /// <summary>Something dropped into the inbox: a file or a folder, taken once it has settled.</summary>
 public sealed record Drop(string Name, string Path, DropKind Kind)
 {
     public static DropKind KindOf(string path)
     {
+        if (Streaming.Core.Ingest.FolderWalk.IsLink(path)) return DropKind.Link;
         if (Directory.Exists(path)) return DropKind.Folder;
         return System.IO.Path.GetExtension(path).ToLowerInvariant() switch
         {
@@ -74,15 +75,17 @@ public sealed class Inbox
         return result;
     }
 
+    /// <summary>Size, newest change and file count; links are not followed (a link drop is its own entry, see <see cref="DropKind.Link"/>).</summary>
     private static (long, DateTime, int) Signature(string path)
     {
         var info = new FileInfo(path);
+        if (info.LinkTarget is not null) return (0, info.LastWriteTimeUtc, 1);
         if (info.Exists) return (info.Length, info.LastWriteTimeUtc, 1);
         var dir = new DirectoryInfo(path);
         long size = 0;
         int files = 0;
         var newest = dir.LastWriteTimeUtc;
-        foreach (var f in dir.EnumerateFiles("*", SearchOption.AllDirectories))
+        foreach (var f in Streaming.Core.Ingest.FolderWalk.Files(path, path).Select(f => new FileInfo(f)))
         {
             size += f.Length;
             files++;

@@ -332,7 +332,7 @@ public partial class DaemonTests : IAsyncLifetime
         // The example config in deploy/ is valid (its teacher path is the server's, so it is replaced here).
         var example = DaemonConfig.Load(Path.Combine(TestPaths.Root, "deploy", "daemon.yaml"), [$"teacher={Teacher}"]);
         Assert.Equal(16000, example.K);
-        Assert.Equal(("127.0.0.1", 8617), example.ParseListen());
+        Assert.Equal((System.Net.IPAddress.Loopback, 8617), example.ParseListen()!.Value);
     }
 
     [GeneratedRegex("""^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[a-zA-Z_][a-zA-Z0-9_]*="(?:\\.|[^"\\])*"(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:\\.|[^"\\])*")*\})? (\S+)$""")]

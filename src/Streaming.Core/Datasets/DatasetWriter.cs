@@ -24,6 +24,9 @@ public sealed class DatasetWriter : IAsyncDisposable
     private string? _currentName;
     private StreamWriter? _quarantine;
     private long _labeled, _unlabeled, _quarantined;
+
+    /// <summary>The writer's own bound on labels (sources check their tighter <c>limits.max_classes</c> first).</summary>
+    public const int MaxClasses = 100_000_000;
     private bool _done;
 
     public DatasetWriter(string path, DatasetWriterOptions? options = null)
@@ -59,6 +62,7 @@ public sealed class DatasetWriter : IAsyncDisposable
         if (record.Label is int label)
         {
             if (label < 0) throw new InvalidOperationException($"negative label {label} for '{record.Id}'");
+            if (label >= MaxClasses) throw new StreamingException($"label {label:N0} of '{record.Id}' is over the limit of {MaxClasses:N0} classes");
             while (_classCounts.Count <= label) _classCounts.Add(0);
             _classCounts[label]++;
             _labeled++;

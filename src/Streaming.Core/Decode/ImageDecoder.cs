@@ -13,6 +13,9 @@ public static class ImageDecoder
     /// <summary>The default ceiling on declared dimensions: a header claiming more is refused before any pixel is decoded.</summary>
     public const long DefaultMaxPixels = 100_000_000;
 
+    /// <summary>The highest ceiling there can be: an RGBA image of more pixels overflows SkiaSharp's 32-bit byte sizes.</summary>
+    public const long MaxPixelsCeiling = int.MaxValue / 4;
+
     /// <summary>
     /// Reads the header and decodes the image (at the codec's smallest scale, which still reads
     /// the whole stream), reporting empty, unknown, oversized, truncated or corrupt input.
@@ -34,7 +37,7 @@ public static class ImageDecoder
             var info = codec.Info;
             string format = FormatName(codec.EncodedFormat);
             if (info.Width <= 0 || info.Height <= 0) return ImageCheck.Bad(QuarantineReasons.Corrupt, $"invalid dimensions {info.Width}x{info.Height}", format);
-            if ((long)info.Width * info.Height > maxPixels)
+            if ((long)info.Width * info.Height > Math.Min(maxPixels, MaxPixelsCeiling))
                 return ImageCheck.Bad(QuarantineReasons.Oversized, $"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels", format, info.Width, info.Height);
 
             // The smallest supported scale still consumes the whole entropy-coded stream, so truncation is caught cheaply.
@@ -143,7 +146,7 @@ public static class ImageDecoder
     internal static DecodePlan Plan<TCodec>(in TCodec codec, PreprocessOptions options, long maxPixels, CropRegion? crop) where TCodec : struct, ICodec
     {
         var info = codec.Info;
-        if ((long)info.Width * info.Height > maxPixels)
+        if ((long)info.Width * info.Height > Math.Min(maxPixels, MaxPixelsCeiling))
             throw new InvalidDataException($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels");
 
         bool gray = options.Channels == 1 && info.ColorType == SKColorType.Gray8;

@@ -6,6 +6,7 @@ namespace Streaming.Core.Ingest;
 /// <summary>
 /// A folder tree of images. Top-level subfolders that hold images are classes (sorted by name,
 /// ordinal, label = position); images directly in the root are unlabeled. A flat folder is unlabeled.
+/// Symbolic links follow <see cref="FolderWalk"/>'s policy: never out of the folder, never round a loop.
 /// </summary>
 public sealed class FolderSource : ImageSource
 {
@@ -16,28 +17,19 @@ public sealed class FolderSource : ImageSource
     {
         if (!Directory.Exists(root)) throw new StreamingException($"{root}: not a folder");
         _root = Path.GetFullPath(root);
-        _classDirs = SortedEntries(Directory.EnumerateDirectories(_root)).Where(ContainsImage).ToList();
+        _classDirs = FolderWalk.List(_root, _root).Folders.Where(ContainsImage).ToList();
     }
 
     public override SourceFormat Format => SourceFormat.Folder;
     public override IReadOnlyList<string> ClassNames => _classDirs.Select(d => Path.GetFileName(d)).ToList();
 
-    private static List<string> SortedEntries(IEnumerable<string> entries)
-    {
-        var list = entries.ToList();
-        list.Sort(StringComparer.Ordinal);
-        return list;
-    }
+    private bool ContainsImage(string dir) => FolderWalk.Files(_root, dir).Any(ImageFiles.IsImagePath);
 
-    private static bool ContainsImage(string dir) =>
-        Directory.EnumerateFiles(dir, "*", SearchOption.AllDirectories).Any(ImageFiles.IsImagePath);
-
-    /// <summary>Files under <paramref name="dir"/> in a fixed order: each folder's files by ordinal name, then its subfolders.</summary>
-    private static IEnumerable<string> Walk(string dir)
+    private IEnumerable<string> Top(string dir)
     {
-        foreach (var f in SortedEntries(Directory.EnumerateFiles(dir))) yield return f;
-        foreach (var d in SortedEntries(Directory.EnumerateDirectories(dir)))
-            foreach (var f in Walk(d)) yield return f;
+        var (files, _, skipped) = FolderWalk.List(_root, dir);
+        Ignored += skipped;
+        return files;
     }
 
     public override async IAsyncEnumerable<SourceRecord> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -47,7 +39,8 @@ public sealed class FolderSource : ImageSource
         for (int i = 0; i < _classDirs.Count; i++) groups.Add((_classDirs[i], i, true));
         foreach (var (dir, label, recursive) in groups)
         {
-            var files = recursive ? Walk(dir) : SortedEntries(Directory.EnumerateFiles(dir));
+            // Links skipped by the policy count as ignored inputs.
+            var files = recursive ? FolderWalk.Files(_root, dir, n => Ignored += n) : Top(dir);
             foreach (var file in files)
             {
                 cancellationToken.ThrowIfCancellationRequested();

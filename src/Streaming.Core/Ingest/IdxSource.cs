@@ -95,6 +95,8 @@ public sealed class IdxSource : ImageSource
         using var images = OpenMaybeGzip(_images);
         var dims = ReadHeader(images, _images, 0x803);
         int count = dims[0], rows = dims[1], cols = dims[2];
+        if ((long)rows * cols > Limits.MaxImagePixels || rows == 0 || cols == 0)
+            throw new StreamingException($"{_images}: the header declares {count:N0} images of {rows:N0}x{cols:N0} pixels; an image may have 1 to {Limits.MaxImagePixels:N0} (limits.max_pixels)");
         using var labels = _labels is null ? null : OpenMaybeGzip(_labels);
         if (labels is not null)
         {

@@ -16,20 +16,24 @@ public abstract class ImageSource
     /// <summary>Inputs that were seen but are not images and were not counted (for example README files in a folder).</summary>
     public long Ignored { get; protected set; }
 
+    /// <summary>What the source's headers may declare before it refuses them.</summary>
+    public SourceLimits Limits { get; init; } = SourceLimits.Default;
+
     public abstract IAsyncEnumerable<SourceRecord> ReadAsync(CancellationToken cancellationToken = default);
 
     /// <summary>Opens a source, detecting its format from the path when <paramref name="format"/> is Auto.</summary>
     public static ImageSource Open(string path, SourceFormat format = SourceFormat.Auto, IReadOnlyList<string>? classNames = null,
-        string? imageColumn = null, string? labelColumn = null)
+        string? imageColumn = null, string? labelColumn = null, SourceLimits? limits = null)
     {
+        limits ??= SourceLimits.Default;
         if (!File.Exists(path) && !Directory.Exists(path)) throw new StreamingException($"{path}: no such file or folder");
         if (format == SourceFormat.Auto) format = Detect(path);
         return format switch
         {
-            SourceFormat.Idx => new IdxSource(path, classNames),
-            SourceFormat.Folder => new FolderSource(path),
-            SourceFormat.WebDataset => new WebDatasetSource(path, classNames),
-            SourceFormat.Parquet => new ParquetImageSource(path, classNames, imageColumn, labelColumn),
+            SourceFormat.Idx => new IdxSource(path, classNames) { Limits = limits },
+            SourceFormat.Folder => new FolderSource(path) { Limits = limits },
+            SourceFormat.WebDataset => new WebDatasetSource(path, classNames) { Limits = limits },
+            SourceFormat.Parquet => new ParquetImageSource(path, classNames, imageColumn, labelColumn) { Limits = limits },
             SourceFormat.List => new ListSource(path, classNames),
             _ => throw new ArgumentOutOfRangeException(nameof(format)),
         };

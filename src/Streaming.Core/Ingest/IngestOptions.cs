@@ -25,7 +25,8 @@ public sealed record IngestOptions
     public long MaxPixels
     {
         get => _maxPixels;
-        init => _maxPixels = value >= 1 ? value : throw new ArgumentOutOfRangeException(nameof(MaxPixels));
+        init => _maxPixels = value is >= 1 and <= ImageDecoder.MaxPixelsCeiling ? value
+            : throw new StreamingException($"max pixels {value:N0}: must be 1 to {ImageDecoder.MaxPixelsCeiling:N0} (an RGBA image of more pixels overflows the decoder's 32-bit sizes)");
     }
 
     /// <summary>Put before every image id (the daemon uses the drop's name, so ids from different drops never collide).</summary>

@@ -40,9 +40,9 @@ public sealed class ListSource : ImageSource
             {
                 entry = trimmed[..tab].Trim();
                 string labelText = trimmed[(tab + 1)..].Trim();
-                if (!int.TryParse(labelText, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed))
+                if (!int.TryParse(labelText, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) || parsed >= Limits.MaxClasses)
                 {
-                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo}"));
+                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo} (0 to {Limits.MaxClasses - 1:N0}, limits.max_classes)"));
                     continue;
                 }
                 label = parsed;

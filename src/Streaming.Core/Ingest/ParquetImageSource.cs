@@ -139,7 +139,9 @@ public sealed class ParquetImageSource : ImageSource
                     try
                     {
                         using var rg = reader.OpenRowGroupReader(g);
-                        n = checked((int)rg.RowCount);
+                        if (rg.RowCount > Limits.MaxRowGroupRows || rg.RowCount < 0)
+                            throw new StreamingException($"{file}: row group {g} declares {rg.RowCount:N0} rows, over the limit of {Limits.MaxRowGroupRows:N0} (limits.max_row_group_rows)");
+                        n = (int)rg.RowCount;
                         images = new byte[]?[n];
                         await rg.ReadAsync(columns.Image, images.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
                         if (columns.Label is not null) labels = await ReadIntegersAsync(rg, columns.Label, n, cancellationToken).ConfigureAwait(false);
@@ -165,13 +167,13 @@ public sealed class ParquetImageSource : ImageSource
                             : $"{stem}-{row:D6}";
                         string source = $"{file}#{row}";
                         long? raw = labels?[i];
-                        if (raw is < 0 or > int.MaxValue)
+                        if (raw < 0 || raw >= Limits.MaxClasses)
                         {
                             // Hugging Face writes -1 for "no label"; anything else out of range is a bad record.
                             if (raw == -1) raw = null;
                             else
                             {
-                                yield return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"label {raw} out of range"));
+                                yield return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, raw < 0 ? $"label {raw} out of range" : $"label {raw:N0} is over the limit of {Limits.MaxClasses:N0} classes (limits.max_classes)"));
                                 continue;
                             }
                         }

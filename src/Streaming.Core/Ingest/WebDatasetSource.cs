@@ -64,7 +64,7 @@ public sealed class WebDatasetSource : ImageSource
                 TarEntry? entry;
                 try
                 {
-                    entry = await reader.GetNextEntryAsync(copyData: true, cancellationToken).ConfigureAwait(false);
+                    entry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException)
                 {
@@ -82,10 +82,12 @@ public sealed class WebDatasetSource : ImageSource
                 string ext = dot < 0 ? "" : name[(dot + 1)..].ToLowerInvariant();
                 if (key is not null && memberKey != key)
                 {
-                    yield return MakeSample(tar, stem, prefix, key, members);
+                    yield return MakeSample(tar, stem, prefix, key, members, Limits);
                     members.Clear();
                 }
                 key = memberKey;
+                if (entry.Length > Limits.MaxMemberBytes)
+                    throw new StreamingException($"{tar}: member '{entry.Name}' is {entry.Length:N0} bytes, over the limit of {Limits.MaxMemberBytes:N0} (limits.max_member_mb)");
                 byte[] data = new byte[entry.Length];
                 if (entry.DataStream is not null)
                 {
@@ -100,7 +102,7 @@ public sealed class WebDatasetSource : ImageSource
                 }
                 members[ext] = data;
             }
-            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members);
+            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits);
         }
     }
 
@@ -112,7 +114,7 @@ public sealed class WebDatasetSource : ImageSource
         return false;
     }
 
-    private static SourceRecord MakeSample(string tar, string stem, bool prefix, string key, Dictionary<string, byte[]> members)
+    private static SourceRecord MakeSample(string tar, string stem, bool prefix, string key, Dictionary<string, byte[]> members, SourceLimits limits)
     {
         string id = prefix ? $"{stem}/{key}" : key;
         string source = $"{tar}:{key}";
@@ -125,6 +127,8 @@ public sealed class WebDatasetSource : ImageSource
             string text = System.Text.Encoding.UTF8.GetString(cls).Trim();
             if (!int.TryParse(text, NumberStyles.AllowLeadingWhite | NumberStyles.AllowTrailingWhite, CultureInfo.InvariantCulture, out int value) || value < 0)
                 return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label in {key}.cls: '{(text.Length > 40 ? text[..40] : text)}'"));
+            if (value >= limits.MaxClasses)
+                return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"label {value:N0} in {key}.cls is over the limit of {limits.MaxClasses:N0} classes (limits.max_classes)"));
             label = value;
         }
         return new SourceRecord(id, $"{source}.{imageExt}", label, members[imageExt]);

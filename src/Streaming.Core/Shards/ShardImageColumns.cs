@@ -95,7 +95,7 @@ public sealed class ShardImageColumns : IAsyncDisposable
             }
             FallbackRowGroups++;
             using var rg = _reader.OpenRowGroupReader(group);
-            int n = checked((int)rg.RowCount);
+            int n = CheckRows(group, rg.RowCount);
             EnsureRows(n);
             await rg.ReadAsync(_id, Ids.AsMemory(0, n)!, cancellationToken: cancellationToken).ConfigureAwait(false);
             var rows = _b.Rows;
@@ -124,6 +124,12 @@ public sealed class ShardImageColumns : IAsyncDisposable
         }
     }
 
+    /// <summary>The most rows a row group may declare: arrays are sized from the footer, which a stranger writes.</summary>
+    public const int MaxRowGroupRows = 1 << 20;
+
+    private int CheckRows(int group, long rows) => rows is >= 0 and <= MaxRowGroupRows ? (int)rows
+        : throw new StreamingException($"{Path}: row group {group} declares {rows:N0} rows, over the limit of {MaxRowGroupRows:N0} a row group");
+
     private void EnsureRows(int n)
     {
         if (_b.Ids.Length >= n) return;
@@ -139,7 +145,7 @@ public sealed class ShardImageColumns : IAsyncDisposable
         var rg = meta.RowGroups[group];
         ColumnMetaData? Column(string name) => rg.Columns.FirstOrDefault(c => c.MetaData?.PathInSchema is [var only] && only == name)?.MetaData;
         if (Column("id") is not { } id || Column("image") is not { } image || !Readable(id) || !Readable(image)) return false;
-        int n = checked((int)rg.NumRows);
+        int n = CheckRows(group, rg.NumRows);
         if (id.NumValues != n || image.NumValues != n) return false;
         EnsureRows(n);
         int row = 0;
@@ -178,6 +184,8 @@ public sealed class ShardImageColumns : IAsyncDisposable
     {
         long size = column.TotalCompressedSize;
         if (size <= 0 || size > Array.MaxLength) return false;
+        if (column.DataPageOffset < 0 || column.DataPageOffset + size > _stream.Length)
+            throw new InvalidDataException($"a column chunk declares {size:N0} bytes at {column.DataPageOffset:N0}, past the end of the file ({_stream.Length:N0} bytes)");
         if (_b.Chunk.Length < size) _b.Chunk = new byte[size];
         var chunk = _b.Chunk;
         int read = await RandomAccess.ReadAsync(_stream.SafeFileHandle, chunk.AsMemory(0, (int)size), column.DataPageOffset, cancellationToken).ConfigureAwait(false);

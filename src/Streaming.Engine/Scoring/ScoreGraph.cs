@@ -29,6 +29,11 @@ public sealed class ScoreGraph
         if (topP < 1) throw new ArgumentException("P' (the classes kept per image) must be at least 1");
         if (batchSize < 1) throw new ArgumentException("the inference batch must be at least 1");
         if (decodeWorkers < 1) throw new ArgumentException("decode workers must be at least 1");
+        // A batch's pixels are one float array: refuse, before anything runs, a batch too big for one.
+        var preprocess = teacher.Spec.Preprocess();
+        long floats = (long)batchSize * preprocess.TensorLength;
+        if (floats > Array.MaxLength)
+            throw new Streaming.Core.StreamingException($"an inference batch of {batchSize:N0} images of {preprocess.TensorLength:N0} values each ({floats:N0}) is more than one buffer holds; use at most {Array.MaxLength / preprocess.TensorLength:N0} for this teacher");
         // The stages stop together: on the caller's cancellation, or when one fails (else the driver would wait
         // forever on a full first stage whose outputs nobody takes).
         _external = cancellationToken;
@@ -37,7 +42,7 @@ public sealed class ScoreGraph
         TopP = topP;
         _pool = new ImageBatchPool(batchSize, topP);
         Read = new ReadStage(_pool, batchSize, token);
-        Decode = new DecodeStage(_pool, teacher.Spec.Preprocess(), decodeWorkers, token);
+        Decode = new DecodeStage(_pool, preprocess, decodeWorkers, token);
         Batch = new BatchStage(_pool, Decode.SampleLength, token);
         Infer = new InferStage(_pool, teacher, topP, token);
         Sink = new SinkStage(_pool, sink, topP, token);

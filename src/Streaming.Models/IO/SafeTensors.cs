@@ -53,45 +53,92 @@ public static class SafeTensors
         Streaming.Core.AtomicFile.Rename(temp, path);
     }
 
-    /// <summary>Reads every tensor (on the CPU) and the metadata.</summary>
+    private static readonly Dictionary<string, int> ElementSizes = new(StringComparer.Ordinal)
+    {
+        ["F32"] = 4, ["F64"] = 8, ["F16"] = 2, ["BF16"] = 2, ["I64"] = 8, ["I32"] = 4, ["I16"] = 2, ["I8"] = 1, ["U8"] = 1, ["BOOL"] = 1,
+    };
+
+    /// <summary>One tensor's entry in the header, checked.</summary>
+    private readonly record struct Entry(string Name, ScalarType Type, long[] Shape, long Start, long End);
+
+    /// <summary>
+    /// Reads every tensor (on the CPU) and the metadata. The header is checked before any tensor is made, since
+    /// weights may come from strangers: each tensor's bytes must match its dtype and shape exactly, lie inside the
+    /// file's data, and not overlap another's; sizes that would overflow are refused.
+    /// </summary>
     public static (Dictionary<string, Tensor> Tensors, Dictionary<string, string> Metadata) Load(string path)
     {
         byte[] all = File.ReadAllBytes(path);
-        if (all.Length < 8) throw new Streaming.Core.StreamingException($"{path}: not a safetensors file (too short)");
+        if (all.Length < 8) throw Bad(path, "too short for a header");
         ulong headerLength = BinaryPrimitives.ReadUInt64LittleEndian(all);
-        if (headerLength > (ulong)(all.Length - 8)) throw new Streaming.Core.StreamingException($"{path}: not a safetensors file (bad header length)");
-        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        if (headerLength > (ulong)(all.Length - 8)) throw Bad(path, $"its header length ({headerLength}) runs past the end of the file ({all.Length} bytes)");
+        int dataStart = 8 + (int)headerLength;
+        long dataLength = all.Length - dataStart;
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal);
-        JsonDocument doc;
+        var entries = new List<Entry>();
         try
         {
-            doc = JsonDocument.Parse(all.AsMemory(8, (int)headerLength));
-        }
-        catch (JsonException e)
-        {
-            throw new Streaming.Core.StreamingException($"{path}: not a safetensors file ({e.Message})", e);
-        }
-        using (doc)
-        {
-            int dataStart = 8 + (int)headerLength;
+            using var doc = JsonDocument.Parse(all.AsMemory(8, (int)headerLength));
+            if (doc.RootElement.ValueKind != JsonValueKind.Object) throw Bad(path, "its header is not a JSON object");
             foreach (var entry in doc.RootElement.EnumerateObject())
             {
                 if (entry.Name == "__metadata__")
                 {
-                    foreach (var m in entry.Value.EnumerateObject()) metadata[m.Name] = m.Value.GetString() ?? "";
+                    if (entry.Value.ValueKind != JsonValueKind.Object) throw Bad(path, "__metadata__ is not an object");
+                    foreach (var m in entry.Value.EnumerateObject())
+                        metadata[m.Name] = m.Value.ValueKind == JsonValueKind.String ? m.Value.GetString()! : throw Bad(path, $"metadata {m.Name} is not a string");
                     continue;
                 }
-                string dtype = entry.Value.GetProperty("dtype").GetString()!;
-                long[] shape = entry.Value.GetProperty("shape").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var offsets = entry.Value.GetProperty("data_offsets").EnumerateArray().Select(e => e.GetInt64()).ToArray();
-                var type = DTypes.FirstOrDefault(kv => kv.Value == dtype).Key;
-                if (!DTypes.ContainsValue(dtype)) throw new Streaming.Core.StreamingException($"{path}: tensor {entry.Name} has unsupported dtype {dtype}");
-                var span = all.AsSpan(dataStart + (int)offsets[0], (int)(offsets[1] - offsets[0]));
-                var t = empty(shape, type);
-                span.CopyTo(t.bytes);
-                tensors[entry.Name] = t;
+                entries.Add(ReadEntry(path, entry, dataLength));
             }
+        }
+        catch (Exception e) when (e is JsonException or InvalidOperationException or KeyNotFoundException or FormatException)
+        {
+            throw Bad(path, $"its header is malformed ({e.Message})", e);
+        }
+        // No two tensors may share bytes.
+        var sorted = entries.OrderBy(e => e.Start).ThenBy(e => e.End).ToList();
+        for (int i = 1; i < sorted.Count; i++)
+            if (sorted[i].Start < sorted[i - 1].End)
+                throw Bad(path, $"tensors {sorted[i - 1].Name} and {sorted[i].Name} overlap (bytes {sorted[i - 1].Start}-{sorted[i - 1].End} and {sorted[i].Start}-{sorted[i].End})");
+
+        var tensors = new Dictionary<string, Tensor>(StringComparer.Ordinal);
+        foreach (var e in entries)
+        {
+            var t = empty(e.Shape, e.Type);
+            all.AsSpan(dataStart + (int)e.Start, (int)(e.End - e.Start)).CopyTo(t.bytes);
+            tensors[e.Name] = t;
         }
         return (tensors, metadata);
     }
+
+    private static Entry ReadEntry(string path, JsonProperty entry, long dataLength)
+    {
+        string name = entry.Name;
+        if (entry.Value.ValueKind != JsonValueKind.Object) throw Bad(path, $"tensor {name}: its entry is not an object");
+        string dtype = entry.Value.GetProperty("dtype").GetString() ?? "";
+        if (!ElementSizes.TryGetValue(dtype, out int size)) throw Bad(path, $"tensor {name} has unsupported dtype {dtype}");
+        var type = DTypes.First(kv => kv.Value == dtype).Key;
+        var shapeJson = entry.Value.GetProperty("shape");
+        if (shapeJson.GetArrayLength() > 16) throw Bad(path, $"tensor {name} has {shapeJson.GetArrayLength()} dimensions");
+        long[] shape = shapeJson.EnumerateArray().Select(d => d.GetInt64()).ToArray();
+        long bytes = size;
+        foreach (long d in shape)
+        {
+            if (d < 0) throw Bad(path, $"tensor {name} has a negative dimension ({d})");
+            if (d > 0 && bytes > dataLength / d) throw Bad(path, $"tensor {name}: shape [{string.Join(", ", shape)}] needs more bytes than the file has");
+            bytes *= d;
+        }
+        var offsets = entry.Value.GetProperty("data_offsets");
+        if (offsets.GetArrayLength() != 2) throw Bad(path, $"tensor {name}: data_offsets must be [begin, end]");
+        long begin = offsets[0].GetInt64(), end = offsets[1].GetInt64();
+        if (begin < 0 || end < begin || end > dataLength)
+            throw Bad(path, $"tensor {name}: data_offsets [{begin}, {end}] lie outside the file's {dataLength} bytes of data");
+        if (end - begin != bytes)
+            throw Bad(path, $"tensor {name}: data_offsets [{begin}, {end}] span {end - begin} bytes, but {dtype} [{string.Join(", ", shape)}] is {bytes}");
+        return new Entry(name, type, shape, begin, end);
+    }
+
+    private static Streaming.Core.StreamingException Bad(string path, string why, Exception? inner = null) =>
+        inner is null ? new($"{path}: not a usable safetensors file: {why}") : new($"{path}: not a usable safetensors file: {why}", inner);
 }
