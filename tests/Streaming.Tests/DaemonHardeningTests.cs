@@ -9,7 +9,8 @@ namespace Streaming.Tests;
 /// <summary>The daemon against hostile drops (issue 18): none of them stops it, each is quarantined with its reason or scored in full.</summary>
 public partial class DaemonTests
 {
-    private static void WriteTar(string path, params (string Name, byte[] Data)[] members)
+    /// <summary>A tar of the given members, as WebDataset shards are.</summary>
+    internal static void WriteTar(string path, params (string Name, byte[] Data)[] members)
     {
         using var file = File.Create(path);
         using var writer = new TarWriter(file, TarEntryFormat.Pax);

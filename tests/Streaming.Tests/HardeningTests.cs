@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Formats.Tar;
 using System.Text;
 using Streaming.Core;
 using Streaming.Core.Datasets;
@@ -138,10 +137,7 @@ public sealed class HardeningTests : IDisposable
     private string Tar(string name, params (string Name, byte[] Data)[] members)
     {
         string path = _tmp.Sub(name);
-        using var file = File.Create(path);
-        using var writer = new TarWriter(file, TarEntryFormat.Pax);
-        foreach (var (member, data) in members)
-            writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, member) { DataStream = new MemoryStream(data) });
+        DaemonTests.WriteTar(path, members);
         return path;
     }
 
