@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.IO.Compression;
 using System.Text;
 using Streaming.Core;
 using Streaming.Core.Datasets;
@@ -210,5 +211,61 @@ public sealed class HardeningTests : IDisposable
         await foreach (var r in source.ReadAsync()) records.Add(r);
         Assert.Equal(["cats/a.png", "cats/inside-link.png"], records.Select(r => r.Id).Order(StringComparer.Ordinal));
         Assert.Equal(4, source.Ignored); // the links dogs, outside-link.png, dangling.png and deeper/loop
+    }
+
+    /// <summary>A torch.save-style zip holding <paramref name="pickle"/> as its data.pkl.</summary>
+    private string TorchZip(string name, byte[] pickle)
+    {
+        string path = _tmp.Sub(name);
+        using var zip = ZipFile.Open(path, ZipArchiveMode.Create);
+        using (var s = zip.CreateEntry("archive/data.pkl").Open()) s.Write(pickle);
+        using (var s = zip.CreateEntry("archive/version").Open()) s.Write("3\n"u8);
+        return path;
+    }
+
+    [Fact]
+    public void PtFile_APickleThatWouldRunACommand_IsRefusedBeforeUnpickling()
+    {
+        string marker = _tmp.Sub("ran");
+        // What pickle.dumps(obj, protocol=2) gives for an object whose __reduce__ returns (os.system, ("touch MARKER",)).
+        var command = Encoding.ASCII.GetBytes($"touch {marker}");
+        var pickle = new List<byte> { 0x80, 0x02 };
+        pickle.AddRange("cposix\nsystem\n"u8.ToArray());
+        pickle.AddRange(new byte[] { (byte)'q', 0 });
+        pickle.Add((byte)'X');
+        pickle.AddRange(BitConverter.GetBytes(command.Length));
+        pickle.AddRange(command);
+        pickle.AddRange(new byte[] { (byte)'q', 1, 0x85, (byte)'q', 2, (byte)'R', (byte)'q', 3, (byte)'.' });
+        string path = TorchZip("evil.pt", pickle.ToArray());
+
+        var e = Assert.Throws<StreamingException>(() => PickleGuard.Check(path));
+        Assert.Contains("imports posix.system", e.Message);
+        var spec = new ModelSpec("cnn-small", 10, 1, 28, [0.5f], [0.5f], []);
+        e = Assert.Throws<StreamingException>(() => ModelFile.Load(path, spec));
+        Assert.Contains("imports posix.system", e.Message);
+        Assert.False(File.Exists(marker));
+
+        // The same trick through STACK_GLOBAL (protocol 4), and through a memoized string.
+        Assert.Equal("imports builtins.eval", PickleGuard.FirstDisallowed([0x80, 4, 0x8c, 8, .. "builtins"u8, 0x94, 0x8c, 4, .. "eval"u8, 0x94, 0x93, (byte)'.']));
+        Assert.Equal("imports builtins.eval", PickleGuard.FirstDisallowed([0x80, 4, 0x8c, 4, .. "eval"u8, 0x94, 0x8c, 8, .. "builtins"u8, 0x94, (byte)'h', 1, (byte)'h', 0, 0x93, (byte)'.']));
+        Assert.StartsWith("has unknown opcode", PickleGuard.FirstDisallowed([0x80, 2, 0xff, (byte)'.']));
+    }
+
+    [Fact]
+    public void PtFile_ARealTorchvisionStateDict_PassesTheGuard()
+    {
+        string path = _tmp.Sub("resnet18.pt");
+        using (var gz = new GZipStream(File.OpenRead(TestPaths.Fixture("resnet18-torchvision.pt.gz")), CompressionMode.Decompress))
+        using (var file = File.Create(path)) gz.CopyTo(file);
+        PickleGuard.Check(path);
+    }
+
+    [Fact]
+    public void Onnx_AFileOverTheLimit_IsRefusedBeforeItIsParsed()
+    {
+        string path = _tmp.Sub("big.onnx");
+        using (var f = File.Create(path)) f.SetLength(Streaming.Models.Teachers.OnnxTeacher.MaxBytes + 1); // sparse
+        var e = Assert.Throws<StreamingException>(() => new Streaming.Models.Teachers.OnnxTeacher(path));
+        Assert.Contains("over the limit", e.Message);
     }
 }

@@ -62,6 +62,7 @@ public static class ModelFile
         else
         {
             if (spec is null) throw new StreamingException($"{path}: a PyTorch state dict does not say its architecture; pass --arch (and --num-classes, --in-channels, --image-size)");
+            PickleGuard.Check(path); // before anything unpickles it: a pickle can call any Python function it names
             model = ModelZoo.Create(spec.Arch, spec.NumClasses, spec.InChannels);
             try
             {

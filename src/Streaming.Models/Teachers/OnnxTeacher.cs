@@ -17,9 +17,14 @@ public sealed class OnnxTeacher : ITeacher
     private readonly InferenceSession _session;
     private readonly string _input;
 
+    /// <summary>The largest ONNX file opened: a protobuf message cannot be larger, so anything bigger is not a model.</summary>
+    public const long MaxBytes = int.MaxValue;
+
     public OnnxTeacher(string path, ModelSpec? spec = null, int? threads = null)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: ONNX model not found");
+        long size = new FileInfo(path).Length;
+        if (size > MaxBytes) throw new StreamingException($"{path}: {size:N0} bytes, over the limit of {MaxBytes:N0} for an ONNX model (protobuf's own; larger models keep their weights in external data files)");
         var options = new SessionOptions { GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
         if (threads is int t) options.IntraOpNumThreads = t;
         try
