@@ -15,7 +15,8 @@ public sealed record DoneShard(
     [property: JsonPropertyName("rows")] long Rows,
     [property: JsonPropertyName("quarantined")] long Quarantined,
     [property: JsonPropertyName("seconds")] double Seconds,
-    [property: JsonPropertyName("finished_utc")] DateTime FinishedUtc);
+    [property: JsonPropertyName("finished_utc")] DateTime FinishedUtc,
+    [property: JsonPropertyName("source")] string? Source = null);
 
 /// <summary>A drop that went to quarantine/ instead, with why.</summary>
 public sealed record QuarantinedDrop(
@@ -113,6 +114,13 @@ public sealed class DaemonState
     {
         Append(Path.Combine(folder, DoneLog), shard);
         Done.Add(shard);
+    }
+
+    /// <summary>Takes entries out of done.jsonl (rewritten atomically): recovery forgets those whose score shards were lost.</summary>
+    public void ForgetDone(string folder, IReadOnlyCollection<DoneShard> lost)
+    {
+        Done = Done.Where(d => !lost.Contains(d)).ToList();
+        Core.AtomicFile.WriteAllText(Path.Combine(folder, DoneLog), string.Concat(Done.Select(d => JsonSerializer.Serialize(d) + "\n")));
     }
 
     public void AppendQuarantined(string folder, QuarantinedDrop drop)

@@ -100,6 +100,7 @@ public sealed class DaemonWorker : BackgroundService
         var sink = new ShardSink(ScoreFile, _ledger.Selector, CommittedAsync, FailedAsync, _gate);
         var graph = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, sink, graphStop.Token);
         _status.Stages = graph.Stages;
+        await _intake.RescoreAsync(_ledger.Lost, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
         _status.Ready = true;
         _log.LogInformation("watching {Inbox}; state in {State}; K={K} P={P} top_p={TopP} {Balance}; {Done} shards done before",
             _config.Inbox, _paths.State, _config.K, _config.P, topP, _config.BalanceName, _ledger.State.Done.Count);
@@ -183,7 +184,7 @@ public sealed class DaemonWorker : BackgroundService
     {
         var w = (WorkShard)c.Shard.Tag!;
         var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.GetRelativePath(_paths.State, c.ScoreFile), c.Sha256, c.Rows,
-            c.Quarantined, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow);
+            c.Quarantined, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow, Source: Path.GetFullPath(w.Path));
         _ledger.RecordDone(done);
         _status.Scored(c.Rows);
         _log.LogInformation("shard {Input} scored: {Rows} images, {Quarantined} quarantined, {Seconds:F2} s, {Rate:F0} images/s",

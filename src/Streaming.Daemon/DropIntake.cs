@@ -14,6 +14,8 @@ internal sealed class DropWork(Drop drop)
     /// <summary>Shards sent and not yet collected, plus one held by the sender until it has sent them all.</summary>
     public int Pending;
     public bool Sent;
+    /// <summary>A shard scored again after recovery found its score shard lost: its drop was finished long ago and stays where it is.</summary>
+    public bool Rescore;
     public List<string> Failures { get; } = [];
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
 }
@@ -119,6 +121,35 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         return keyed.Count > 0;
     }
 
+    /// <summary>
+    /// Sends again the shards whose score shards recovery found missing or torn, from where their input lies now: where
+    /// it was scored from, or <c>processed/</c> for a shard dropped as it was. One whose input is gone is reported.
+    /// </summary>
+    public async Task RescoreAsync(IReadOnlyList<DoneShard> lost, Func<string, string, WorkShard, Task> send, CancellationToken stop)
+    {
+        foreach (var d in lost)
+        {
+            string? source = d.Source is { } s && File.Exists(s) ? s
+                : d.Source is { } moved && File.Exists(Path.Combine(paths.Processed, Path.GetFileName(moved))) ? Path.Combine(paths.Processed, Path.GetFileName(moved))
+                : null;
+            if (source is null)
+            {
+                log.LogError("shard {Input} of drop {Drop} cannot be scored again: its input is gone ({Source}); its images are missing from D-hat", d.Input, d.Drop, d.Source ?? "not recorded");
+                continue;
+            }
+            var work = new DropWork(new Drop(d.Drop, source, DropKind.Shard)) { Rescore = true, Sent = true, Pending = 2 };
+            string key = Hashing.Sha256File(source);
+            _inFlightKeys[key] = 0;
+            status.ShardSent();
+            await send(source, d.Input, new WorkShard(work, source, d.Input, key, Stopwatch.StartNew())).ConfigureAwait(false);
+            await LockedAsync(() =>
+            {
+                if (Interlocked.Decrement(ref work.Pending) == 0) Finish(work);
+            }).ConfigureAwait(false);
+            log.LogInformation("shard {Input} of drop {Drop}: scoring it again from {Source}", d.Input, d.Drop, source);
+        }
+    }
+
     /// <summary>Under the gate: a shard of a drop is done (recorded, or failed).</summary>
     public void ShardFinished(WorkShard shard, string? failure)
     {
@@ -214,6 +245,11 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>Under the gate: moves a finished drop out of the inbox (to processed/, or to quarantine/ if a shard of it failed).</summary>
     private void Finish(DropWork work)
     {
+        if (work.Rescore)
+        {
+            if (work.Failures.Count > 0) log.LogError("shard of drop {Drop} could not be scored again: {Errors}", work.Drop.Name, string.Join("; ", work.Failures));
+            return;
+        }
         _drops.TryRemove(work.Drop.Name, out _);
         Interlocked.Decrement(ref status.Pending);
         if (work.Failures.Count > 0)

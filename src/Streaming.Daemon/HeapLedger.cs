@@ -26,6 +26,9 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
     public Selector Selector { get; private set; } = null!;
     public int SinceCheckpoint { get; private set; }
 
+    /// <summary>Done shards whose score shards recovery found missing or torn: to be scored again.</summary>
+    public IReadOnlyList<DoneShard> Lost { get; private set; } = [];
+
     /// <summary>Whether a shard of this content was scored and recorded before (under any name).</summary>
     public bool IsDone(string key) => _doneKeys.Contains(key);
 
@@ -66,12 +69,25 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         int covers = state.Heaps?.Covers ?? 0;
         if (covers > state.Done.Count) throw new StreamingException($"{paths.State}: the heaps checkpoint covers {covers} shards but done.jsonl lists {state.Done.Count}");
         var clock = Stopwatch.StartNew();
+        // The shards after the checkpoint are replayed from their score shards. One that is missing or not what was
+        // recorded (a power loss before it reached the disk) is taken out of done.jsonl and scored again.
+        var lost = new List<DoneShard>();
         for (int i = covers; i < state.Done.Count; i++)
         {
-            string file = Path.Combine(paths.State, state.Done[i].ScoreFile);
-            if (!File.Exists(file)) throw new StreamingException($"{file}: the score shard of done shard '{state.Done[i].Input}' is missing; the heaps cannot be rebuilt");
+            var d = state.Done[i];
+            string file = Path.Combine(paths.State, d.ScoreFile);
+            string? why = !File.Exists(file) ? "missing" : Hashing.Sha256File(file) != d.ScoreSha256 ? "not what was recorded (torn)" : null;
+            if (why is not null)
+            {
+                log.LogWarning("the score shard of done shard {Input} ({File}) is {Why}: it will be scored again", d.Input, d.ScoreFile, why);
+                lost.Add(d);
+                AtomicFile.TryDelete(file);
+                continue;
+            }
             await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) Selector.Offer(batch);
         }
+        if (lost.Count > 0) state.ForgetDone(paths.State, lost);
+        Lost = lost;
         foreach (var d in state.Done)
         {
             _doneKeys.Add(d.Key);

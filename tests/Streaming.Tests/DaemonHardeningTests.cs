@@ -78,4 +78,47 @@ public partial class DaemonTests
             if (!daemon.HasExited) daemon.Kill();
         }
     }
+
+    [Fact]
+    public async Task LostScoreShards_AfterAPowerLoss_AreScoredAgain_InsteadOfRefusingToStart()
+    {
+        string inbox = _tmp.Sub("inbox-lost"), state = _tmp.Sub("state-lost");
+        Directory.CreateDirectory(inbox);
+        string[] noCheckpoint = ["--set", "checkpoint.every_shards=1000"];
+        var daemon = StartDaemon(Teacher, inbox, state, noCheckpoint);
+        List<DoneShard> before;
+        try
+        {
+            await AddressOf(daemon, state);
+            foreach (var shard in Shards.Take(3)) Drop(shard, inbox);
+            await WaitFor(() => DoneCount(state) == 3, "three shards", state);
+            daemon.Kill(); // as a power loss would: no checkpoint, done.jsonl names all three
+            await daemon.WaitForExitAsync();
+            before = DaemonState.Load(state)!.Done;
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+            daemon.Dispose();
+        }
+        // One score shard torn, one gone: what a rename that never reached the disk leaves.
+        string torn = Path.Combine(state, before[0].ScoreFile), gone = Path.Combine(state, before[1].ScoreFile);
+        File.WriteAllBytes(torn, File.ReadAllBytes(torn)[..100]);
+        File.Delete(gone);
+
+        using var again = StartDaemon(Teacher, inbox, state, noCheckpoint);
+        try
+        {
+            await AddressOf(again, state);
+            bool Restored() => DoneCount(state) == 3 && before.All(d => File.Exists(Path.Combine(state, d.ScoreFile))
+                && Streaming.Core.Hashing.Sha256File(Path.Combine(state, d.ScoreFile)) == d.ScoreSha256);
+            await WaitFor(Restored, "the lost score shards to be scored again, byte for byte", state);
+            Assert.Equal(before.Select(d => d.Key).Order(), DaemonState.Load(state)!.Done.Select(d => d.Key).Order());
+            Assert.Equal(0, await Sigterm(again));
+        }
+        finally
+        {
+            if (!again.HasExited) again.Kill();
+        }
+    }
 }
