@@ -15,9 +15,12 @@ internal static class CliProcess
     }
 
     /// <summary>Starts the command with its stdout and stderr appended to <paramref name="log"/> (for long-running children whose output a failing test should show).</summary>
-    public static Process StartLogged(string log, params string[] args)
+    public static Process StartLogged(string log, params string[] args) => StartLoggedUnder([], log, args);
+
+    /// <summary>As <see cref="StartLogged"/>, run under another program (<paramref name="wrapper"/>, for example strace and its flags).</summary>
+    public static Process StartLoggedUnder(string[] wrapper, string log, params string[] args)
     {
-        var process = Launch(args);
+        var process = Launch(args, null, wrapper);
         var sink = TextWriter.Synchronized(new StreamWriter(log, append: true) { AutoFlush = true });
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) sink.WriteLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) sink.WriteLine(e.Data); };
@@ -32,20 +35,26 @@ internal static class CliProcess
     public static Task<(int Code, string Output)> RunAsync(params string[] args) => RunAsync(null, args);
 
     /// <summary>As <see cref="RunAsync(string[])"/>, with these variables added to the child's environment.</summary>
-    public static async Task<(int Code, string Output)> RunAsync(IReadOnlyDictionary<string, string>? environment, string[] args)
+    public static Task<(int Code, string Output)> RunAsync(IReadOnlyDictionary<string, string>? environment, string[] args) => RunUnderAsync([], environment, args);
+
+    /// <summary>As <see cref="RunAsync(IReadOnlyDictionary{string, string}?, string[])"/>, run under another program (<paramref name="wrapper"/>).</summary>
+    public static async Task<(int Code, string Output)> RunUnderAsync(string[] wrapper, IReadOnlyDictionary<string, string>? environment, string[] args)
     {
-        using var process = Launch(args, environment);
+        using var process = Launch(args, environment, wrapper);
         var stdout = process.StandardOutput.ReadToEndAsync();
         var stderr = process.StandardError.ReadToEndAsync();
         await process.WaitForExitAsync();
         return (process.ExitCode, await stdout + await stderr);
     }
 
-    private static Process Launch(string[] args, IReadOnlyDictionary<string, string>? environment = null)
+    private static Process Launch(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? wrapper = null)
     {
         string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");
         if (!File.Exists(cli)) throw new FileNotFoundException($"{cli} not found next to the tests");
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        wrapper ??= [];
+        var psi = new ProcessStartInfo(wrapper.Length > 0 ? wrapper[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var w in wrapper.Skip(1)) psi.ArgumentList.Add(w);
+        if (wrapper.Length > 0) psi.ArgumentList.Add("dotnet");
         psi.ArgumentList.Add("exec");
         psi.ArgumentList.Add(cli);
         foreach (var a in args) psi.ArgumentList.Add(a);

@@ -1,0 +1,112 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using Streaming.Core;
+using Xunit;
+
+namespace Streaming.Tests;
+
+/// <summary>
+/// Durability seen from the kernel (issue 18): `score` and the daemon run under strace, and every rename that commits
+/// a file (from a name ending in <see cref="AtomicFile.TempSuffix"/>) must come after an fsync of that file and before
+/// an fsync of the folder it lands in. Without both, a power loss can leave a name pointing at nothing.
+/// </summary>
+public partial class DaemonTests
+{
+    private static string[] Strace(string output) =>
+        ["strace", "-f", "-y", "-qq", "-e", "signal=none", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", output];
+
+    [GeneratedRegex("""^(\d+)\s+(.*)$""")]
+    private static partial Regex TraceLine();
+
+    [GeneratedRegex("""^(fsync|fdatasync)\(\d+<(.*)>\)\s+=\s+0$""")]
+    private static partial Regex SyncCall();
+
+    [GeneratedRegex("""^rename(?:at2?)?\((?:[^,]+, )?"((?:\\.|[^"\\])*)", (?:[^,]+, )?"((?:\\.|[^"\\])*)"(?:, [^)]*)?\)\s+=\s+0$""")]
+    private static partial Regex RenameCall();
+
+    /// <summary>The committed files of a trace, each checked: an fsync of the temporary file before its rename, an fsync of the folder after.</summary>
+    private static List<string> CheckCommits(string trace)
+    {
+        // Calls cut in two by another thread ("<unfinished ...>", "<... NAME resumed>") are joined first.
+        var pending = new Dictionary<string, string>();
+        var calls = new List<string>();
+        foreach (var raw in File.ReadLines(trace))
+        {
+            var m = TraceLine().Match(raw);
+            if (!m.Success) continue;
+            string pid = m.Groups[1].Value, rest = m.Groups[2].Value;
+            if (rest.EndsWith("<unfinished ...>", StringComparison.Ordinal))
+            {
+                pending[pid] = rest[..^"<unfinished ...>".Length].TrimEnd();
+                continue;
+            }
+            if (rest.StartsWith("<... ", StringComparison.Ordinal))
+            {
+                int end = rest.IndexOf("resumed>", StringComparison.Ordinal);
+                rest = (pending.Remove(pid, out var head) ? head : "") + rest[(end + "resumed>".Length)..];
+            }
+            calls.Add(rest);
+        }
+        var synced = new List<(int At, string Path)>();
+        var renames = new List<(int At, string From, string To)>();
+        for (int i = 0; i < calls.Count; i++)
+        {
+            if (SyncCall().Match(calls[i]) is { Success: true } s) synced.Add((i, s.Groups[2].Value));
+            else if (RenameCall().Match(calls[i]) is { Success: true } r) renames.Add((i, Regex.Unescape(r.Groups[1].Value), Regex.Unescape(r.Groups[2].Value)));
+        }
+        var committed = new List<string>();
+        foreach (var (at, from, to) in renames.Where(r => r.From.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)))
+        {
+            // A symbolic link has no data of its own to fsync: it is made durable with its folder, which the next check asks for.
+            bool link = File.Exists(to) && new FileInfo(to).LinkTarget is not null || Directory.Exists(to) && new DirectoryInfo(to).LinkTarget is not null;
+            Assert.True(link || synced.Any(s => s.At < at && s.Path == from), $"{from} was renamed to {to} without an fsync of it first");
+            string folder = Path.GetDirectoryName(to)!;
+            Assert.True(synced.Any(s => s.At > at && s.Path == folder), $"{to}: its folder {folder} was not fsynced after the rename");
+            committed.Add(to);
+        }
+        return committed;
+    }
+
+    [Fact]
+    public async Task EveryCommit_IsAnFsyncedFileRenamed_ThenItsFolderFsynced_InScoreAndTheDaemon()
+    {
+        string scoreTrace = _tmp.Sub("score.strace"), scored = _tmp.Sub("scored");
+        var (code, output) = await CliProcess.RunUnderAsync(Strace(scoreTrace), null,
+            ["score", "--teacher", Teacher, "--data", Unlabeled, "--out", scored, "-k", "8", "-p", "2", "--top-p", "5", "--batch", "16", "--threads", "1"]);
+        Assert.True(code == 0, output);
+        var commits = CheckCommits(scoreTrace);
+        Assert.Equal(Shards.Length, commits.Count(c => c.StartsWith(Path.Combine(scored, "scores") + "/", StringComparison.Ordinal)));
+        Assert.Contains(Path.Combine(scored, "scoring.json"), commits);
+        Assert.Contains(commits, c => c.StartsWith(Path.Combine(scored, "selection"), StringComparison.Ordinal));
+
+        string inbox = _tmp.Sub("inbox-strace"), state = _tmp.Sub("state-strace"), daemonTrace = _tmp.Sub("daemon.strace");
+        Directory.CreateDirectory(inbox);
+        using var traced = CliProcess.StartLoggedUnder(Strace(daemonTrace), state + ".log",
+            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
+             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
+             "--set", "checkpoint.every_shards=2", "--set", "snapshot.every_shards=2"]);
+        try
+        {
+            // Under strace the daemon's pid is not the child's: daemon.json says which it is.
+            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
+            await WaitFor(() => File.Exists(info), "daemon.json", state);
+            int pid = JsonDocument.Parse(File.ReadAllText(info)).RootElement.GetProperty("pid").GetInt32();
+            Drop(Shards[0], inbox);
+            Drop(Shards[1], inbox);
+            await WaitFor(() => DoneCount(state) == 2 && Directory.Exists(Path.Combine(state, "snapshots", "000001")), "two shards and a snapshot", state);
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await traced.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!traced.HasExited) traced.Kill(entireProcessTree: true);
+        }
+        commits = CheckCommits(daemonTrace);
+        Assert.Equal(2, commits.Count(c => c.StartsWith(Path.Combine(state, "scores") + "/", StringComparison.Ordinal)));
+        Assert.Contains(commits, c => c.StartsWith(Path.Combine(state, "heaps") + "/", StringComparison.Ordinal));
+        Assert.Contains(Path.Combine(state, Streaming.Daemon.DaemonState.FileName), commits);
+        Assert.Contains(commits, c => c.StartsWith(Path.Combine(state, "snapshots"), StringComparison.Ordinal));
+    }
+}
