@@ -39,6 +39,7 @@ public sealed class DaemonConfig
         new ConfigKey("checkpoint.every_shards", OptionKind.Int, 10, "write the heaps after this many shards (shards in between are replayed from their score shards on restart)", Min: 1) { Max = 1_000_000 },
         new ConfigKey("watch.poll_seconds", OptionKind.Number, 1.0, "how often the inbox is listed", Min: 0.05) { Max = 3600 },
         new ConfigKey("watch.settle_seconds", OptionKind.Number, 2.0, "a drop is taken once unchanged this long (a rename into the inbox is taken at once)", Min: 0) { Max = 86_400 },
+        new ConfigKey("watch.stuck_seconds", OptionKind.Number, 600.0, "/healthz turns unhealthy when the inbox loop has not moved for this long (a watchdog)", Min: 1) { Max = 86_400 },
         new ConfigKey("intake.retry_tries", OptionKind.Int, 5, "a drop that keeps failing with an I/O error is quarantined after this many tries ...", Min: 1) { Max = 1_000_000 },
         new ConfigKey("intake.retry_seconds", OptionKind.Number, 60.0, "... and at least this long since its first failure", Min: 0) { Max = 1_000_000 },
         new ConfigKey("http.listen", OptionKind.Text, "127.0.0.1:8617", "address of /metrics, /healthz, /readyz and /status (port 0: any free port; 'off': no HTTP)"),
@@ -86,6 +87,7 @@ public sealed class DaemonConfig
     public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];
     public int SnapshotKeep => (int)_v["snapshot.keep"];
     public int CheckpointEveryShards => (int)_v["checkpoint.every_shards"];
+    public TimeSpan StuckAfter => TimeSpan.FromSeconds((double)_v["watch.stuck_seconds"]);
     public int RetryTries => (int)_v["intake.retry_tries"];
     public TimeSpan RetryWindow => TimeSpan.FromSeconds((double)_v["intake.retry_seconds"]);
     public TimeSpan Poll => TimeSpan.FromSeconds((double)_v["watch.poll_seconds"]);

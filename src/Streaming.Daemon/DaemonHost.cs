@@ -71,8 +71,9 @@ public static class DaemonHost
             bool Allowed(HttpContext http) => token is null || Authorization.Matches(http.Request.Headers.Authorization.ToString(), token);
             IResult Unauthorized() => Results.Text("a bearer token is required (http.token_file)\n", statusCode: 401);
             app.MapGet("/metrics", (HttpContext http) => Allowed(http) ? Results.Text(status.Metrics(), "text/plain; version=0.0.4; charset=utf-8") : Unauthorized());
-            app.MapGet("/healthz", () => status.Fatal is null ? Results.Text("ok\n") : Results.Text($"failed: {status.Fatal}\n", statusCode: 503));
-            app.MapGet("/readyz", () => status.Ready ? Results.Text("ready\n") : Results.Text("not ready\n", statusCode: 503));
+            app.MapGet("/healthz", () => status.Health() is var (healthy, text) && healthy ? Results.Text(text + "\n") : Results.Text(text + "\n", statusCode: 503));
+            app.MapGet("/readyz", () => status.Ready && status.Degraded is null && status.Health().Healthy ? Results.Text("ready\n")
+                : Results.Text($"not ready{(status.Degraded is string d ? $": {d}" : "")}\n", statusCode: 503));
             app.MapGet("/status", (HttpContext http) => Allowed(http) ? Results.Json(status.StatusObject(), new JsonSerializerOptions { WriteIndented = true }) : Unauthorized());
         }
 

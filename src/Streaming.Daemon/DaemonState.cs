@@ -133,8 +133,25 @@ public sealed class DaemonState
     {
         var bytes = System.Text.Encoding.UTF8.GetBytes(JsonSerializer.Serialize(entry) + "\n");
         using var f = new FileStream(path, FileMode.Append, FileAccess.Write, FileShare.Read);
-        f.Write(bytes);
-        f.Flush(flushToDisk: true);
+        long before = f.Length;
+        try
+        {
+            f.Write(bytes);
+            f.Flush(flushToDisk: true);
+        }
+        catch (IOException)
+        {
+            // A full disk: take back what part of the line got written, so the log stays whole for the next append.
+            try
+            {
+                f.SetLength(before);
+            }
+            catch (IOException)
+            {
+                // The torn tail is cut off on the next load.
+            }
+            throw;
+        }
     }
 
     public void Save(string folder)

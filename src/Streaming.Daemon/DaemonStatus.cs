@@ -30,6 +30,39 @@ public sealed class DaemonStatus
     public volatile bool Ready;
     public volatile string? Fatal;
     public volatile bool MemoryPaused;
+    /// <summary>Why no new shard is taken for now (the state folder's disk is full); null when all is well.</summary>
+    public volatile string? Degraded;
+    /// <summary>Why the last heaps checkpoint failed; null once one succeeds.</summary>
+    public volatile string? CheckpointFailed;
+    private long _loopBeat = Stopwatch.GetTimestamp();
+    private volatile string? _loopOn;
+
+    /// <summary>The inbox loop's heartbeat: called each turn and while a long step (an ingest) makes progress.</summary>
+    public void Beat(string? on = null)
+    {
+        Interlocked.Exchange(ref _loopBeat, Stopwatch.GetTimestamp());
+        _loopOn = on;
+    }
+
+    /// <summary>Seconds since the inbox loop last moved.</summary>
+    public double LoopIdleSeconds => Stopwatch.GetElapsedTime(Interlocked.Read(ref _loopBeat)).TotalSeconds;
+
+    /// <summary>How long the loop may stand still before /healthz calls it stuck.</summary>
+    public TimeSpan StuckAfter { get; set; } = TimeSpan.FromMinutes(10);
+
+    /// <summary>
+    /// /healthz: 503 when the daemon cannot do its work (it stopped, its inbox loop is stuck, or checkpoints fail);
+    /// 200 "degraded" when it waits for something outside it (disk space); 200 "ok" otherwise.
+    /// </summary>
+    public (bool Healthy, string Text) Health()
+    {
+        if (Fatal is string fatal) return (false, $"failed: {fatal}");
+        if (LoopIdleSeconds > StuckAfter.TotalSeconds)
+            return (false, $"unhealthy: the inbox loop has not moved for {LoopIdleSeconds:F0} s (watch.stuck_seconds){(_loopOn is string on ? $", on {on}" : "")}");
+        if (CheckpointFailed is string checkpoint) return (false, $"unhealthy: the heaps checkpoint failed: {checkpoint}");
+        if (Degraded is string degraded) return (true, $"degraded: {degraded}");
+        return (true, "ok");
+    }
     /// <summary>Drops in the inbox not yet finished: set at each listing, and counted down as drops finish in between.</summary>
     public int Pending;
     public int ShardsFailed;
@@ -93,6 +126,9 @@ public sealed class DaemonStatus
         One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Math.Max(0, Volatile.Read(ref Pending)));
         One("streaming_shards_in_flight", "gauge", "Shards inside the scoring graph now.", InFlight);
         One("streaming_memory_paused", "gauge", "1 while resident memory is over limits.memory_mb and no new shard is taken.", MemoryPaused ? 1 : 0);
+        One("streaming_degraded", "gauge", "1 while no new shard is taken because the state folder's disk is full.", Degraded is null ? 0 : 1);
+        One("streaming_healthy", "gauge", "1 while /healthz says ok or degraded; 0 when it says failed or unhealthy.", Health().Healthy ? 1 : 0);
+        One("streaming_loop_idle_seconds", "gauge", "Seconds since the inbox loop last moved.", LoopIdleSeconds);
         var stages = Stages.Select(s => s.Snapshot()).ToList();
         Metric("streaming_stage_items_total", "counter", "Items through each scoring stage (this run).",
             stages.SelectMany(s => new[] { ($"stage=\"{s.Stage}\",direction=\"in\"", (double)s.ItemsIn), ($"stage=\"{s.Stage}\",direction=\"out\"", (double)s.ItemsOut) }).Select(x => ((string?)x.Item1, x.Item2)));
@@ -134,7 +170,10 @@ public sealed class DaemonStatus
         return new
         {
             ready = Ready,
+            health = Health().Text,
             fatal = Fatal,
+            degraded = Degraded,
+            checkpoint_failed = CheckpointFailed,
             uptime_s = Math.Round(_uptime.Elapsed.TotalSeconds, 1),
             images_scored = view.ImagesScored,
             images_per_second = Math.Round(Rate(), 1),

@@ -94,10 +94,11 @@ public sealed class DaemonWorker : BackgroundService
         _snapshots.Recovered();
 
         var inbox = new Inbox(_config.Inbox, _config.Settle);
+        _status.StuckAfter = _config.StuckAfter;
         // On SIGTERM the graph stops at once: the batch in inference finishes (it cannot be interrupted) and the
         // shard being recorded is recorded; a shard cut off halfway is scored again on restart.
         using var graphStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var sink = new ShardSink(ScoreFile, _ledger.Selector, CommittedAsync, FailedAsync, _gate);
+        var sink = new ShardSink(ScoreFile, _ledger.Selector, CommittedAsync, FailedAsync, _gate, NotWrittenAsync);
         var graph = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, sink, graphStop.Token);
         _status.Stages = graph.Stages;
         await _intake.RescoreAsync(_ledger.Lost, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
@@ -108,8 +109,18 @@ public sealed class DaemonWorker : BackgroundService
         {
             while (!stop.IsCancellationRequested)
             {
+                _status.Beat();
+                // A failed graph cannot score anything: stop, saying why in one line (systemd restarts the daemon).
+                if (graph.Completion.IsFaulted)
+                    throw new StreamingException($"the scoring graph failed: {graph.Completion.Exception!.Flatten().InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)?.Message ?? "cancelled"}");
+                if (_status.Degraded is not null && !DiskHasRoom())
+                {
+                    await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
+                    continue;
+                }
                 bool sent = false;
                 var drops = inbox.Scan();
+                _status.Beat();
                 // Everything in the inbox now, in flight or not; finished drops count it down until the next listing.
                 Volatile.Write(ref _status.Pending, inbox.Present);
                 foreach (var drop in drops)
@@ -119,12 +130,33 @@ public sealed class DaemonWorker : BackgroundService
                     if (!DropIntake.Present(drop.Path) || _intake.Stuck(drop)) continue;
                     var work = _intake.Work(drop);
                     if (work.Sent) continue;
-                    sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
+                    _status.Beat($"drop {drop.Name}");
+                    try
+                    {
+                        sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
+                    }
+                    catch (IOException e) when (DropIntake.DiskFull(e))
+                    {
+                        // Recording a quarantine hit a full disk: the drop is taken again once there is room.
+                        _intake.Forget(drop);
+                        _status.Degraded = $"the state folder's disk is full ({e.Message}); no new shard is taken until there is room";
+                    }
                 }
                 if (!sent)
                 {
                     bool idle = _intake.Idle && _status.InFlight == 0;
-                    if (_snapshots.Due(idle) is string why) await LockedAsync(() => _snapshots.PublishAsync(why)).ConfigureAwait(false);
+                    if (_snapshots.Due(idle) is string why)
+                    {
+                        try
+                        {
+                            await LockedAsync(() => _snapshots.PublishAsync(why)).ConfigureAwait(false);
+                        }
+                        catch (IOException e) when (DropIntake.DiskFull(e))
+                        {
+                            _status.Degraded = $"a D-hat snapshot could not be written ({e.Message}); no new shard is taken until there is room";
+                            _log.LogWarning("snapshot not published: {Error}; it is tried again once the disk has room", e.Message);
+                        }
+                    }
                     _memory.ReturnMemory(idle, _ledger.State.Done.Count);
                 }
                 await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
@@ -185,13 +217,60 @@ public sealed class DaemonWorker : BackgroundService
         var w = (WorkShard)c.Shard.Tag!;
         var done = new DoneShard(w.Key, w.Input, w.Drop.Drop.Name, Path.GetRelativePath(_paths.State, c.ScoreFile), c.Sha256, c.Rows,
             c.Quarantined, Math.Round(w.Clock.Elapsed.TotalSeconds, 3), DateTime.UtcNow, Source: Path.GetFullPath(w.Path));
-        _ledger.RecordDone(done);
+        try
+        {
+            _ledger.RecordDone(done);
+        }
+        catch (IOException e)
+        {
+            // Not recorded, so not done: the drop stays in the inbox and its shard is scored again (the heaps count an id once).
+            await NotWrittenAsync(c.Shard, e).ConfigureAwait(false);
+            return;
+        }
         _status.Scored(c.Rows);
         _log.LogInformation("shard {Input} scored: {Rows} images, {Quarantined} quarantined, {Seconds:F2} s, {Rate:F0} images/s",
             w.Input, c.Rows, c.Quarantined, done.Seconds, c.Rows / Math.Max(1e-6, done.Seconds));
         if (_ledger.SinceCheckpoint >= _config.CheckpointEveryShards) await _ledger.CheckpointAsync().ConfigureAwait(false);
         await _snapshots.ShardRecordedAsync().ConfigureAwait(false);
         _intake.ShardFinished(w, null);
+    }
+
+    /// <summary>
+    /// Whether the state folder takes writes again after a full disk: a 1 MB probe written and removed. On success the
+    /// daemon is no longer degraded, and the drops left in the inbox are taken again.
+    /// </summary>
+    private bool DiskHasRoom()
+    {
+        string probe = Path.Combine(_paths.Scores, ".space-probe");
+        try
+        {
+            using (var f = new FileStream(probe, FileMode.Create, FileAccess.Write, FileShare.None))
+            {
+                f.Write(new byte[1 << 20]);
+                f.Flush(flushToDisk: true);
+            }
+            File.Delete(probe);
+        }
+        catch (IOException)
+        {
+            AtomicFile.TryDelete(probe);
+            return false;
+        }
+        _log.LogInformation("the state folder takes writes again; taking drops");
+        _status.Degraded = null;
+        return true;
+    }
+
+    /// <summary>The sink calls this, under the gate, for a shard whose files could not be written: nothing of it was committed; its drop waits in the inbox.</summary>
+    private ValueTask NotWrittenAsync(ShardJob job, IOException error)
+    {
+        var w = (WorkShard)job.Tag!;
+        _status.Degraded = DropIntake.DiskFull(error)
+            ? $"the state folder's disk is full ({error.Message}); no new shard is taken until there is room"
+            : $"a score shard could not be written ({error.Message}); no new shard is taken until the state folder takes writes";
+        _log.LogWarning("shard {Input}: its score shard could not be written ({Error}); it stays in the inbox", w.Input, error.Message);
+        _intake.ShardNotWritten(w);
+        return ValueTask.CompletedTask;
     }
 
     /// <summary>The sink calls this, under the gate, for a shard that could not be read: its drop goes to quarantine once the rest of it is done.</summary>

@@ -16,6 +16,8 @@ internal sealed class DropWork(Drop drop)
     public bool Sent;
     /// <summary>A shard scored again after recovery found its score shard lost: its drop was finished long ago and stays where it is.</summary>
     public bool Rescore;
+    /// <summary>A shard of it could not be written (a full disk): the drop stays in the inbox to be taken again.</summary>
+    public bool Retry;
     public List<string> Failures { get; } = [];
     public Stopwatch Clock { get; } = Stopwatch.StartNew();
 }
@@ -44,6 +46,9 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>A drop that vanished or could not be read before any of it was sent: forget it, look again next time.</summary>
     public void Forget(Drop drop) => _drops.TryRemove(drop.Name, out _);
 
+    /// <summary>ENOSPC (or EDQUOT): a write failed for want of room, which says nothing about the drop.</summary>
+    public static bool DiskFull(IOException e) => e.HResult is 28 or 122 || e.Message.Contains("No space left", StringComparison.Ordinal);
+
     /// <summary>Whether a drop is still in the inbox (a dangling link counts).</summary>
     public static bool Present(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
@@ -66,6 +71,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
                 DropKind.Shard => [(drop.Path, drop.Name)],
                 DropKind.Folder or DropKind.Tar => await IngestAsync(drop, stop).ConfigureAwait(false),
                 DropKind.ShardList => ReadShardList(drop),
+                DropKind.Special => throw new StreamingException("not a regular file (a named pipe, socket or device): the daemon reads files and folders only"),
                 DropKind.Link => throw new StreamingException($"a symbolic link (to {new FileInfo(drop.Path).LinkTarget}): the daemon does not follow links in its inbox; move the data itself in"),
                 _ => throw new StreamingException($"not something the daemon takes: drop image shards (.parquet), folders of images, tar shards (.tar) or shard lists (.list, .txt: one shard path a line)"),
             };
@@ -81,6 +87,13 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         catch (OperationCanceledException) when (stop.IsCancellationRequested)
         {
             throw;
+        }
+        catch (IOException e) when (DiskFull(e))
+        {
+            Forget(drop);
+            status.Degraded = $"the state folder's disk is full ({e.Message}); no new shard is taken until there is room";
+            log.LogWarning("drop {Drop}: {Error}; waiting for disk space", drop.Name, e.Message);
+            return false;
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -150,6 +163,15 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         }
     }
 
+    /// <summary>Under the gate: a shard whose files could not be written; its drop stays in the inbox and is taken again later.</summary>
+    public void ShardNotWritten(WorkShard shard)
+    {
+        _inFlightKeys.TryRemove(shard.Key, out _);
+        status.ShardCollected();
+        shard.Drop.Retry = true;
+        if (Interlocked.Decrement(ref shard.Drop.Pending) == 0) Finish(shard.Drop);
+    }
+
     /// <summary>Under the gate: a shard of a drop is done (recorded, or failed).</summary>
     public void ShardFinished(WorkShard shard, string? failure)
     {
@@ -188,7 +210,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             var clock = Stopwatch.StartNew();
             var result = await Ingestor.RunAsync(ImageSource.Open(drop.Path, limits: config.SourceLimits), temp,
                 new IngestOptions { Name = drop.Name, Workers = config.DecodeWorkers, IdPrefix = drop.Name + "/", MaxPixels = config.SourceLimits.MaxImagePixels },
-                cancellationToken: stop).ConfigureAwait(false);
+                new Progress<IngestProgress>(_ => status.Beat($"ingesting drop {drop.Name}")), stop).ConfigureAwait(false);
             if (result.Manifest.Rows == 0) { Directory.Delete(temp, true); throw new StreamingException($"no images in it ({result.Read} read, {result.Ignored} ignored)"); }
             AtomicFile.CommitDirectory(temp, target);
             await LockedAsync(() => ledger.RecordIngested(fingerprint, folder)).ConfigureAwait(false);
@@ -235,6 +257,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             string path = Path.IsPathRooted(line) ? line : Path.GetFullPath(Path.Combine(dir, line));
             if (!File.Exists(path)) missing.Add($"line {lineNo}: {path}");
             else if (!path.EndsWith(".parquet", StringComparison.OrdinalIgnoreCase)) missing.Add($"line {lineNo}: {path} is not a .parquet image shard");
+            else if (!FileKind.IsRegularFile(path)) missing.Add($"line {lineNo}: {path} is not a regular file");
             else result.Add((path, $"{drop.Name}:{Path.GetFileName(path)}"));
         }
         if (missing.Count > 0) throw new StreamingException($"shard list with {missing.Count} bad entries (nothing from it was scored): {string.Join("; ", missing.Take(5))}{(missing.Count > 5 ? "; ..." : "")}");
@@ -245,6 +268,13 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>Under the gate: moves a finished drop out of the inbox (to processed/, or to quarantine/ if a shard of it failed).</summary>
     private void Finish(DropWork work)
     {
+        if (work.Retry)
+        {
+            // Not finished: forgotten, so that the next listing takes it again (its recorded shards are not scored twice).
+            _drops.TryRemove(work.Drop.Name, out _);
+            log.LogWarning("drop {Drop} stays in the inbox: a shard of it could not be written", work.Drop.Name);
+            return;
+        }
         if (work.Rescore)
         {
             if (work.Failures.Count > 0) log.LogError("shard of drop {Drop} could not be scored again: {Errors}", work.Drop.Name, string.Join("; ", work.Failures));

@@ -136,7 +136,20 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         var clock = Stopwatch.StartNew();
         int covers = State.Done.Count;
         string name = $"heaps-{covers:D9}.arrow";
-        await HeapCheckpoint.WriteAsync(Path.Combine(paths.Heaps, name), Selector, CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            await HeapCheckpoint.WriteAsync(Path.Combine(paths.Heaps, name), Selector, CancellationToken.None).ConfigureAwait(false);
+        }
+        catch (IOException e)
+        {
+            // Nothing is lost: the shards since the last good checkpoint are replayed from their score shards on restart.
+            // /healthz says unhealthy until a later checkpoint succeeds (the next shard tries again).
+            AtomicFile.TryDelete(AtomicFile.TempFor(Path.Combine(paths.Heaps, name)));
+            status.CheckpointFailed = e.Message;
+            log.LogError("heaps checkpoint over {Covers} shards failed: {Error}; the next shard tries again", covers, e.Message);
+            return;
+        }
+        status.CheckpointFailed = null;
         string? old = State.Heaps?.File;
         State.Heaps = new HeapsPointer(Path.Combine("heaps", name), covers);
         State.Save(paths.State);

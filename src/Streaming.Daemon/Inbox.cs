@@ -1,6 +1,6 @@
 namespace Streaming.Daemon;
 
-public enum DropKind { Shard, Folder, Tar, ShardList, Link, Unknown }
+public enum DropKind { Shard, Folder, Tar, ShardList, Link, Special, Unknown }
 
 /// <summary>Something dropped into the inbox: a file or a folder, taken once it has settled.</summary>
 public sealed record Drop(string Name, string Path, DropKind Kind)
@@ -9,6 +9,7 @@ public sealed record Drop(string Name, string Path, DropKind Kind)
     {
         if (Streaming.Core.Ingest.FolderWalk.IsLink(path)) return DropKind.Link;
         if (Directory.Exists(path)) return DropKind.Folder;
+        if (!Streaming.Core.FileKind.IsRegularFile(path)) return DropKind.Special;
         return System.IO.Path.GetExtension(path).ToLowerInvariant() switch
         {
             ".parquet" => DropKind.Shard,

@@ -43,11 +43,15 @@ public partial class DaemonTests
             Directory.CreateDirectory(Path.Combine(loop, "x"));
             File.WriteAllBytes(Path.Combine(loop, "x", "one.png"), pngs[2]);
             Directory.CreateSymbolicLink(Path.Combine(loop, "x", "again"), loop);
+            Run("mkfifo", Path.Combine(loop, "x", "pipe.png")); // would block a reader for ever
             Directory.Move(loop, Path.Combine(inbox, "loopy"));
+            // A named pipe dropped as a shard.
+            Run("mkfifo", Path.Combine(inbox, "pipe.parquet"));
 
             string Quarantine(string name) => Path.Combine(state, "quarantine", name + ".reason.txt");
-            await WaitFor(() => DoneCount(state) == 2 && File.Exists(Quarantine("huge.tar")) && File.Exists(Quarantine("elsewhere.parquet")),
-                "two scored drops and two quarantined", state);
+            await WaitFor(() => DoneCount(state) == 2 && File.Exists(Quarantine("huge.tar")) && File.Exists(Quarantine("elsewhere.parquet")) && File.Exists(Quarantine("pipe.parquet")),
+                "two scored drops and three quarantined", state);
+            Assert.Contains("not a regular file", File.ReadAllText(Quarantine("pipe.parquet")));
             Assert.Contains("limits.max_member_mb", File.ReadAllText(Quarantine("huge.tar")));
             Assert.Contains("symbolic link", File.ReadAllText(Quarantine("elsewhere.parquet")));
             Assert.True(File.Exists(Shards[3]), "the link's target is left alone");
@@ -70,7 +74,7 @@ public partial class DaemonTests
             using var response = await Http.SendAsync(request);
             Assert.Equal(HttpStatusCode.OK, response.StatusCode);
             var metrics = ParsePrometheus(await response.Content.ReadAsStringAsync());
-            Assert.Equal(2, metrics["streaming_drops_quarantined_total"]);
+            Assert.Equal(3, metrics["streaming_drops_quarantined_total"]);
             Assert.Equal(0, await Sigterm(daemon));
         }
         finally
@@ -119,6 +123,118 @@ public partial class DaemonTests
         finally
         {
             if (!again.HasExited) again.Kill();
+        }
+    }
+
+    private static async Task<(int Code, string Text)> Get(string url)
+    {
+        using var response = await Http.GetAsync(url);
+        return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    private static void Run(string file, params string[] args)
+    {
+        using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
+        string error = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, $"{file} {string.Join(' ', args)}: exit {p.ExitCode}: {error}");
+    }
+
+    [Fact]
+    public async Task DiskFull_FailsThatShardOnly_SaysDegraded_AndTheDaemonGoesOnOnceThereIsRoom()
+    {
+        // The state folder on a 48 MB tmpfs of its own, filled to the last byte: the real write path hits ENOSPC.
+        string mount = _tmp.Sub("small-disk"), inbox = _tmp.Sub("inbox-full"), state = Path.Combine(mount, "state");
+        Directory.CreateDirectory(mount);
+        Directory.CreateDirectory(inbox);
+        Run("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", mount);
+        try
+        {
+            using var daemon = StartDaemon(Teacher, inbox, state, "--set", "snapshot.on_idle=false");
+            try
+            {
+                string address = await AddressOf(daemon, state);
+                Drop(Shards[0], inbox);
+                await WaitFor(() => DoneCount(state) == 1, "the first shard", state);
+                var first = DaemonState.Load(state)!.Done.Single();
+
+                string filler = Path.Combine(mount, "filler");
+                await using (var f = new FileStream(filler, FileMode.Create, FileAccess.Write))
+                {
+                    var block = new byte[1 << 16];
+                    try
+                    {
+                        while (true) f.Write(block);
+                    }
+                    catch (IOException)
+                    {
+                    }
+                    for (int n = 4096; n >= 1; n /= 2)
+                        try
+                        {
+                            f.Write(block, 0, n);
+                            f.Flush();
+                        }
+                        catch (IOException)
+                        {
+                        }
+                }
+                Drop(Shards[1], inbox);
+                await WaitFor(() => Get(address + "/readyz").Result.Code == 503, "/readyz to say not ready", state, 30);
+                var (code, text) = await Get(address + "/healthz");
+                Assert.Equal(200, code);
+                Assert.StartsWith("degraded: the state folder's disk is full", text);
+                Assert.Contains("disk is full", (await Get(address + "/readyz")).Text);
+                Assert.True(File.Exists(Path.Combine(inbox, Path.GetFileName(Shards[1]))), "the drop waits in the inbox");
+                Assert.Equal(1, DoneCount(state));
+
+                File.Delete(filler);
+                await WaitFor(() => DoneCount(state) == 2, "the waiting shard once there is room", state, 60);
+                await WaitFor(() => Get(address + "/readyz").Result.Code == 200, "/readyz to be ready again", state, 30);
+                Assert.Equal((200, "ok\n"), await Get(address + "/healthz"));
+                Assert.Equal(first.ScoreSha256, Streaming.Core.Hashing.Sha256File(Path.Combine(state, first.ScoreFile)));
+                Assert.Equal(0, await Sigterm(daemon));
+            }
+            finally
+            {
+                if (!daemon.HasExited) daemon.Kill();
+                await daemon.WaitForExitAsync();
+            }
+        }
+        finally
+        {
+            Run("umount", "-l", mount);
+        }
+    }
+
+    [Fact]
+    public async Task AFailedCheckpoint_TurnsHealthUnhealthy_UntilOneSucceeds()
+    {
+        string inbox = _tmp.Sub("inbox-ckpt"), state = _tmp.Sub("state-ckpt");
+        Directory.CreateDirectory(inbox);
+        using var daemon = StartDaemon(Teacher, inbox, state, "--set", "checkpoint.every_shards=1");
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            await WaitFor(() => Get(address + "/readyz").Result.Code == 200, "ready", state);
+            string heaps = Path.Combine(state, "heaps");
+            Directory.Delete(heaps, true);
+            File.WriteAllText(heaps, "not a folder");
+            Drop(Shards[0], inbox);
+            await WaitFor(() => DoneCount(state) == 1, "the shard", state);
+            await WaitFor(() => Get(address + "/healthz").Result.Code == 503, "/healthz to say unhealthy", state, 30);
+            Assert.StartsWith("unhealthy: the heaps checkpoint failed", (await Get(address + "/healthz")).Text);
+
+            File.Delete(heaps);
+            Directory.CreateDirectory(heaps);
+            Drop(Shards[1], inbox);
+            await WaitFor(() => DoneCount(state) == 2 && Get(address + "/healthz").Result.Code == 200, "a checkpoint that succeeds", state, 30);
+            Assert.Equal(2, DaemonState.Load(state)!.Heaps!.Covers);
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
         }
     }
 }

@@ -192,7 +192,7 @@ public sealed class HardeningTests : IDisposable
     }
 
     [Fact]
-    public async Task FolderSource_NeverFollowsALinkOutOfTheFolder_OrRoundALoop()
+    public async Task FolderSource_NeverFollowsALinkOutOfTheFolder_OrRoundALoop_NorReadsAPipe()
     {
         string root = _tmp.Sub("photos"), outside = _tmp.Sub("outside");
         Directory.CreateDirectory(Path.Combine(root, "cats", "deeper"));
@@ -204,13 +204,14 @@ public sealed class HardeningTests : IDisposable
         Directory.CreateSymbolicLink(Path.Combine(root, "cats", "deeper", "loop"), root);
         Directory.CreateSymbolicLink(Path.Combine(root, "dogs"), outside);
         File.CreateSymbolicLink(Path.Combine(root, "cats", "dangling.png"), Path.Combine(root, "nowhere.png"));
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [Path.Combine(root, "cats", "pipe.png")])) mkfifo!.WaitForExit();
 
         var source = new FolderSource(root);
         Assert.Equal(["cats"], source.ClassNames);
         var records = new List<SourceRecord>();
         await foreach (var r in source.ReadAsync()) records.Add(r);
         Assert.Equal(["cats/a.png", "cats/inside-link.png"], records.Select(r => r.Id).Order(StringComparer.Ordinal));
-        Assert.Equal(4, source.Ignored); // the links dogs, outside-link.png, dangling.png and deeper/loop
+        Assert.Equal(5, source.Ignored); // the links dogs, outside-link.png, dangling.png and deeper/loop; the pipe
     }
 
     /// <summary>A torch.save-style zip holding <paramref name="pickle"/> as its data.pkl.</summary>
@@ -267,5 +268,27 @@ public sealed class HardeningTests : IDisposable
         using (var f = File.Create(path)) f.SetLength(Streaming.Models.Teachers.OnnxTeacher.MaxBytes + 1); // sparse
         var e = Assert.Throws<StreamingException>(() => new Streaming.Models.Teachers.OnnxTeacher(path));
         Assert.Contains("over the limit", e.Message);
+    }
+
+    [Fact]
+    public void Health_SaysFailedStuckUnhealthyDegradedOrOk_InThatOrder()
+    {
+        var status = new DaemonStatus { StuckAfter = TimeSpan.FromMilliseconds(100) };
+        status.Beat();
+        Assert.Equal((true, "ok"), status.Health());
+        status.Degraded = "the state folder's disk is full";
+        Assert.Equal((true, "degraded: the state folder's disk is full"), status.Health());
+        status.CheckpointFailed = "No space left on device";
+        Assert.Equal((false, "unhealthy: the heaps checkpoint failed: No space left on device"), status.Health());
+        status.Beat("drop a.tar");
+        Thread.Sleep(300);
+        Assert.False(status.Health().Healthy);
+        Assert.StartsWith("unhealthy: the inbox loop has not moved for", status.Health().Text);
+        Assert.EndsWith("on drop a.tar", status.Health().Text);
+        status.Fatal = "the scoring graph failed: boom";
+        Assert.Equal((false, "failed: the scoring graph failed: boom"), status.Health());
+        var metrics = DaemonTests.ParsePrometheus(status.Metrics());
+        Assert.Equal(0, metrics["streaming_healthy"]);
+        Assert.Equal(1, metrics["streaming_degraded"]);
     }
 }

@@ -6,7 +6,8 @@ namespace Streaming.Core.Ingest;
 /// <list type="bullet">
 /// <item>a link to a file inside the folder being read is read like the file;</item>
 /// <item>a link to a folder is never walked (when its target lies inside, the target is walked where it is);</item>
-/// <item>a link whose target lies outside the folder, is missing or loops is skipped, and counted.</item>
+/// <item>a link whose target lies outside the folder, is missing or loops is skipped, and counted;</item>
+/// <item>anything but regular files and folders (named pipes, sockets, devices) is skipped, and counted.</item>
 /// </list>
 /// </summary>
 public static class FolderWalk
@@ -25,7 +26,8 @@ public static class FolderWalk
             if (entry.LinkTarget is null)
             {
                 if (entry is DirectoryInfo) folders.Add(entry.FullName);
-                else files.Add(entry.FullName);
+                else if (FileKind.IsRegularFile(entry.FullName)) files.Add(entry.FullName);
+                else skipped++;
                 continue;
             }
             // A link: read it only when it ends at a file inside the root.
@@ -38,7 +40,7 @@ public static class FolderWalk
             {
                 target = null; // a loop of links, or too many levels
             }
-            if (target is FileInfo { Exists: true } file && Inside(root, file.FullName)) files.Add(entry.FullName);
+            if (target is FileInfo { Exists: true } file && Inside(root, file.FullName) && FileKind.IsRegularFile(file.FullName)) files.Add(entry.FullName);
             else skipped++;
         }
         files.Sort(StringComparer.Ordinal);

@@ -19,8 +19,10 @@ public sealed record ShardCommit(ShardJob Shard, string ScoreFile, long Rows, lo
 /// <param name="selector">The heaps the rows are offered to; null: none (profile).</param>
 /// <param name="committed">Called once a shard is durable and its rows offered, under the gate.</param>
 /// <param name="failed">Called for a shard that could not be read, under the gate.</param>
+/// <param name="writeFailed">Called, under the gate, for a shard whose files could not be written (a full disk): nothing of
+/// it was committed, and the caller may try it again. Null: the error stops the graph (a batch command).</param>
 public sealed class ShardSink(Func<ShardJob, string> scoreFile, Selector? selector = null, Func<ShardCommit, ValueTask>? committed = null,
-    Func<ShardJob, string, ValueTask>? failed = null, SemaphoreSlim? gate = null) : IShardSink
+    Func<ShardJob, string, ValueTask>? failed = null, SemaphoreSlim? gate = null, Func<ShardJob, IOException, ValueTask>? writeFailed = null) : IShardSink
 {
     public async Task CommitAsync(ShardScores shard, CancellationToken cancellationToken)
     {
@@ -31,19 +33,28 @@ public sealed class ShardSink(Func<ShardJob, string> scoreFile, Selector? select
         }
         // Once started, a shard is committed whole: its files do not depend on a cancellation arriving halfway.
         string file = scoreFile(shard.Shard);
-        string quarantine = file + ".quarantine.jsonl";
-        if (shard.Quarantined.Count > 0)
+        string sha256;
+        try
         {
-            var text = new StringBuilder();
-            foreach (var q in shard.Quarantined) text.Append(JsonSerializer.Serialize(q)).Append('\n');
-            AtomicFile.WriteAllText(quarantine, text.ToString());
+            string quarantine = file + ".quarantine.jsonl";
+            if (shard.Quarantined.Count > 0)
+            {
+                var text = new StringBuilder();
+                foreach (var q in shard.Quarantined) text.Append(JsonSerializer.Serialize(q)).Append('\n');
+                AtomicFile.WriteAllText(quarantine, text.ToString());
+            }
+            else if (File.Exists(quarantine))
+            {
+                File.Delete(quarantine);
+            }
+            var (ids, classes, probs) = shard.Arrays;
+            sha256 = await ScoreShards.WriteAsync(file, ids, classes, probs, shard.TopP, shard.Count, cancellationToken: CancellationToken.None).ConfigureAwait(false);
         }
-        else if (File.Exists(quarantine))
+        catch (IOException e) when (writeFailed is not null)
         {
-            File.Delete(quarantine);
+            await UnderGateAsync(() => writeFailed(shard.Shard, e)).ConfigureAwait(false);
+            return;
         }
-        var (ids, classes, probs) = shard.Arrays;
-        string sha256 = await ScoreShards.WriteAsync(file, ids, classes, probs, shard.TopP, shard.Count, cancellationToken: CancellationToken.None).ConfigureAwait(false);
         var commit = new ShardCommit(shard.Shard, file, shard.Count, shard.Quarantined.Count, sha256);
         await UnderGateAsync(async () =>
         {
