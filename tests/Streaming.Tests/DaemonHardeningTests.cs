@@ -237,4 +237,48 @@ public partial class DaemonTests
             if (!daemon.HasExited) daemon.Kill();
         }
     }
+
+    [Fact]
+    public async Task MutatedDrops_AreEachScoredOrQuarantined_AndTheDaemonNeverStops()
+    {
+        string inbox = _tmp.Sub("inbox-fuzz"), state = _tmp.Sub("state-fuzz"), staging = _tmp.Sub("fuzz-staging");
+        Directory.CreateDirectory(inbox);
+        Directory.CreateDirectory(staging);
+        string tar = _tmp.Sub("fuzz-base.tar");
+        WriteTar(tar, ("a.png", FuzzTests.Png(0)), ("a.cls", "1"u8.ToArray()), ("b.png", FuzzTests.Png(1)));
+        var tarBytes = File.ReadAllBytes(tar);
+        var shardBytes = File.ReadAllBytes(Shards[4]);
+        var png = FuzzTests.Png(2);
+        var rng = new Random(18);
+        var names = new List<string>();
+        for (int i = 0; i < 8; i++)
+        {
+            // A mutated tar, a mutated shard, and a folder holding a mutated PNG and a good one.
+            File.WriteAllBytes(Path.Combine(staging, $"t{i}.tar"), FuzzTests.MutateOnce(tarBytes, rng));
+            File.WriteAllBytes(Path.Combine(staging, $"s{i}.parquet"), FuzzTests.MutateOnce(shardBytes, rng));
+            Directory.CreateDirectory(Path.Combine(staging, $"f{i}"));
+            File.WriteAllBytes(Path.Combine(staging, $"f{i}", "bad.png"), FuzzTests.MutateOnce(png, rng));
+            File.WriteAllBytes(Path.Combine(staging, $"f{i}", "good.png"), FuzzTests.Png(i));
+            names.AddRange([$"t{i}.tar", $"s{i}.parquet", $"f{i}"]);
+        }
+        using var daemon = StartDaemon(Teacher, inbox, state);
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            foreach (var name in names) Directory.Move(Path.Combine(staging, name), Path.Combine(inbox, name)); // (works for files too)
+            bool Handled(string name) => File.Exists(Path.Combine(state, "quarantine", name + ".reason.txt"))
+                || File.Exists(Path.Combine(state, "processed", name)) || Directory.Exists(Path.Combine(state, "processed", name));
+            await WaitFor(() => names.All(Handled), "every mutated drop to be scored or quarantined", state, 180);
+            Assert.False(daemon.HasExited);
+            Assert.Equal("ok\n", await Http.GetStringAsync(address + "/healthz"));
+            int quarantined = names.Count(n => File.Exists(Path.Combine(state, "quarantine", n + ".reason.txt")));
+            Assert.Empty(Directory.EnumerateFileSystemEntries(inbox));
+            Assert.True(quarantined > 0 && quarantined < names.Count, $"{quarantined} of {names.Count} quarantined");
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+        }
+    }
 }

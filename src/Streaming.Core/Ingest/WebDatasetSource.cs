@@ -66,8 +66,9 @@ public sealed class WebDatasetSource : ImageSource
                 {
                     entry = await reader.GetNextEntryAsync(copyData: false, cancellationToken).ConfigureAwait(false);
                 }
-                catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException or InvalidOperationException)
+                catch (Exception e) when (e is not OperationCanceledException and not StreamingException and not OutOfMemoryException)
                 {
+                    // Whatever the tar reader throws on a corrupt header (format, overflow, out-of-range sizes...).
                     throw new StreamingException(index == 0 ? $"{tar}: not a tar archive ({e.Message})" : $"{tar}: corrupt tar after member {index} ({e.Message})", e);
                 }
                 if (entry is null) break;
@@ -98,6 +99,10 @@ public sealed class WebDatasetSource : ImageSource
                     catch (EndOfStreamException e)
                     {
                         throw new StreamingException($"{tar}: member '{entry.Name}' is cut short", e);
+                    }
+                    catch (Exception e) when (e is InvalidDataException or IOException or OverflowException)
+                    {
+                        throw new StreamingException($"{tar}: member '{entry.Name}' cannot be read ({e.Message})", e);
                     }
                 }
                 members[ext] = data;

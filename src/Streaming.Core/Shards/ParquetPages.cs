@@ -64,15 +64,21 @@ internal static class ParquetPages
         }
     }
 
-    /// <summary>The Thrift compact protocol, as far as page headers need it.</summary>
-    private ref struct ThriftReader(ReadOnlySpan<byte> data)
+    /// <summary>The Thrift compact protocol, as far as page headers and footer checks need it; every count is checked against the bytes left.</summary>
+    internal ref struct ThriftReader(ReadOnlySpan<byte> data)
     {
+        private const int MaxDepth = 64;
         private readonly ReadOnlySpan<byte> _data = data;
+        private int _depth;
         public int Position;
 
-        private byte Byte() => Position < _data.Length ? _data[Position++] : throw new InvalidDataException("a page header runs past its page");
+        public byte Byte() => Position < _data.Length ? _data[Position++] : throw new InvalidDataException("Thrift data runs past its end");
 
-        private ulong Varint()
+        /// <summary>A count of elements, each at least one byte: at most the bytes left.</summary>
+        public long Count(long count) => count >= 0 && count <= _data.Length - Position ? count
+            : throw new InvalidDataException($"Thrift data declares {count:N0} elements with {_data.Length - Position:N0} bytes left");
+
+        public ulong Varint()
         {
             ulong value = 0;
             for (int shift = 0; shift < 64; shift += 7)
@@ -92,8 +98,9 @@ internal static class ParquetPages
         public (int Type, short Id) FieldHeader(ref short last)
         {
             byte b = Byte();
+            if (b == 0) return (0, 0); // STOP is a zero byte; a zero type with a delta is no field at all
             int type = b & 0x0f;
-            if (type == 0) return (0, 0);
+            if (type == 0) throw new InvalidDataException($"a Thrift field header 0x{b:x2} has no type");
             int delta = b >> 4;
             last = delta != 0 ? (short)(last + delta) : checked((short)ZigZag());
             return (type, last);
@@ -106,37 +113,62 @@ internal static class ParquetPages
                 case 1 or 2: return; // booleans live in the field header
                 case 3: Byte(); return;
                 case 4 or 5 or 6: Varint(); return;
-                case 7: Position += 8; return;
+                case 7:
+                    if (Position + 8 > _data.Length) throw new InvalidDataException("Thrift data runs past its end");
+                    Position += 8;
+                    return;
                 case 8:
-                    int length = checked((int)Varint());
-                    if (length < 0 || Position + length > _data.Length) throw new InvalidDataException("a page header's binary field runs past its page");
-                    Position += length;
+                    ulong raw = Varint();
+                    if (raw > (ulong)(_data.Length - Position)) throw new InvalidDataException("a Thrift binary field runs past its end");
+                    Position += (int)raw;
                     return;
                 case 9 or 10:
+                {
                     byte h = Byte();
-                    long size = h >> 4 == 15 ? (long)Varint() : h >> 4;
+                    ulong declared = h >> 4 == 15 ? Varint() : (ulong)(h >> 4);
+                    long size = Count(declared > long.MaxValue ? -1 : (long)declared);
+                    Enter();
                     for (long i = 0; i < size; i++) SkipElement(h & 0x0f);
+                    _depth--;
                     return;
+                }
                 case 11:
-                    long entries = (long)Varint();
+                {
+                    ulong declared = Varint();
+                    long entries = Count(declared > long.MaxValue ? -1 : (long)declared);
                     if (entries == 0) return;
                     byte kv = Byte();
+                    Enter();
                     for (long i = 0; i < entries; i++) { SkipElement(kv >> 4); SkipElement(kv & 0x0f); }
+                    _depth--;
                     return;
+                }
                 case 12:
+                {
+                    Enter();
                     short last = 0;
                     while (true)
                     {
                         var (t, _) = FieldHeader(ref last);
-                        if (t == 0) return;
+                        if (t == 0) break;
                         Skip(t);
                     }
+                    _depth--;
+                    return;
+                }
                 default:
-                    throw new InvalidDataException($"a page header has a field of unknown type {type}");
+                    throw new InvalidDataException($"a Thrift field of unknown type {type}");
             }
         }
 
-        private void SkipElement(int type)
+        public void Enter()
+        {
+            if (++_depth > MaxDepth) throw new InvalidDataException($"Thrift data nests deeper than {MaxDepth}");
+        }
+
+        public void Leave() => _depth--;
+
+        public void SkipElement(int type)
         {
             if (type is 1 or 2) { Byte(); return; } // a boolean element is a byte
             Skip(type);
