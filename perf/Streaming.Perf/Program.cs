@@ -11,6 +11,7 @@ using Streaming.Perf;
 //   study-plot OUT.png RUN.json...  student and baseline top-1 and precision against K, mean over seeds (docs/results.md)
 //   model      resnet20 training and inference images/s [threads batch seconds arch]; compare perf/python/torch_resnet20_bench.py
 //   daemon-soak [minutes=30] [burst_shards=1000] [interval_s=4] [out] [teacher]  the daemon as a process: burst, then steady arrivals; RSS curve
+//   daemon-soak-hostile [minutes=30] [burst_shards=300] [interval_s=6] [out]  the same with hostile drops, 2 kill -9s and a full disk; checks (root: tmpfs)
 //   hot --inProcess  BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
 //   profile-overhead TEACHER DATA [seconds=15] [reps=3]  scoring throughput with the profiler sampling and without
 //   (anything else is passed to BenchmarkDotNet's switcher)
@@ -31,6 +32,8 @@ switch (what)
         return await SelectionThroughput.RunShardsAsync(args.Skip(1).ToArray());
     case "daemon-soak":
         return await DaemonSoak.RunAsync(args.Skip(1).ToArray());
+    case "daemon-soak-hostile":
+        return await DaemonHostileSoak.RunAsync(args.Skip(1).ToArray());
     case "study-plot":
         return StudyPlot.Run(args.Skip(1).ToArray());
     case "model":

@@ -91,9 +91,17 @@ public static class DaemonHost
             status.HttpAddress = addresses.FirstOrDefault();
             app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.http").LogInformation("serving /metrics /healthz /readyz /status on {Address}", status.HttpAddress);
         }
-        Directory.CreateDirectory(config.State);
-        string info = Path.Combine(config.State, InfoFile);
-        Core.AtomicFile.WriteAllText(info, JsonSerializer.Serialize(new { pid = Environment.ProcessId, http = status.HttpAddress, started_utc = DateTime.UtcNow }) + "\n");
+        try
+        {
+            Directory.CreateDirectory(config.State);
+            string info = Path.Combine(config.State, InfoFile);
+            Core.AtomicFile.WriteAllText(info, JsonSerializer.Serialize(new { pid = Environment.ProcessId, http = status.HttpAddress, started_utc = DateTime.UtcNow }) + "\n");
+        }
+        catch (IOException e)
+        {
+            // Only a note for tools (the address and pid); a full disk must not stop the daemon, which waits for room.
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.http").LogWarning("{File} not written: {Error}", InfoFile, e.Message);
+        }
         await app.WaitForShutdownAsync(cancellationToken).ConfigureAwait(false);
         await app.DisposeAsync().ConfigureAwait(false);
         return status.Fatal is null ? 0 : 3;
