@@ -118,6 +118,8 @@ public sealed class DaemonWorker : BackgroundService
                     await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
                     continue;
                 }
+                if (_intake.TakeRescores() is { Count: > 0 } again)
+                    await _intake.RescoreAsync(again, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
                 bool sent = false;
                 var drops = inbox.Scan();
                 _status.Beat();

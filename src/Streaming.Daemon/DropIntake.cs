@@ -15,7 +15,9 @@ internal sealed class DropWork(Drop drop)
     public int Pending;
     public bool Sent;
     /// <summary>A shard scored again after recovery found its score shard lost: its drop was finished long ago and stays where it is.</summary>
-    public bool Rescore;
+    public bool Rescore => Lost is not null;
+    /// <summary>The done record whose score shard was lost (for a re-score).</summary>
+    public DoneShard? Lost;
     /// <summary>A shard of it could not be written (a full disk): the drop stays in the inbox to be taken again.</summary>
     public bool Retry;
     public List<string> Failures { get; } = [];
@@ -150,7 +152,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
                 log.LogError("shard {Input} of drop {Drop} cannot be scored again: its input is gone ({Source}); its images are missing from D-hat", d.Input, d.Drop, d.Source ?? "not recorded");
                 continue;
             }
-            var work = new DropWork(new Drop(d.Drop, source, DropKind.Shard)) { Rescore = true, Sent = true, Pending = 2 };
+            var work = new DropWork(new Drop(d.Drop, source, DropKind.Shard)) { Lost = d, Sent = true, Pending = 2 };
             string key = Hashing.Sha256File(source);
             _inFlightKeys[key] = 0;
             status.ShardSent();
@@ -161,6 +163,16 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             }).ConfigureAwait(false);
             log.LogInformation("shard {Input} of drop {Drop}: scoring it again from {Source}", d.Input, d.Drop, source);
         }
+    }
+
+    private readonly ConcurrentQueue<DoneShard> _rescoreAgain = new();
+
+    /// <summary>Re-scores that hit a full disk, to be sent again (<see cref="RescoreAsync"/>) once it takes writes.</summary>
+    public IReadOnlyList<DoneShard> TakeRescores()
+    {
+        var list = new List<DoneShard>();
+        while (_rescoreAgain.TryDequeue(out var d)) list.Add(d);
+        return list;
     }
 
     /// <summary>Under the gate: a shard whose files could not be written; its drop stays in the inbox and is taken again later.</summary>
@@ -268,6 +280,12 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>Under the gate: moves a finished drop out of the inbox (to processed/, or to quarantine/ if a shard of it failed).</summary>
     private void Finish(DropWork work)
     {
+        if (work.Retry && work.Lost is { } lost)
+        {
+            // A re-score that could not be written either: tried again once the disk takes writes.
+            _rescoreAgain.Enqueue(lost);
+            return;
+        }
         if (work.Retry)
         {
             // Not finished: forgotten, so that the next listing takes it again (its recorded shards are not scored twice).

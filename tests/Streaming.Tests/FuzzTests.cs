@@ -182,4 +182,19 @@ public sealed class FuzzTests(ITestOutputHelper output) : IDisposable
         });
         output.WriteLine($"{format}: {quarantined} of {Cases} mutated images quarantined by the decode check");
     }
+
+    /// <summary>The mutated shard the fuzzer found (one STOP byte turned into 0x10) that sent Parquet.Net's footer reader round for ever.</summary>
+    [Fact]
+    public async Task TheFooterThatLoopedParquetNet_IsRefusedAtOnce()
+    {
+        string path = TestPaths.Fixture("corrupt-footer.parquet");
+        var open = Task.Run(async () =>
+        {
+            var e = await Assert.ThrowsAsync<StreamingException>(() => Ingestor.RunAsync(ImageSource.Open(path), _tmp.Sub("out"), new IngestOptions { Workers = 1 }));
+            Assert.Contains("has no type", e.Message);
+            await Assert.ThrowsAsync<StreamingException>(() => ShardImageColumns.OpenAsync(path));
+        });
+        Assert.True(await Task.WhenAny(open, Task.Delay(Hang)) == open, "it hung");
+        await open;
+    }
 }
