@@ -40,8 +40,50 @@ internal static class DaemonHostileSoak
         foreach (var (name, data) in members) writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, name) { DataStream = new MemoryStream(data) });
     }
 
+    /// <summary>
+    /// Draws rss.png from a run's soak.csv and events.txt: RSS by process (each kill -9 starts a new one) with the
+    /// kills and the full disk marked, and the inbox backlog.
+    /// </summary>
+    private static void Plot(string output)
+    {
+        var rows = File.ReadAllLines(Path.Combine(output, "soak.csv")).Skip(1).Select(l => l.Split(','))
+            .Where(c => c.Length > 3 && c[3].Length > 0)
+            .Select(c => (Phase: c[0], T: double.Parse(c[1], Inv), Pid: c[2], Rss: double.Parse(c[3], Inv), Pending: double.Parse(c[7], Inv))).ToList();
+        var events = File.ReadAllLines(Path.Combine(output, "events.txt"))
+            .Select(l => (T: double.Parse(l.Trim().Split(' ')[0], Inv), What: l[(l.IndexOf(" s  ", StringComparison.Ordinal) + 4)..])).ToList();
+        double top = rows.Max(r => r.Rss) * 1.05;
+        var series = new List<Series>
+        {
+            new("burst", rows.Where(r => r.Phase is "start" or "burst").Select(r => (r.T, r.Rss)).ToList(), LinePlot.Palette[1]),
+        };
+        int process = 0;
+        int[] processColors = [0, 5, 2];
+        foreach (var group in rows.Where(r => r.Phase is not ("start" or "burst")).GroupBy(r => r.Pid))
+        {
+            series.Add(new($"daemon process {process + 1}", group.Select(r => (r.T, r.Rss)).ToList(), LinePlot.Palette[processColors[process % processColors.Length] % LinePlot.Palette.Length]));
+            process++;
+        }
+        // Each event a vertical line of its own.
+        foreach (var (t, what) in events)
+        {
+            string? name = what.StartsWith("kill -9", StringComparison.Ordinal) ? what.Split(' ')[0] + " " + what.Split(' ')[1] + " " + what.Split(' ')[2]
+                : what.StartsWith("disk full:", StringComparison.Ordinal) ? "disk full" : what == "disk freed" ? "disk freed" : null;
+            if (name is not null) series.Add(new(name, [(t, 0), (t, top)], LinePlot.Palette[name.StartsWith("kill", StringComparison.Ordinal) ? 3 : 4]));
+        }
+        LinePlot.Save(Path.Combine(output, "rss.png"),
+        [
+            new Panel("Daemon RSS: burst, then good and hostile drops", "time (s)", "RSS (MB)", series),
+            new Panel("Inbox backlog", "time (s)", "drops pending", [new Series("pending", rows.Select(r => (r.T, r.Pending)).ToList(), LinePlot.Palette[2])]),
+        ]);
+    }
+
     public static async Task<int> RunAsync(string[] args)
     {
+        if (args is ["--replot", var folder])
+        {
+            Plot(Path.GetFullPath(folder));
+            return 0;
+        }
         double minutes = args.Length > 0 ? double.Parse(args[0], Inv) : 30;
         int burst = args.Length > 1 ? int.Parse(args[1], Inv) : 300;
         double interval = args.Length > 2 ? double.Parse(args[2], Inv) : 6;
@@ -371,7 +413,7 @@ internal static class DaemonHostileSoak
         var notQuarantined = hostile.Where(n => !File.Exists(Path.Combine(state, "quarantine", n + ".reason.txt"))).ToList();
         var hostileScored = hostile.Where(doneByDrop.ContainsKey).ToList();
         var reasons = hostile.Where(n => File.Exists(Path.Combine(state, "quarantine", n + ".reason.txt")))
-            .GroupBy(n => n.Split('-')[1].Split('.')[0]).Select(g => $"{g.Key}: {File.ReadAllText(Path.Combine(state, "quarantine", g.First() + ".reason.txt")).Split('\n')[0]}").ToList();
+            .GroupBy(n => (int.Parse(n.Split('-')[1].Split('.')[0], Inv) % 7)).Select(g => $"{g.Key}: {File.ReadAllText(Path.Combine(state, "quarantine", g.First() + ".reason.txt")).Split('\n')[0]}").ToList();
         var steady = samples.Where(s => s.Phase is "steady" or "full" && s.Rss > 0).ToList();
         double first = steady.Where(s => s.T - steadyStart <= 300).Average(s => s.Rss), last = steady.Where(s => s.T - steadyStart >= length - 300).Average(s => s.Rss);
         double change = (last - first) / first;
@@ -381,18 +423,7 @@ internal static class DaemonHostileSoak
 
         File.WriteAllText(Path.Combine(output, "soak.csv"), csv.ToString());
         File.WriteAllLines(Path.Combine(output, "events.txt"), events);
-        var kills9 = events.Where(e => e.Contains("kill -9", StringComparison.Ordinal) || e.Contains("disk", StringComparison.Ordinal))
-            .Select(e => double.Parse(e.Trim().Split(' ')[0], Inv)).ToList();
-        LinePlot.Save(Path.Combine(output, "rss.png"),
-        [
-            new Panel("Daemon RSS: burst, then good and hostile drops, 2 kill -9s, a full disk", "time (s)", "RSS (MB)",
-            [
-                new Series("burst", samples.Where(s => s.Phase is "start" or "burst" && s.Rss > 0).Select(s => (s.T, s.Rss)).ToList(), LinePlot.Palette[1]),
-                new Series("steady", steady.Select(s => (s.T, s.Rss)).ToList(), LinePlot.Palette[0]),
-                new Series("kill -9 / disk full / freed", kills9.Select(t => (t, 0.0)).ToList(), LinePlot.Palette[3]),
-            ]),
-            new Panel("Inbox backlog", "time (s)", "drops pending", [new Series("pending", samples.Where(s => s.Rss > 0).Select(s => (s.T, s.Pending)).ToList(), LinePlot.Palette[2])]),
-        ]);
+        Plot(output);
         string summary = string.Create(Inv, $"""
             machine: {Environment.ProcessorCount} cores, {Environment.OSVersion}; date {DateTime.UtcNow:yyyy-MM-dd}
             burst: {burst} shards x 50 images; then {minutes:F0} min of a 1,000-image shard every {interval:F1} s and a hostile drop every {2 * interval:F1} s
