@@ -93,7 +93,7 @@ public sealed class DaemonWorker : BackgroundService
         await _ledger.RecoverAsync(Hashing.Sha256File(teacherPath), teacher.Spec.Classes, Streaming.Models.Compute.Kernels.Current(_config.Threads), stop).ConfigureAwait(false);
         _snapshots.Recovered();
 
-        var inbox = new Inbox(_config.Inbox, _config.Settle);
+        var inbox = new Inbox(_config.Inbox, _config.Settle, _config.RetryTries, _config.RetryWindow);
         _status.StuckAfter = _config.StuckAfter;
         // On SIGTERM the graph stops at once: the batch in inference finishes (it cannot be interrupted) and the
         // shard being recorded is recorded; a shard cut off halfway is scored again on restart.

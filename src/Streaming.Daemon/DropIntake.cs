@@ -73,6 +73,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
                 DropKind.Shard => [(drop.Path, drop.Name)],
                 DropKind.Folder or DropKind.Tar => await IngestAsync(drop, stop).ConfigureAwait(false),
                 DropKind.ShardList => ReadShardList(drop),
+                DropKind.Unreadable => throw new StreamingException(drop.Error ?? "could not be listed"),
                 DropKind.Special => throw new StreamingException("not a regular file (a named pipe, socket or device): the daemon reads files and folders only"),
                 DropKind.Link => throw new StreamingException($"a symbolic link (to {new FileInfo(drop.Path).LinkTarget}): the daemon does not follow links in its inbox; move the data itself in"),
                 _ => throw new StreamingException($"not something the daemon takes: drop image shards (.parquet), folders of images, tar shards (.tar) or shard lists (.list, .txt: one shard path a line)"),

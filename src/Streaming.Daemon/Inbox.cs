@@ -1,9 +1,9 @@
 namespace Streaming.Daemon;
 
-public enum DropKind { Shard, Folder, Tar, ShardList, Link, Special, Unknown }
+public enum DropKind { Shard, Folder, Tar, ShardList, Link, Special, Unreadable, Unknown }
 
 /// <summary>Something dropped into the inbox: a file or a folder, taken once it has settled.</summary>
-public sealed record Drop(string Name, string Path, DropKind Kind)
+public sealed record Drop(string Name, string Path, DropKind Kind, string? Error = null)
 {
     public static DropKind KindOf(string path)
     {
@@ -30,12 +30,19 @@ public sealed class Inbox
 {
     private readonly string _folder;
     private readonly TimeSpan _settle;
+    private readonly int _retryTries;
+    private readonly TimeSpan _retryWindow;
     private readonly Dictionary<string, (long Size, DateTime Newest, int Files)> _seen = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, (int Tries, DateTime First)> _failing = new(StringComparer.Ordinal);
 
-    public Inbox(string folder, TimeSpan settle)
+    /// <param name="retryTries">An entry that cannot be listed this many times ...</param>
+    /// <param name="retryWindow">... over at least this long is handed on as <see cref="DropKind.Unreadable"/>, to be quarantined.</param>
+    public Inbox(string folder, TimeSpan settle, int retryTries = 5, TimeSpan? retryWindow = null)
     {
         _folder = folder;
         _settle = settle;
+        _retryTries = retryTries;
+        _retryWindow = retryWindow ?? TimeSpan.FromMinutes(1);
         Directory.CreateDirectory(folder);
     }
 
@@ -59,19 +66,22 @@ public sealed class Inbox
             {
                 signature = Signature(path);
             }
-            catch (IOException)
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                continue; // vanished or unreadable mid-listing: look again next time
-            }
-            catch (UnauthorizedAccessException)
-            {
+                // Vanished or unreadable mid-listing (or worse: .NET throws ArgumentException past PATH_MAX): look again next time; one that keeps failing is handed on to be quarantined.
+                var failing = _failing.TryGetValue(name, out var f) ? (f.Tries + 1, f.First) : (1, now);
+                _failing[name] = failing;
+                if (failing.Item1 >= _retryTries && now - failing.Item2 >= _retryWindow)
+                    result.Add(new Drop(name, path, DropKind.Unreadable, $"could not be listed {failing.Item1} times over {(now - failing.Item2).TotalSeconds:F0} s: {e.Message}"));
                 continue;
             }
+            _failing.Remove(name);
             bool stable = _seen.TryGetValue(name, out var before) && before == signature;
             _seen[name] = signature;
             if (stable && now - signature.Item2 >= _settle) result.Add(new Drop(name, path, Drop.KindOf(path)));
         }
         foreach (var gone in _seen.Keys.Where(k => !present.Contains(k)).ToList()) _seen.Remove(gone);
+        foreach (var gone in _failing.Keys.Where(k => !present.Contains(k)).ToList()) _failing.Remove(gone);
         Present = present.Count;
         return result;
     }

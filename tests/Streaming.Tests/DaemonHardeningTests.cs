@@ -281,4 +281,33 @@ public partial class DaemonTests
             if (!daemon.HasExited) daemon.Kill();
         }
     }
+
+    [Fact]
+    public async Task ADropThatCannotBeListed_IsQuarantinedAfterItsRetries_NotRetriedForEver()
+    {
+        // A folder nested deeper than PATH_MAX: listing it fails the same way every time.
+        string inbox = _tmp.Sub("inbox-deep"), state = _tmp.Sub("state-deep"), staging = _tmp.Sub("deep");
+        Directory.CreateDirectory(inbox);
+        Directory.CreateDirectory(staging);
+        File.WriteAllBytes(Path.Combine(staging, "a.png"), FuzzTests.Png(0));
+        string level = new('d', 250);
+        Run("bash", "-c", $"cd '{staging}' && for i in $(seq 20); do mkdir {level} && cd {level} || exit 1; done");
+        using var daemon = StartDaemon(Teacher, inbox, state, "--set", "intake.retry_tries=3", "--set", "intake.retry_seconds=0");
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            Directory.Move(staging, Path.Combine(inbox, "deep"));
+            Drop(Shards[5], inbox);
+            string reason = Path.Combine(state, "quarantine", "deep.reason.txt");
+            await WaitFor(() => File.Exists(reason) && DoneCount(state) == 1, "the deep drop quarantined and the good shard scored", state, 60);
+            Assert.Contains("could not be listed 3 times", File.ReadAllText(reason));
+            Assert.Equal("ok\n", await Http.GetStringAsync(address + "/healthz"));
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+            Run("rm", "-rf", inbox, state, staging); // .NET cannot delete past PATH_MAX; rm can
+        }
+    }
 }
