@@ -266,28 +266,11 @@ internal static class DaemonHostileSoak
         }
         await StartAsync();
 
-        long Rss()
-        {
-            try
-            {
-                foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                    if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Inv) * 1024;
-            }
-            catch (IOException)
-            {
-            }
-            return 0;
-        }
+        long Rss() => DaemonProbe.Rss(pid);
         async Task<(Dictionary<string, double> Metrics, string Health)> Probe()
         {
-            var result = new Dictionary<string, double>();
-            foreach (var line in (await http!.GetStringAsync("/metrics")).Split('\n'))
-            {
-                if (line.Length == 0 || line[0] == '#') continue;
-                int space = line.LastIndexOf(' ');
-                result[line[..space]] = line[(space + 1)..] switch { "+Inf" => double.PositiveInfinity, var v => double.Parse(v, Inv) };
-            }
-            using var health = await http.GetAsync("/healthz");
+            var result = await DaemonProbe.MetricsAsync(http!);
+            using var health = await http!.GetAsync("/healthz");
             return (result, $"{(int)health.StatusCode} {(await health.Content.ReadAsStringAsync()).Trim()}");
         }
 

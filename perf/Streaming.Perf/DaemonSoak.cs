@@ -96,23 +96,8 @@ internal static class DaemonSoak
             await Task.Delay(200);
         }
         using var http = new HttpClient { BaseAddress = new Uri(address!), Timeout = TimeSpan.FromSeconds(10) };
-        long Rss()
-        {
-            foreach (var line in File.ReadLines($"/proc/{pid}/status"))
-                if (line.StartsWith("VmRSS:", StringComparison.Ordinal)) return long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], Inv) * 1024;
-            return 0;
-        }
-        async Task<Dictionary<string, double>> Metrics()
-        {
-            var result = new Dictionary<string, double>();
-            foreach (var line in (await http.GetStringAsync("/metrics")).Split('\n'))
-            {
-                if (line.Length == 0 || line[0] == '#') continue;
-                int space = line.LastIndexOf(' ');
-                result[line[..space]] = line[(space + 1)..] switch { "+Inf" => double.PositiveInfinity, var v => double.Parse(v, Inv) };
-            }
-            return result;
-        }
+        long Rss() => DaemonProbe.Rss(pid);
+        Task<Dictionary<string, double>> Metrics() => DaemonProbe.MetricsAsync(http);
 
         var clock = Stopwatch.StartNew();
         var csv = new StringBuilder("phase,t_s,rss_mb,images_scored,shards_done,pending,in_flight,images_per_s,gc_heap_mb,gc_committed_mb\n");

@@ -32,6 +32,14 @@ public sealed class DaemonStatus
     public volatile bool MemoryPaused;
     /// <summary>Why no new shard is taken for now (the state folder's disk is full); null when all is well.</summary>
     public volatile string? Degraded;
+    /// <summary>ENOSPC (or EDQUOT): a write failed for want of room, which says nothing about what was being written.</summary>
+    public static bool IsDiskFull(IOException e) => e.HResult is 28 or 122 || e.Message.Contains("No space left", StringComparison.Ordinal);
+
+    /// <summary>A write to the state folder failed (<paramref name="what"/> says which): degraded, no new shard taken, until a probe write succeeds.</summary>
+    public void WriteFailed(IOException e, string what) => Degraded = IsDiskFull(e)
+        ? $"the state folder's disk is full ({e.Message}); no new shard is taken until there is room"
+        : $"{what} failed ({e.Message}); no new shard is taken until the state folder takes writes";
+
     /// <summary>Why the last heaps checkpoint failed; null once one succeeds.</summary>
     public volatile string? CheckpointFailed;
     private long _loopBeat = Stopwatch.GetTimestamp();

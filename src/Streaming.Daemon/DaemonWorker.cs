@@ -137,11 +137,11 @@ public sealed class DaemonWorker : BackgroundService
                     {
                         sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
                     }
-                    catch (IOException e) when (DropIntake.DiskFull(e))
+                    catch (IOException e) when (DaemonStatus.IsDiskFull(e))
                     {
                         // Recording a quarantine hit a full disk: the drop is taken again once there is room.
                         _intake.Forget(drop);
-                        _status.Degraded = $"the state folder's disk is full ({e.Message}); no new shard is taken until there is room";
+                        _status.WriteFailed(e, "recording a quarantined drop");
                     }
                 }
                 if (!sent)
@@ -153,9 +153,9 @@ public sealed class DaemonWorker : BackgroundService
                         {
                             await LockedAsync(() => _snapshots.PublishAsync(why)).ConfigureAwait(false);
                         }
-                        catch (IOException e) when (DropIntake.DiskFull(e))
+                        catch (IOException e) when (DaemonStatus.IsDiskFull(e))
                         {
-                            _status.Degraded = $"a D-hat snapshot could not be written ({e.Message}); no new shard is taken until there is room";
+                            _status.WriteFailed(e, "writing a D-hat snapshot");
                             _log.LogWarning("snapshot not published: {Error}; it is tried again once the disk has room", e.Message);
                         }
                     }
@@ -267,9 +267,7 @@ public sealed class DaemonWorker : BackgroundService
     private ValueTask NotWrittenAsync(ShardJob job, IOException error)
     {
         var w = (WorkShard)job.Tag!;
-        _status.Degraded = DropIntake.DiskFull(error)
-            ? $"the state folder's disk is full ({error.Message}); no new shard is taken until there is room"
-            : $"a score shard could not be written ({error.Message}); no new shard is taken until the state folder takes writes";
+        _status.WriteFailed(error, "writing a score shard");
         _log.LogWarning("shard {Input}: its score shard could not be written ({Error}); it stays in the inbox", w.Input, error.Message);
         _intake.ShardNotWritten(w);
         return ValueTask.CompletedTask;

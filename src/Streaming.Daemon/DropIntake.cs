@@ -48,13 +48,10 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>A drop that vanished or could not be read before any of it was sent: forget it, look again next time.</summary>
     public void Forget(Drop drop) => _drops.TryRemove(drop.Name, out _);
 
-    /// <summary>ENOSPC (or EDQUOT): a write failed for want of room, which says nothing about the drop.</summary>
-    public static bool DiskFull(IOException e) => e.HResult is 28 or 122 || e.Message.Contains("No space left", StringComparison.Ordinal);
-
     /// <summary>Whether a drop is still in the inbox (a dangling link counts).</summary>
     public static bool Present(string path) => File.Exists(path) || Directory.Exists(path) || new FileInfo(path).LinkTarget is not null;
 
-    private readonly ConcurrentDictionary<string, (int Tries, DateTime First, string Last)> _retries = new(StringComparer.Ordinal);
+    private readonly RetryCounter _retries = new(config.RetryTries, config.RetryWindow);
 
     /// <summary>
     /// Turns a drop into shards and sends the new ones to the graph; true when any went in. No drop can stop the
@@ -91,10 +88,10 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         {
             throw;
         }
-        catch (IOException e) when (DiskFull(e))
+        catch (IOException e) when (DaemonStatus.IsDiskFull(e))
         {
             Forget(drop);
-            status.Degraded = $"the state folder's disk is full ({e.Message}); no new shard is taken until there is room";
+            status.WriteFailed(e, "ingesting a drop");
             log.LogWarning("drop {Drop}: {Error}; waiting for disk space", drop.Name, e.Message);
             return false;
         }
@@ -102,23 +99,18 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
         {
             Forget(drop);
             if (!Present(drop.Path)) return false; // gone: nothing to do
-            var now = DateTime.UtcNow;
-            var tries = _retries.AddOrUpdate(drop.Name, _ => (1, now, e.Message), (_, t) => (t.Tries + 1, t.First, e.Message));
-            if (tries.Tries >= config.RetryTries && now - tries.First >= config.RetryWindow)
-            {
-                _retries.TryRemove(drop.Name, out _);
-                await LockedAsync(() => Quarantine(work, $"failed {tries.Tries} times over {(now - tries.First).TotalSeconds:F0} s, last: {e.Message}")).ConfigureAwait(false);
-            }
-            else log.LogWarning("drop {Drop}: {Error}; will try again ({Tries} of {Max})", drop.Name, e.Message, tries.Tries, config.RetryTries);
+            var (tries, since, giveUp) = _retries.Failed(drop.Name);
+            if (giveUp) await LockedAsync(() => Quarantine(work, $"failed {tries} times over {since.TotalSeconds:F0} s, last: {e.Message}")).ConfigureAwait(false);
+            else log.LogWarning("drop {Drop}: {Error}; will try again ({Tries} of {Max})", drop.Name, e.Message, tries, config.RetryTries);
             return false;
         }
         catch (Exception e)
         {
-            _retries.TryRemove(drop.Name, out _);
+            _retries.Clear(drop.Name);
             await LockedAsync(() => Quarantine(work, e is StreamingException ? e.Message : $"{e.GetType().Name}: {e.Message}")).ConfigureAwait(false);
             return false;
         }
-        _retries.TryRemove(drop.Name, out _);
+        _retries.Clear(drop.Name);
         work.Sent = true;
         work.Pending = 1; // the sender's hold: the drop cannot finish before every shard is sent
         foreach (var (path, input, key) in keyed)

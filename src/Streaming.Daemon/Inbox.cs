@@ -30,10 +30,8 @@ public sealed class Inbox
 {
     private readonly string _folder;
     private readonly TimeSpan _settle;
-    private readonly int _retryTries;
-    private readonly TimeSpan _retryWindow;
+    private readonly RetryCounter _failing;
     private readonly Dictionary<string, (long Size, DateTime Newest, int Files)> _seen = new(StringComparer.Ordinal);
-    private readonly Dictionary<string, (int Tries, DateTime First)> _failing = new(StringComparer.Ordinal);
 
     /// <param name="retryTries">An entry that cannot be listed this many times ...</param>
     /// <param name="retryWindow">... over at least this long is handed on as <see cref="DropKind.Unreadable"/>, to be quarantined.</param>
@@ -41,8 +39,7 @@ public sealed class Inbox
     {
         _folder = folder;
         _settle = settle;
-        _retryTries = retryTries;
-        _retryWindow = retryWindow ?? TimeSpan.FromMinutes(1);
+        _failing = new RetryCounter(retryTries, retryWindow ?? TimeSpan.FromMinutes(1));
         Directory.CreateDirectory(folder);
     }
 
@@ -69,19 +66,17 @@ public sealed class Inbox
             catch (Exception e) when (e is not OperationCanceledException)
             {
                 // Vanished or unreadable mid-listing (or worse: .NET throws ArgumentException past PATH_MAX): look again next time; one that keeps failing is handed on to be quarantined.
-                var failing = _failing.TryGetValue(name, out var f) ? (f.Tries + 1, f.First) : (1, now);
-                _failing[name] = failing;
-                if (failing.Item1 >= _retryTries && now - failing.Item2 >= _retryWindow)
-                    result.Add(new Drop(name, path, DropKind.Unreadable, $"could not be listed {failing.Item1} times over {(now - failing.Item2).TotalSeconds:F0} s: {e.Message}"));
+                var (tries, since, giveUp) = _failing.Failed(name);
+                if (giveUp) result.Add(new Drop(name, path, DropKind.Unreadable, $"could not be listed {tries} times over {since.TotalSeconds:F0} s: {e.Message}"));
                 continue;
             }
-            _failing.Remove(name);
+            _failing.Clear(name);
             bool stable = _seen.TryGetValue(name, out var before) && before == signature;
             _seen[name] = signature;
             if (stable && now - signature.Item2 >= _settle) result.Add(new Drop(name, path, Drop.KindOf(path)));
         }
         foreach (var gone in _seen.Keys.Where(k => !present.Contains(k)).ToList()) _seen.Remove(gone);
-        foreach (var gone in _failing.Keys.Where(k => !present.Contains(k)).ToList()) _failing.Remove(gone);
+        _failing.KeepOnly(present);
         Present = present.Count;
         return result;
     }

@@ -95,10 +95,7 @@ internal static class ParquetFooter
 
     private static void ReadList(ref ParquetPages.ThriftReader r, Shape shape, short id, Field field)
     {
-        byte header = r.Byte();
-        int element = header & 0x0f;
-        ulong declared = header >> 4 == 15 ? r.Varint() : (ulong)(header >> 4);
-        long count = r.Count(declared > long.MaxValue ? -1 : (long)declared);
+        var (element, count) = r.ListHeader();
         if (count > 0 && element != field.Element && !(field.Element == Bool && element is 1 or 2))
             throw new InvalidDataException($"{shape.Name} field {id} is a list of wire type {element}, not {field.Element}");
         r.Enter();

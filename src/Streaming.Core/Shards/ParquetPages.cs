@@ -72,13 +72,21 @@ internal static class ParquetPages
         private int _depth;
         public int Position;
 
-        public byte Byte() => Position < _data.Length ? _data[Position++] : throw new InvalidDataException("Thrift data runs past its end");
+        private byte Byte() => Position < _data.Length ? _data[Position++] : throw new InvalidDataException("Thrift data runs past its end");
 
         /// <summary>A count of elements, each at least one byte: at most the bytes left.</summary>
-        public long Count(long count) => count >= 0 && count <= _data.Length - Position ? count
+        private long Count(long count) => count >= 0 && count <= _data.Length - Position ? count
             : throw new InvalidDataException($"Thrift data declares {count:N0} elements with {_data.Length - Position:N0} bytes left");
 
-        public ulong Varint()
+        /// <summary>A list or set header: the element type and the count, checked against the bytes left.</summary>
+        public (int Element, long Count) ListHeader()
+        {
+            byte h = Byte();
+            ulong declared = h >> 4 == 15 ? Varint() : (ulong)(h >> 4);
+            return (h & 0x0f, Count(declared > long.MaxValue ? -1 : (long)declared));
+        }
+
+        private ulong Varint()
         {
             ulong value = 0;
             for (int shift = 0; shift < 64; shift += 7)
@@ -124,12 +132,10 @@ internal static class ParquetPages
                     return;
                 case 9 or 10:
                 {
-                    byte h = Byte();
-                    ulong declared = h >> 4 == 15 ? Varint() : (ulong)(h >> 4);
-                    long size = Count(declared > long.MaxValue ? -1 : (long)declared);
+                    var (element, size) = ListHeader();
                     Enter();
-                    for (long i = 0; i < size; i++) SkipElement(h & 0x0f);
-                    _depth--;
+                    for (long i = 0; i < size; i++) SkipElement(element);
+                    Leave();
                     return;
                 }
                 case 11:
@@ -140,7 +146,7 @@ internal static class ParquetPages
                     byte kv = Byte();
                     Enter();
                     for (long i = 0; i < entries; i++) { SkipElement(kv >> 4); SkipElement(kv & 0x0f); }
-                    _depth--;
+                    Leave();
                     return;
                 }
                 case 12:
@@ -153,7 +159,7 @@ internal static class ParquetPages
                         if (t == 0) break;
                         Skip(t);
                     }
-                    _depth--;
+                    Leave();
                     return;
                 }
                 default:

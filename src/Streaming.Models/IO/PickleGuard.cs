@@ -92,9 +92,8 @@ public static class PickleGuard
                 case (byte)'M': at += 2; Push(null); break;
                 case (byte)'J': at += 4; Push(null); break;
                 case (byte)'G': at += 8; Push(null); break;
-                case 0x82: at += 1; return $"uses the extension registry (EXT1 at {opAt})";
-                case 0x83: at += 2; return $"uses the extension registry (EXT2 at {opAt})";
-                case 0x84: at += 4; return $"uses the extension registry (EXT4 at {opAt})";
+                case 0x82 or 0x83 or 0x84: // EXT1, EXT2, EXT4
+                    return $"uses the extension registry (EXT at {opAt})";
                 case (byte)'h': // BINGET
                     if (at + 1 > p.Length) return "ends inside an opcode";
                     Push(memo.GetValueOrDefault(p[at]));
