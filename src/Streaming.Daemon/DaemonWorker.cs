@@ -113,10 +113,15 @@ public sealed class DaemonWorker : BackgroundService
                 // A failed graph cannot score anything: stop, saying why in one line (systemd restarts the daemon).
                 if (graph.Completion.IsFaulted)
                     throw new StreamingException($"the scoring graph failed: {graph.Completion.Exception!.Flatten().InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)?.Message ?? "cancelled"}");
-                if (_status.Degraded is not null && !DiskHasRoom())
+                if (_status.Degraded is not null)
                 {
-                    await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
-                    continue;
+                    if (!DiskHasRoom())
+                    {
+                        await Task.Delay(_config.Poll, stop).ConfigureAwait(false);
+                        continue;
+                    }
+                    // A checkpoint that met the full disk (at a restart, say) is written now, not at the next shard.
+                    if (_ledger.CheckpointOwed) await LockedAsync(_ledger.CheckpointAsync).ConfigureAwait(false);
                 }
                 if (_intake.TakeRescores() is { Count: > 0 } again)
                     await _intake.RescoreAsync(again, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);

@@ -86,7 +86,18 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
             }
             await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) Selector.Offer(batch);
         }
-        if (lost.Count > 0) state.ForgetDone(paths.State, lost);
+        if (lost.Count > 0)
+        {
+            try
+            {
+                state.ForgetDone(paths.State, lost);
+            }
+            catch (IOException e)
+            {
+                // Scoring them again without taking them out of done.jsonl would record them twice.
+                throw new StreamingException($"{Path.Combine(paths.State, DaemonState.DoneLog)}: {lost.Count} lost score shards cannot be taken out of it ({e.Message}); free space in the state folder and start again");
+            }
+        }
         Lost = lost;
         foreach (var d in state.Done)
         {
@@ -103,7 +114,17 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         {
             RefreshFill();
         }
-        state.Save(paths.State);
+        try
+        {
+            state.Save(paths.State);
+        }
+        catch (IOException e)
+        {
+            // Only the restart count and the kernels record are not saved; the next save writes them. A daemon
+            // restarted on a full disk starts degraded and waits for room, where it used to stop.
+            status.WriteFailed(e, "saving state.json");
+            log.LogWarning("{File} not saved at start: {Error}; no drop is taken until the state folder takes writes", DaemonState.FileName, e.Message);
+        }
         Publish();
     }
 
@@ -130,29 +151,45 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         State.Save(paths.State);
     }
 
+    /// <summary>Whether the last checkpoint failed, so the heaps on disk cover fewer shards than are done.</summary>
+    public bool CheckpointOwed { get; private set; }
+
     /// <summary>Writes the heaps (covering every done shard) and points the state at them.</summary>
     public async Task CheckpointAsync()
     {
         var clock = Stopwatch.StartNew();
         int covers = State.Done.Count;
         string name = $"heaps-{covers:D9}.arrow";
+        var previous = State.Heaps;
         try
         {
             await HeapCheckpoint.WriteAsync(Path.Combine(paths.Heaps, name), Selector, CancellationToken.None).ConfigureAwait(false);
+            State.Heaps = new HeapsPointer(Path.Combine("heaps", name), covers);
+            State.Save(paths.State);
         }
         catch (IOException e)
         {
             // Nothing is lost: the shards since the last good checkpoint are replayed from their score shards on restart.
-            // /healthz says unhealthy until a later checkpoint succeeds (the next shard tries again).
+            State.Heaps = previous;
             AtomicFile.TryDelete(AtomicFile.TempFor(Path.Combine(paths.Heaps, name)));
-            status.CheckpointFailed = e.Message;
-            log.LogError("heaps checkpoint over {Covers} shards failed: {Error}; the next shard tries again", covers, e.Message);
+            CheckpointOwed = true;
+            if (DaemonStatus.IsDiskFull(e))
+            {
+                // Degraded, not unhealthy: the daemon waits for room, and checkpoints as soon as it has some.
+                status.WriteFailed(e, "the heaps checkpoint");
+                log.LogWarning("heaps checkpoint over {Covers} shards not written: {Error}; tried again once the disk has room", covers, e.Message);
+            }
+            else
+            {
+                // /healthz says unhealthy until a later checkpoint succeeds (the next shard tries again).
+                status.CheckpointFailed = e.Message;
+                log.LogError("heaps checkpoint over {Covers} shards failed: {Error}; the next shard tries again", covers, e.Message);
+            }
             return;
         }
         status.CheckpointFailed = null;
-        string? old = State.Heaps?.File;
-        State.Heaps = new HeapsPointer(Path.Combine("heaps", name), covers);
-        State.Save(paths.State);
+        CheckpointOwed = false;
+        string? old = previous?.File;
         foreach (var f in Directory.EnumerateFiles(paths.Heaps, "heaps-*.arrow"))
             if (Path.GetFileName(f) != name) File.Delete(f);
         SinceCheckpoint = 0;

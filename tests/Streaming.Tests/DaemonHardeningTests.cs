@@ -132,6 +132,28 @@ public partial class DaemonTests
         return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
     }
 
+    /// <summary>An endpoint's answer, or null while nothing listens there yet.</summary>
+    private static (int Code, string Text)? TryGet(string url)
+    {
+        try
+        {
+            return Get(url).GetAwaiter().GetResult();
+        }
+        catch (HttpRequestException)
+        {
+            return null;
+        }
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+
     private static void Run(string file, params string[] args)
     {
         using var p = System.Diagnostics.Process.Start(new System.Diagnostics.ProcessStartInfo(file, args) { RedirectStandardError = true })!;
@@ -150,7 +172,7 @@ public partial class DaemonTests
         Run("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", mount);
         try
         {
-            using var daemon = StartDaemon(Teacher, inbox, state, "--set", "snapshot.on_idle=false");
+            var daemon = StartDaemon(Teacher, inbox, state, "--set", "snapshot.on_idle=false");
             try
             {
                 string address = await AddressOf(daemon, state);
@@ -188,9 +210,23 @@ public partial class DaemonTests
                 Assert.True(File.Exists(Path.Combine(inbox, Path.GetFileName(Shards[1]))), "the drop waits in the inbox");
                 Assert.Equal(1, DoneCount(state));
 
+                // Killed (kill -9) and restarted while the disk is still full: it starts degraded and waits for room.
+                // (It used to stop with exit 3: recovery could not save state.json.)
+                daemon.Kill();
+                await daemon.WaitForExitAsync();
+                int port = FreePort();
+                string restartLog = _tmp.Sub("full-restart"); // its log is not on the full disk
+                address = $"http://127.0.0.1:{port}";
+                daemon = StartDaemonAt(restartLog + ".log", $"127.0.0.1:{port}", Teacher, inbox, state, "--set", "snapshot.on_idle=false");
+                await WaitFor(() => !daemon.HasExited && TryGet(address + "/healthz") is (200, var t) && t.StartsWith("degraded: ", StringComparison.Ordinal),
+                    "the restarted daemon to say degraded", restartLog, 60);
+                Assert.Equal(503, (await Get(address + "/readyz")).Code);
+                Assert.Equal(1, DoneCount(state));
+
                 File.Delete(filler);
-                await WaitFor(() => DoneCount(state) == 2, "the waiting shard once there is room", state, 60);
-                await WaitFor(() => Get(address + "/readyz").Result.Code == 200, "/readyz to be ready again", state, 30);
+                await WaitFor(() => DoneCount(state) == 2, "the waiting shard once there is room", restartLog, 60);
+                await WaitFor(() => Get(address + "/readyz").Result.Code == 200, "/readyz to be ready again", restartLog, 30);
+                Assert.Equal(1, DaemonState.Load(state)!.Restarts); // saved by the checkpoint taken once there was room
                 Assert.Equal((200, "ok\n"), await Get(address + "/healthz"));
                 Assert.Equal(first.ScoreSha256, Streaming.Core.Hashing.Sha256File(Path.Combine(state, first.ScoreFile)));
                 Assert.Equal(0, await Sigterm(daemon));

@@ -47,8 +47,12 @@ public partial class DaemonTests : IAsyncLifetime
     private string[] Shards => DatasetManifest.Load(Unlabeled).Shards.Select(s => Path.Combine(Unlabeled, s.File)).ToArray();
 
     /// <summary>The daemon with the test's settings: batch and threads as the batch reference, fast polling, frequent checkpoints.</summary>
-    private static Process StartDaemon(string teacher, string inbox, string state, params string[] more) => CliProcess.StartLogged(state + ".log",
-        ["daemon", "--teacher", teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
+    private static Process StartDaemon(string teacher, string inbox, string state, params string[] more) =>
+        StartDaemonAt(state + ".log", "127.0.0.1:0", teacher, inbox, state, more);
+
+    /// <summary>As <see cref="StartDaemon"/>, logging to <paramref name="log"/> and listening on <paramref name="listen"/>.</summary>
+    private static Process StartDaemonAt(string log, string listen, string teacher, string inbox, string state, params string[] more) => CliProcess.StartLogged(log,
+        ["daemon", "--teacher", teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", listen,
          "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
          "--set", "checkpoint.every_shards=3", "--set", "snapshot.every_shards=4", .. more]);
 

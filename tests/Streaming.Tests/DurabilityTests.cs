@@ -109,4 +109,50 @@ public partial class DaemonTests
         Assert.Contains(Path.Combine(state, Streaming.Daemon.DaemonState.FileName), commits);
         Assert.Contains(commits, c => c.StartsWith(Path.Combine(state, "snapshots"), StringComparison.Ordinal));
     }
+
+    [Fact]
+    public async Task AHungFileSystem_UnderADrop_TurnsHealthUnhealthy_WhileTheLoopStandsStill()
+    {
+        // strace holds the daemon's first stat of each kind (statx, newfstatat...) of one drop for 6 s, as a hung NFS mount would: the inbox loop
+        // stands still, and /healthz must say so once watch.stuck_seconds (2) have passed, then recover.
+        string inbox = _tmp.Sub("inbox-hung"), state = _tmp.Sub("state-hung"), slow = Path.Combine(inbox, "slow" + Path.GetExtension(Shards[0]));
+        Directory.CreateDirectory(inbox);
+        using var traced = CliProcess.StartLoggedUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", slow, "-e", "inject=statx,newfstatat,stat,lstat:delay_enter=6s:when=1"], state + ".log",
+            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
+             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
+             "--set", "watch.stuck_seconds=2"]);
+        try
+        {
+            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
+            await WaitFor(() => File.Exists(info), "daemon.json", state);
+            using var doc = JsonDocument.Parse(File.ReadAllText(info));
+            int pid = doc.RootElement.GetProperty("pid").GetInt32();
+            string address = doc.RootElement.GetProperty("http").GetString()!;
+            using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
+            async Task<(int Code, string Text)> Get(string path)
+            {
+                using var response = await http.GetAsync(address + path);
+                return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+            }
+            await WaitFor(() => Get("/readyz").Result.Code == 200, "ready", state);
+            Assert.Equal((200, "ok\n"), await Get("/healthz"));
+
+            Drop(Shards[0], inbox, Path.GetFileName(slow));
+            await WaitFor(() => Get("/healthz").Result.Code == 503, "/healthz to say unhealthy", state, 30);
+            Assert.StartsWith("unhealthy: the inbox loop has not moved for", (await Get("/healthz")).Text);
+            Assert.Equal(503, (await Get("/readyz")).Code);
+            Assert.Contains("streaming_healthy 0", (await Get("/metrics")).Text);
+
+            // The call returns, the loop moves on, the drop is scored and health is ok again.
+            await WaitFor(() => DoneCount(state) == 1 && Get("/healthz").Result.Code == 200, "the loop to move again", state, 60);
+            Assert.Equal((200, "ok\n"), await Get("/healthz"));
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await traced.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!traced.HasExited) traced.Kill(entireProcessTree: true);
+        }
+    }
 }

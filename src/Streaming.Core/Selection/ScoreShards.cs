@@ -60,7 +60,7 @@ public static class ScoreShards
     private static async Task<string> WriteAsync(string path, string[] ids, int[] classes, float[] probs, int count, Func<int, int> offset, int rowGroupSize,
         CancellationToken cancellationToken)
     {
-        string temp = AtomicFile.TempFor(path);
+        string temp = AtomicFile.UniqueTempFor(path); // two writers of one score shard (a stale cluster worker) must not share it
         string sha256;
         int most = 0;
         for (int start = 0; start < count; start += rowGroupSize) most = Math.Max(most, offset(Math.Min(count, start + rowGroupSize)) - offset(start));

@@ -17,6 +17,13 @@ public static partial class AtomicFile
     /// <summary>The temporary name used for <paramref name="path"/>.</summary>
     public static string TempFor(string path) => path + TempSuffix;
 
+    /// <summary>
+    /// A temporary name for <paramref name="path"/> that no other writer uses: for files that several processes may
+    /// commit at once (two cluster workers scoring the same shard, one of them stale; the bytes are the same).
+    /// </summary>
+    public static string UniqueTempFor(string path) =>
+        $"{path}.{Environment.ProcessId:x}-{System.Security.Cryptography.RandomNumberGenerator.GetHexString(8, lowercase: true)}{TempSuffix}";
+
     /// <summary>Writes a file through <paramref name="write"/> and commits it.</summary>
     public static async Task WriteAsync(string path, Func<Stream, Task> write, CancellationToken cancellationToken = default)
     {
