@@ -155,4 +155,40 @@ public partial class DaemonTests
             if (!traced.HasExited) traced.Kill(entireProcessTree: true);
         }
     }
+
+    [Fact]
+    public async Task ADropThatKeepsFailingWithAnIOError_IsRetried_ThenQuarantined_AndTheDaemonGoesOn()
+    {
+        // strace makes every open of one drop fail with EIO, as a bad disk sector would: ingest fails on it each poll.
+        // It must be tried intake.retry_tries times, then quarantined with its reason, while the next drop is scored.
+        string inbox = _tmp.Sub("inbox-eio"), state = _tmp.Sub("state-eio"), bad = Path.Combine(inbox, "bad" + Path.GetExtension(Shards[0]));
+        Directory.CreateDirectory(inbox);
+        using var traced = CliProcess.StartLoggedUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "inject=openat:error=EIO"], state + ".log",
+            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
+             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
+             "--set", "intake.retry_tries=3", "--set", "intake.retry_seconds=1"]);
+        try
+        {
+            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
+            await WaitFor(() => File.Exists(info), "daemon.json", state);
+            int pid = JsonDocument.Parse(File.ReadAllText(info)).RootElement.GetProperty("pid").GetInt32();
+            Drop(Shards[0], inbox, Path.GetFileName(bad));
+            Drop(Shards[1], inbox);
+            string quarantine = Path.Combine(state, Streaming.Daemon.DaemonState.QuarantineLog);
+            await WaitFor(() => File.Exists(quarantine) && File.ReadAllText(quarantine).Contains(Path.GetFileName(bad)), "the failing drop in quarantine", state, 60);
+            await WaitFor(() => DoneCount(state) == 1, "the good drop", state, 60);
+            string reason = File.ReadAllText(quarantine);
+            // At least 3 tries over at least 1 s (polls come every 0.1 s, so more than 3).
+            Assert.Matches(@"failed ([3-9]|[1-9][0-9]+) times over [1-9][0-9]* s, last: Input/output error", reason);
+            Assert.Contains("will try again (2 of 3)", File.ReadAllText(state + ".log"));
+            Assert.False(File.Exists(bad), "the drop left the inbox");
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await traced.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!traced.HasExited) traced.Kill(entireProcessTree: true);
+        }
+    }
 }
