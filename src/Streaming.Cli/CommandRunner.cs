@@ -19,9 +19,9 @@ public static class CommandRunner
         {
             // Our own handler below turns errors into one line and an exit code, so System.CommandLine must let them through.
             var configuration = new InvocationConfiguration { EnableDefaultExceptionHandler = false };
-            // The daemon is a generic host: it handles SIGTERM and SIGINT itself (drain, checkpoint, exit 0 within
+            // The daemon and the worker are generic hosts: it handles SIGTERM and SIGINT itself (drain, checkpoint, exit 0 within
             // its shutdown timeout), which System.CommandLine's handler would cut short after two seconds.
-            if (parsed.CommandResult.Command.Name == "daemon") configuration.ProcessTerminationTimeout = null;
+            if (parsed.CommandResult.Command.Name is "daemon" or "worker") configuration.ProcessTerminationTimeout = null;
             return await parsed.InvokeAsync(configuration).ConfigureAwait(false);
         }
         catch (Streaming.Core.Options.OptionException e)

@@ -22,6 +22,8 @@ public static class StreamingCli
             DaemonCommand.Create(),
             ProfileCommand.Create(),
             EnvCommand.Create(),
+            WorkerCommand.Create(),
+            ClusterCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

@@ -24,9 +24,12 @@ public static class ScoreCommand
         var p = KnobOption.Create<int>(Knobs.P, description: "With -k: " + Knobs.P.Help);
         var balance = KnobOption.Create<string>(Knobs.Balance, description: "With -k: " + Knobs.Balance.Help);
         var seed = KnobOption.Create<long>(Knobs.SelectionSeed);
+        var cluster = WorkerCommand.ClusterOption(required: false);
+        cluster.Description = "Score on a cluster: 'localhost' (one process, no database) or the PostgreSQL connection string of one whose 'streaming worker's do the work; Ctrl-C detaches, the same command attaches";
+        var leaseSeconds = new Option<double>("--lease-seconds") { Description = "With --cluster: how long a worker holds a shard without a heartbeat", DefaultValueFactory = _ => 30 };
         var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
         {
-            teacher, data, output, topP, batch, workers, k, p, balance, seed,
+            teacher, data, output, topP, batch, workers, k, p, balance, seed, cluster, leaseSeconds,
         };
         compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -38,6 +41,11 @@ public static class ScoreCommand
                 BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(compute.Device)!, Threads = compute.ThreadCount(parse),
                 K = parse.GetValue(k), P = parse.GetValue(p), Balance = BalanceModes.Parse(parse.GetValue(balance)!), Seed = (ulong)parse.GetValue(seed),
             };
+            if (parse.GetValue(cluster) is string conn)
+            {
+                if (parse.GetValue(leaseSeconds) is var lease && (lease < 1 || lease > 3600)) throw new ArgumentException($"--lease-seconds {lease}: must be 1 to 3600");
+                return await ClusterScore.RunAsync(options, conn, parse.GetValue(leaseSeconds), Streaming.Models.Compute.Kernels.Current().Isa, parse.GetValue(compute.ChannelsLast), cancellationToken);
+            }
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;
             var progress = new Progress<(long Scored, long Total, double Rate)>(x => console.Report(string.Create(inv,

@@ -26,8 +26,10 @@ public static class ScoreEngine
 {
     public const string StagesFile = "stages.jsonl";
 
+    /// <param name="teacherOverride">A model to score with instead of opening <see cref="ScoreOptions.Teacher"/> (tests: a
+    /// deterministic stand-in; the file is still hashed into scoring.json). The caller keeps ownership.</param>
     public static async Task<ScoreResult> RunAsync(ScoreOptions o, IProgress<(long Scored, long Total, double Rate)>? progress = null,
-        Action<string>? log = null, CancellationToken cancellationToken = default)
+        Action<string>? log = null, CancellationToken cancellationToken = default, ITeacher? teacherOverride = null)
     {
         log ??= _ => { };
         if (o.K is not null && o.P > o.TopP) throw new OptionException(Knobs.P, o.P, $"must be at most {Knobs.TopP.Key} ({o.TopP}), the classes the scores keep per image");
@@ -36,7 +38,8 @@ public static class ScoreEngine
         var dataset = DatasetManifest.Load(o.Data);
         var device = TorchDevice.Resolve(o.Device);
         string teacherPath = Teachers.Resolve(o.Teacher);
-        using var teacher = Teachers.Open(teacherPath, device, o.TeacherSpec, o.Threads);
+        using var opened = teacherOverride is null ? Teachers.Open(teacherPath, device, o.TeacherSpec, o.Threads) : null;
+        var teacher = teacherOverride ?? opened!;
         var spec = teacher.Spec;
         if (dataset.Classes.Count > 0 && dataset.Classes.Count != spec.NumClasses)
             log($"note: the data names {dataset.Classes.Count} classes, the teacher predicts {spec.NumClasses}; scores use the teacher's");

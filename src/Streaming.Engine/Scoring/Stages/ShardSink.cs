@@ -21,8 +21,11 @@ public sealed record ShardCommit(ShardJob Shard, string ScoreFile, long Rows, lo
 /// <param name="failed">Called for a shard that could not be read, under the gate.</param>
 /// <param name="writeFailed">Called, under the gate, for a shard whose files could not be written (a full disk): nothing of
 /// it was committed, and the caller may try it again. Null: the error stops the graph (a batch command).</param>
+/// <param name="admit">Asked, under the gate, once a shard's score shard is durable and before its rows reach the selector:
+/// false keeps them out (a cluster worker whose commit was refused, its lease having moved). Null: every shard is admitted.</param>
 public sealed class ShardSink(Func<ShardJob, string> scoreFile, Selector? selector = null, Func<ShardCommit, ValueTask>? committed = null,
-    Func<ShardJob, string, ValueTask>? failed = null, SemaphoreSlim? gate = null, Func<ShardJob, IOException, ValueTask>? writeFailed = null) : IShardSink
+    Func<ShardJob, string, ValueTask>? failed = null, SemaphoreSlim? gate = null, Func<ShardJob, IOException, ValueTask>? writeFailed = null,
+    Func<ShardCommit, ValueTask<bool>>? admit = null) : IShardSink
 {
     public async Task CommitAsync(ShardScores shard, CancellationToken cancellationToken)
     {
@@ -58,6 +61,7 @@ public sealed class ShardSink(Func<ShardJob, string> scoreFile, Selector? select
         var commit = new ShardCommit(shard.Shard, file, shard.Count, shard.Quarantined.Count, sha256);
         await UnderGateAsync(async () =>
         {
+            if (admit is not null && !await admit(commit).ConfigureAwait(false)) return;
             selector?.Offer(shard.Ids, shard.Classes, shard.Probs, shard.TopP);
             if (committed is not null) await committed(commit).ConfigureAwait(false);
         }).ConfigureAwait(false);

@@ -1,0 +1,179 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Net;
+using System.Text.Json;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Orleans;
+using Orleans.Runtime;
+using Streaming.Cluster;
+using Streaming.Core;
+using Streaming.Core.Compute;
+using Streaming.Engine.Scoring;
+using Streaming.Models.Compute;
+
+namespace Streaming.Cli.Commands;
+
+/// <summary><c>streaming worker</c>: a silo that hosts the cluster's grains and scores the shards it leases.</summary>
+public static class WorkerCommand
+{
+    public static Command Create()
+    {
+        var cluster = ClusterOption();
+        var siloPort = new Option<int>("--silo-port") { Description = "Port silos talk to each other on", DefaultValueFactory = _ => 11111 };
+        var gatewayPort = new Option<int>("--gateway-port") { Description = "Port clients (score --cluster, cluster status) connect to", DefaultValueFactory = _ => 30000 };
+        var advertise = new Option<string?>("--advertise") { Description = "Address other machines reach this one by (default: loopback when PostgreSQL is local, else this machine's first address)" };
+        var name = new Option<string?>("--name") { Description = "Worker id in status and leases (default: host-pid-random)" };
+        var prefetch = new Option<int>("--prefetch") { Description = "Shards leased ahead of the one in flight", DefaultValueFactory = _ => 4 };
+        var partialEvery = new Option<int>("--partial-every") { Description = "Checkpoint the partial selector after this many committed shards", DefaultValueFactory = _ => 32 };
+        var workers = KnobOption.Create<int>(Streaming.Core.Options.Knobs.DecodeWorkers);
+        var compute = new ComputeFlags();
+        var command = new Command("worker", "Run a cluster worker: an Orleans silo that leases shards of the cluster's scoring jobs and scores them (SIGTERM hands its leases back).")
+        {
+            cluster, siloPort, gatewayPort, advertise, name, prefetch, partialEvery, workers,
+        };
+        command.Options.Add(compute.Isa);
+        command.Options.Add(compute.Device);
+        command.Options.Add(compute.ChannelsLast);
+        command.SetAction(async (parse, cancellationToken) =>
+        {
+            // The job fixes the threads; the ISA is this process's, pinned now (a job refuses a worker with other kernels).
+            Kernels.Configure(KernelIsas.Parse(parse.GetValue(compute.Isa)!), null, parse.GetValue(compute.ChannelsLast));
+            var connection = ClusterConnection.Parse(parse.GetValue(cluster)!, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"));
+            await ClusterSchema.EnsureAsync(connection, cancellationToken);
+            var options = new WorkerOptions
+            {
+                Device = parse.GetValue(compute.Device)!, DecodeWorkers = parse.GetValue(workers), Prefetch = Math.Max(1, parse.GetValue(prefetch)),
+                PartialEveryShards = Math.Max(1, parse.GetValue(partialEvery)),
+            };
+            if (parse.GetValue(name) is string id) options = options with { Id = id };
+            IPAddress? address = parse.GetValue(advertise) is string a ? IPAddress.Parse(a) : null;
+            using var host = ClusterNode.BuildSilo(connection, new SiloEndpoints(parse.GetValue(siloPort), parse.GetValue(gatewayPort), address), options);
+            Console.Error.WriteLine($"worker {options.Id}: cluster {connection}, silo port {parse.GetValue(siloPort)}, gateway port {parse.GetValue(gatewayPort)}");
+            await host.RunAsync(cancellationToken);
+            return (int)ExitCode.Ok;
+        });
+        return command;
+    }
+
+    internal static Option<string> ClusterOption(bool required = true) => new("--cluster")
+    {
+        Description = "The cluster: 'localhost' (one process, no database) or a PostgreSQL connection string (Host=...;Username=...;Password=...;Database=...)",
+        Required = required,
+    };
+}
+
+/// <summary><c>streaming cluster status</c>: workers, jobs and leases.</summary>
+public static class ClusterCommand
+{
+    public static Command Create()
+    {
+        var cluster = WorkerCommand.ClusterOption();
+        var json = new Option<bool>("--json") { Description = "One JSON document on stdout" };
+        var status = new Command("status", "Workers, jobs and their leases") { cluster, json };
+        status.SetAction(async (parse, cancellationToken) =>
+        {
+            var connection = ClusterConnection.Parse(parse.GetValue(cluster)!, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"));
+            if (connection.IsLocalhost) throw new StreamingException("cluster status needs a PostgreSQL cluster: a localhost cluster lives inside its 'score --cluster localhost' process");
+            await ClusterSchema.EnsureAsync(connection, cancellationToken);
+            using var host = ClusterNode.BuildClient(connection);
+            await host.StartAsync(cancellationToken);
+            var client = host.Services.GetRequiredService<IClusterClient>();
+            var hosts = await client.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
+            var keys = await client.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key).AllAsync();
+            var jobs = new List<JobStatus>();
+            foreach (var key in keys)
+                if (await client.GetGrain<IJobGrain>(key).StatusAsync() is { } s) jobs.Add(s);
+            await host.StopAsync(CancellationToken.None);
+            if (parse.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    silos = hosts.Select(h => new { address = h.SiloAddress.ToString(), name = h.SiloName, host = h.HostName, status = h.Status.ToString(), started_utc = h.StartTime }),
+                    jobs = jobs.Select(j => new
+                    {
+                        key = j.Key, @out = j.Out, shards = j.Shards, done = j.Done, failed = j.Failed, leased = j.Leased, pending = j.Pending, images = j.Images,
+                        images_per_second = Math.Round(j.ImagesPerSecond, 1), finished = j.Finished, refusals = j.Refusals,
+                        workers = j.Workers.Select(w => new { id = w.Worker, leased = w.Leased, shards = w.Shards, images = w.Images, images_per_second = Math.Round(w.ImagesPerSecond, 1), last_seen_utc = w.LastSeenUtc }),
+                    }),
+                }, new JsonSerializerOptions { WriteIndented = true }));
+                return (int)ExitCode.Ok;
+            }
+            var inv = CultureInfo.InvariantCulture;
+            Console.WriteLine($"silos: {hosts.Length}");
+            foreach (var h in hosts) Console.WriteLine(string.Create(inv, $"  {h.SiloName,-28} {h.SiloAddress,-24} {h.Status,-8} up since {h.StartTime:u}"));
+            Console.WriteLine($"jobs: {jobs.Count}");
+            foreach (var j in jobs)
+            {
+                Console.WriteLine(string.Create(inv, $"  {j.Key}  {(j.Finished ? "finished" : j.Complete ? "scored" : "running")}  {j.Done}/{j.Shards} shards done, {j.Leased} leased, {j.Pending} pending, {j.Failed} failed  {j.ImagesPerSecond:N0} images/s  -> {j.Out}"));
+                foreach (var w in j.Workers)
+                    Console.WriteLine(string.Create(inv, $"    {w.Worker,-28} {w.Leased,3} leased {w.Shards,6} shards {w.Images,12:N0} images {w.ImagesPerSecond,8:N0} images/s  seen {w.LastSeenUtc:HH:mm:ss}"));
+                foreach (var r in j.Refusals) Console.WriteLine($"    refused: {r}");
+            }
+            return (int)ExitCode.Ok;
+        });
+        return new Command("cluster", "The Orleans cluster: its workers and jobs") { status };
+    }
+}
+
+/// <summary><c>streaming score --cluster</c>: the job submitted to (or attached on) a cluster, followed, and its outputs written.</summary>
+internal static class ClusterScore
+{
+    public static async Task<int> RunAsync(ScoreOptions options, string clusterText, double leaseSeconds, string isa, bool channelsLast, CancellationToken cancellationToken)
+    {
+        var connection = ClusterConnection.Parse(clusterText, Path.Combine(options.Out, ".cluster"));
+        var spec = ClusterJobs.SpecFor(options, isa, leaseSeconds, channelsLast);
+        IReadOnlyList<string> classes;
+        using (var teacher = new FileTeacherSource().Open(spec.Teacher, options.Device, Math.Max(1, spec.Threads)))
+            classes = teacher.Spec.Classes;
+        Directory.CreateDirectory(options.Out);
+        IHost host;
+        if (connection.IsLocalhost)
+        {
+            // One process: a silo with its own worker, state in OUT/.cluster (a rerun attaches and resumes).
+            host = ClusterNode.BuildSilo(connection, new SiloEndpoints(ClusterHosting.FreePort(), ClusterHosting.FreePort()),
+                new WorkerOptions { Device = options.Device, DecodeWorkers = options.DecodeWorkers });
+        }
+        else
+        {
+            await ClusterSchema.EnsureAsync(connection, cancellationToken);
+            host = ClusterNode.BuildClient(connection);
+        }
+        using (host)
+        {
+            await host.StartAsync(cancellationToken);
+            var client = host.Services.GetRequiredService<IClusterClient>();
+            var console = new ConsoleProgress();
+            var inv = CultureInfo.InvariantCulture;
+            var progress = new Progress<JobStatus>(s => console.Report(
+                string.Create(inv, $"  {s.Done}/{s.Shards} shards done, {s.Leased} leased, {s.Pending} pending  {s.Images:N0} images  {s.ImagesPerSecond:N0} images/s  ") +
+                string.Join(" ", s.Workers.Where(w => w.Leased > 0 || w.Shards > 0).Select(w => string.Create(inv, $"[{w.Worker}: {w.ImagesPerSecond:N0}/s]")))));
+            ClusterScoreResult result;
+            try
+            {
+                result = await ClusterJobs.RunAsync(client, spec, classes, progress, line => { console.Done(); Console.Error.WriteLine(line); }, cancellationToken);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                console.Done();
+                Console.Error.WriteLine(connection.IsLocalhost
+                    ? $"stopped; job {spec.Key} resumes where it was when the same command runs again"
+                    : $"detached; job {spec.Key} goes on in the cluster: run the same command again to attach");
+                await host.StopAsync(CancellationToken.None);
+                return (int)ExitCode.Cancelled;
+            }
+            finally
+            {
+                console.Done();
+            }
+            await host.StopAsync(CancellationToken.None);
+            var s = result.Status;
+            Console.WriteLine(string.Create(inv, $"scored {s.Images:N0} images in job {s.Key} ({s.ImagesPerSecond:N0} images/s over the cluster); {s.Done} shards done, {s.Failed} failed; {result.Scoring.Shards.Sum(x => x.Quarantined):N0} quarantined"));
+            Console.WriteLine("  worker                        shards       images   images/s");
+            foreach (var w in s.Workers) Console.WriteLine(string.Create(inv, $"  {w.Worker,-28} {w.Shards,7} {w.Images,12:N0} {w.ImagesPerSecond,10:N0}"));
+            if (result.Selection is { } sel) Console.WriteLine(string.Create(inv, $"D-hat: {sel.Selected:N0} rows ({sel.DistinctImages:N0} distinct images), K={sel.K}, P={sel.P}, {sel.Balance} -> {Path.Combine(options.Out, "selection")}"));
+            foreach (var f in result.Scoring.FailedShards) Console.Error.WriteLine($"failed shard: {f.Input}: {f.Error}");
+            return result.Scoring.FailedShards.Count > 0 ? (int)ExitCode.PartialFailure : (int)ExitCode.Ok;
+        }
+    }
+}

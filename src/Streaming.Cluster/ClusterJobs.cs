@@ -1,0 +1,227 @@
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using Streaming.Core;
+using Streaming.Core.Compute;
+using Streaming.Core.Datasets;
+using Streaming.Core.Options;
+using Streaming.Core.Selection;
+using Streaming.Engine.Scoring;
+
+namespace Streaming.Cluster;
+
+/// <summary>A job's key: a hash of everything its outputs depend on, so the same command attaches to the same job.</summary>
+public static class JobKeys
+{
+    public static string Of(JobSpec spec)
+    {
+        var text = JsonSerializer.Serialize(new
+        {
+            spec.TeacherSha256, spec.DataManifestSha256, spec.Data, spec.Out, spec.TopP, spec.Batch, spec.Threads, spec.Isa, spec.ChannelsLast,
+            spec.K, spec.P, spec.Balance, spec.Seed,
+        });
+        return "job-" + Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)))[..16];
+    }
+}
+
+/// <summary>What a cluster <c>score</c> did.</summary>
+public sealed record ClusterScoreResult(JobStatus Status, ScoringManifest Scoring, SelectionManifest? Selection, TimeSpan Elapsed, int Requeued);
+
+/// <summary>
+/// The submitter's side of a cluster <c>score</c>: submit the job or attach to it, follow its progress, and once every
+/// shard is committed write what a one-machine <c>score</c> writes: <c>scoring.json</c>, the quarantine list and, with
+/// -k, <c>selection/</c>, merged from the workers' partial selectors by per-class grains.
+/// </summary>
+public static class ClusterJobs
+{
+    /// <summary>Classes a merge grain takes (a bucket); at C = 1,000, 16 grains.</summary>
+    public const int ClassesPerBucket = 64;
+
+    /// <summary>The job a <c>score</c> with these options runs.</summary>
+    public static JobSpec SpecFor(ScoreOptions o, string isa, double leaseSeconds, bool channelsLast)
+    {
+        var dataset = DatasetManifest.Load(o.Data);
+        string teacher = Streaming.Models.Teachers.Teachers.Resolve(o.Teacher);
+        var spec = new JobSpec("", Path.GetFullPath(teacher), Hashing.Sha256File(teacher), Path.GetFullPath(o.Data),
+            Hashing.Sha256File(Path.Combine(o.Data, DatasetManifest.FileName)), Path.GetFullPath(o.Out), o.TopP, o.BatchSize,
+            Knobs.ResolveThreads(o.Threads), isa, channelsLast, o.K, o.P, BalanceModes.Name(o.Balance), o.Seed, leaseSeconds,
+            dataset.Shards.Select(s => new ShardInput(s.File, s.Rows)).ToList());
+        return spec with { Key = JobKeys.Of(spec) };
+    }
+
+    /// <summary>
+    /// Submits (or attaches to) the job and waits for it; cancelling detaches and leaves the job running. Then writes
+    /// the outputs. <paramref name="classes"/> are the teacher's class names (they go into the manifests).
+    /// </summary>
+    public static async Task<ClusterScoreResult> RunAsync(IGrainFactory grains, JobSpec spec, IReadOnlyList<string> classes,
+        IProgress<JobStatus>? progress = null, Action<string>? log = null, CancellationToken cancellationToken = default)
+    {
+        log ??= _ => { };
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        var job = grains.GetGrain<IJobGrain>(spec.Key);
+        var patience = TimeSpan.FromMinutes(5);
+        var status = await ClusterHosting.RetryAsync(() => job.SubmitAsync(spec), patience, cancellationToken, null, "submitting").ConfigureAwait(false);
+        log(status.Done + status.Failed > 0 ? $"attached to job {spec.Key}: {status.Done} of {status.Shards} shards done" : $"submitted job {spec.Key}: {status.Shards} shards");
+        int requeued = 0;
+        var reported = new HashSet<string>(StringComparer.Ordinal);
+        while (true)
+        {
+            while (!status.Complete)
+            {
+                await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                status = await ClusterHosting.RetryAsync(async () => (await job.StatusAsync().ConfigureAwait(false))!, patience, cancellationToken, null, "following the job").ConfigureAwait(false);
+                foreach (var r in status.Refusals)
+                    if (reported.Add(r)) log($"refused: {r}");
+                progress?.Report(status);
+            }
+            var record = (await ClusterHosting.RetryAsync(job.RecordAsync, patience, cancellationToken, null, "reading the job").ConfigureAwait(false))!;
+            // Every committed score shard must be there, as committed; one that is not (deleted, torn) is scored again.
+            var bad = record.Shards.Select((r, i) => (r, i))
+                .Where(x => x.r.Status == ShardStatus.Done && (!File.Exists(Path.Combine(spec.Out, x.r.ScoreFile!)) || Hashing.Sha256File(Path.Combine(spec.Out, x.r.ScoreFile!)) != x.r.Sha256))
+                .Select(x => x.i).ToList();
+            if (bad.Count == 0)
+            {
+                var (scoring, selection) = await WriteOutputsAsync(grains, record, classes, log, cancellationToken).ConfigureAwait(false);
+                await ClusterHosting.RetryAsync(async () =>
+                {
+                    await job.FinishAsync().ConfigureAwait(false);
+                    return true;
+                }, patience, cancellationToken).ConfigureAwait(false);
+                return new ClusterScoreResult(status, scoring, selection, clock.Elapsed, requeued);
+            }
+            log($"{bad.Count} committed score shards are missing or not as committed; they are scored again");
+            requeued += bad.Count;
+            await job.RequeueAsync(bad).ConfigureAwait(false);
+            status = (await job.StatusAsync().ConfigureAwait(false))!;
+        }
+    }
+
+    /// <summary>scoring.json, the quarantine list and selection/: the same files a one-machine score writes.</summary>
+    private static async Task<(ScoringManifest, SelectionManifest?)> WriteOutputsAsync(IGrainFactory grains, JobRecord record, IReadOnlyList<string> classes,
+        Action<string> log, CancellationToken cancellationToken)
+    {
+        var spec = record.Spec;
+        var entries = new List<ScoredShard>();
+        var failed = new List<FailedShard>();
+        for (int i = 0; i < record.Shards.Count; i++)
+        {
+            var r = record.Shards[i];
+            if (r.Status == ShardStatus.Done) entries.Add(new ScoredShard(spec.Shards[i].Input, r.ScoreFile!, r.Rows, r.Quarantined, r.Sha256!));
+            else failed.Add(new FailedShard(spec.Shards[i].Input, r.Error ?? "not scored"));
+        }
+        var compute = record.ComputeJson is string json ? JsonSerializer.Deserialize<ComputeEnvironment>(json) : null;
+        var manifest = new ScoringManifest
+        {
+            Teacher = spec.Teacher,
+            TeacherSha256 = spec.TeacherSha256,
+            Dataset = spec.Data,
+            DatasetManifestSha256 = spec.DataManifestSha256,
+            TopP = Math.Min(spec.TopP, classes.Count),
+            Batch = spec.Batch,
+            Classes = classes,
+            Shards = entries,
+            FailedShards = failed,
+            Compute = compute is null ? null : compute with { Threads = spec.Threads },
+        };
+        await manifest.SaveAsync(spec.Out, cancellationToken).ConfigureAwait(false);
+        await AtomicFile.WriteAsync(Path.Combine(spec.Out, DatasetWriter.QuarantineFileName), async stream =>
+        {
+            await using var text = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
+            foreach (var line in entries.Select(e => Path.Combine(spec.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines))
+                await text.WriteLineAsync(line).ConfigureAwait(false);
+        }, cancellationToken).ConfigureAwait(false);
+        // Orphans: score shards written but never committed (a worker died between the rename and the commit) are
+        // the same bytes as the committed ones and were overwritten; temporary files of cut-off writes go.
+        foreach (var partial in Directory.EnumerateFiles(Path.Combine(spec.Out, ScoringManifest.ScoresFolder), "*" + AtomicFile.TempSuffix))
+            AtomicFile.TryDelete(partial);
+
+        SelectionManifest? selection = null;
+        if (spec.K is int k)
+        {
+            var selector = await MergeAsync(grains, record, classes.Count, log, cancellationToken).ConfigureAwait(false);
+            selection = await SelectionWriter.WriteAsync(Path.Combine(spec.Out, "selection"), selector, new SelectionManifest
+            {
+                Classes = classes,
+                Dataset = spec.Data,
+                ScoreShards = entries.Select(e => new ScoreShardEntry(e.File, e.Rows, e.Sha256)).ToList(),
+            }, cancellationToken).ConfigureAwait(false);
+            string partials = Path.Combine(spec.Out, ScoringWorker.PartialsFolder);
+            if (Directory.Exists(partials)) Directory.Delete(partials, recursive: true);
+        }
+        return (manifest, selection);
+    }
+
+    /// <summary>
+    /// D-hat from the partials: those whose every shard is committed under the epoch they name, disjoint from each other,
+    /// plus one made here from the score shards no chosen partial covers. Merge grains (a bucket of classes each) fold
+    /// them; the result equals a selector fed every score shard, because the heaps' merge is exact.
+    /// </summary>
+    internal static async Task<Selector> MergeAsync(IGrainFactory grains, JobRecord record, int classCount, Action<string> log, CancellationToken cancellationToken)
+    {
+        var spec = record.Spec;
+        var mode = BalanceModes.Parse(spec.Balance);
+        var committed = record.Shards.Select((r, i) => (r, i)).Where(x => x.r.Status == ShardStatus.Done).ToDictionary(x => x.i, x => x.r.Epoch);
+        var covered = new HashSet<int>();
+        var chosen = new List<string>();
+        foreach (var p in record.Partials.OrderByDescending(p => p.Covers.Count).ThenBy(p => p.File, StringComparer.Ordinal))
+        {
+            bool valid = p.Covers.All(c => committed.TryGetValue(c.Shard, out long e) && e == c.Epoch && !covered.Contains(c.Shard))
+                && File.Exists(Path.Combine(spec.Out, p.File));
+            if (!valid) continue;
+            chosen.Add(p.File);
+            foreach (var c in p.Covers) covered.Add(c.Shard);
+        }
+        var rest = committed.Keys.Where(i => !covered.Contains(i)).Order().ToList();
+        if (rest.Count > 0 || chosen.Count == 0)
+        {
+            var own = new Selector(classCount, spec.K!.Value, spec.P, mode, spec.Seed);
+            foreach (int i in rest)
+                await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(spec.Out, record.Shards[i].ScoreFile!), cancellationToken).ConfigureAwait(false))
+                    own.Offer(batch);
+            string name = Path.Combine(ScoringWorker.PartialsFolder, $"submitter-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.arrow");
+            Directory.CreateDirectory(Path.Combine(spec.Out, ScoringWorker.PartialsFolder));
+            await HeapCheckpoint.WriteAsync(Path.Combine(spec.Out, name), own, cancellationToken).ConfigureAwait(false);
+            chosen.Add(name);
+        }
+        log($"merging {chosen.Count} partial selectors ({covered.Count} shards from workers' partials, {rest.Count} read from their score shards)");
+
+        long rows = -1;
+        long[] topOne = [];
+        // Fresh grains for each merge: a bucket that merged another set of partials before (an earlier attempt) holds nothing of this one.
+        string merge = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
+        var kept = new List<(int, Candidate)>();
+        for (int first = 0; first < classCount; first += ClassesPerBucket)
+        {
+            int count = Math.Min(ClassesPerBucket, classCount - first);
+            var bucket = grains.GetGrain<IClassMergeGrain>($"{spec.Key}/{merge}/{first / ClassesPerBucket}");
+            for (int attempt = 1; ; attempt++)
+            {
+                var f = first;
+                var summary = await ClusterHosting.RetryAsync(() => bucket.MergeAsync(spec.Out, f, count, chosen), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+                var classesKept = new List<ClassKept>();
+                bool whole = summary.Merged.Count == chosen.Count && chosen.All(summary.Merged.Contains);
+                for (int c = first; whole && c < first + count; c++)
+                {
+                    int cc = c;
+                    var one = await ClusterHosting.RetryAsync(() => bucket.KeptAsync(cc), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+                    // A grain that came back empty on another silo has not merged them all: deliver again.
+                    whole = one.Merged.Count == chosen.Count && chosen.All(one.Merged.Contains);
+                    classesKept.Add(one);
+                }
+                if (whole)
+                {
+                    foreach (var one in classesKept)
+                        for (int i = 0; i < one.Ids.Length; i++) kept.Add((one.Class, new Candidate(one.Scores[i], one.Ids[i], one.Probs[i])));
+                    if (rows < 0)
+                    {
+                        rows = summary.Rows;
+                        topOne = summary.TopOne;
+                    }
+                    break;
+                }
+                if (attempt >= 5) throw new StreamingException($"merge grain {spec.Key}/{first / ClassesPerBucket} lost its partials five times running");
+            }
+        }
+        return Selector.Restore(classCount, spec.K!.Value, spec.P, mode, spec.Seed, rows, topOne, kept);
+    }
+}

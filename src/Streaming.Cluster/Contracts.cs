@@ -1,0 +1,205 @@
+namespace Streaming.Cluster;
+
+// What grains and their callers say to each other. Every type that crosses a silo boundary or is persisted is
+// [GenerateSerializer] with explicit field ids, so that a later version can add fields and still read old state.
+
+/// <summary>One input shard of a job: its path relative to the dataset folder and its row count.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)] long Rows);
+
+/// <summary>
+/// A scoring job: the teacher, the data and every option the score shards' bytes and D-hat depend on. Its key is a hash
+/// of all of them (<see cref="JobKeys"/>), so the same command from any machine attaches to the same job.
+/// </summary>
+[GenerateSerializer, Immutable]
+public sealed record JobSpec(
+    [property: Id(0)] string Key,
+    [property: Id(1)] string Teacher,
+    [property: Id(2)] string TeacherSha256,
+    [property: Id(3)] string Data,
+    [property: Id(4)] string DataManifestSha256,
+    [property: Id(5)] string Out,
+    [property: Id(6)] int TopP,
+    [property: Id(7)] int Batch,
+    [property: Id(8)] int Threads,
+    [property: Id(9)] string Isa,
+    [property: Id(10)] bool ChannelsLast,
+    [property: Id(11)] int? K,
+    [property: Id(12)] int P,
+    [property: Id(13)] string Balance,
+    [property: Id(14)] ulong Seed,
+    [property: Id(15)] double LeaseSeconds,
+    [property: Id(16)] IReadOnlyList<ShardInput> Shards);
+
+/// <summary>A worker as a job sees it: who, and which kernels it runs (a job pins one set on every worker).</summary>
+[GenerateSerializer, Immutable]
+public sealed record WorkerInfo(
+    [property: Id(0)] string Id,
+    [property: Id(1)] string Host,
+    [property: Id(2)] int Pid,
+    [property: Id(3)] string Isa,
+    [property: Id(4)] string KernelKey,
+    [property: Id(5)] string ComputeJson);
+
+/// <summary>A shard leased to one worker until <see cref="ExpiresUtc"/>; its commit must name <see cref="Epoch"/>.</summary>
+[GenerateSerializer, Immutable]
+public sealed record Lease([property: Id(0)] int Shard, [property: Id(1)] string Input, [property: Id(2)] long Epoch, [property: Id(3)] DateTime ExpiresUtc);
+
+/// <summary>The answer to a lease request: shards, or why this worker may not work on the job, or that nothing is left.</summary>
+[GenerateSerializer, Immutable]
+public sealed record LeaseAnswer([property: Id(0)] IReadOnlyList<Lease> Leases, [property: Id(1)] string? Refused, [property: Id(2)] bool NothingLeft);
+
+/// <summary>A worker's report that a leased shard is finished: its score shard (relative to the job's out folder) and hash, or its error.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardDone(
+    [property: Id(0)] int Shard,
+    [property: Id(1)] long Epoch,
+    [property: Id(2)] string? ScoreFile,
+    [property: Id(3)] string? Sha256,
+    [property: Id(4)] long Rows,
+    [property: Id(5)] long Quarantined,
+    [property: Id(6)] string? Error);
+
+/// <summary>A shard and the lease epoch under which it was committed.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ShardEpoch([property: Id(0)] int Shard, [property: Id(1)] long Epoch);
+
+/// <summary>A worker's partial selector (a heaps checkpoint, Arrow IPC with LZ4) over the shards it committed.</summary>
+[GenerateSerializer, Immutable]
+public sealed record PartialInfo([property: Id(0)] string Worker, [property: Id(1)] string File, [property: Id(2)] IReadOnlyList<ShardEpoch> Covers);
+
+/// <summary>A shard's record in a job.</summary>
+[GenerateSerializer]
+public sealed class ShardRecord
+{
+    [Id(0)] public ShardStatus Status;
+    [Id(1)] public string? Worker;
+    [Id(2)] public long Epoch;
+    [Id(3)] public DateTime ExpiresUtc;
+    [Id(4)] public string? ScoreFile;
+    [Id(5)] public string? Sha256;
+    [Id(6)] public long Rows;
+    [Id(7)] public long Quarantined;
+    [Id(8)] public string? Error;
+}
+
+public enum ShardStatus
+{
+    Pending,
+    Leased,
+    Done,
+    Failed,
+}
+
+/// <summary>One worker's share of a job, for progress.</summary>
+[GenerateSerializer, Immutable]
+public sealed record WorkerProgress(
+    [property: Id(0)] string Worker,
+    [property: Id(1)] int Leased,
+    [property: Id(2)] int Shards,
+    [property: Id(3)] long Images,
+    [property: Id(4)] double ImagesPerSecond,
+    [property: Id(5)] DateTime LastSeenUtc);
+
+/// <summary>A job's progress.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobStatus(
+    [property: Id(0)] string Key,
+    [property: Id(1)] int Shards,
+    [property: Id(2)] int Done,
+    [property: Id(3)] int Failed,
+    [property: Id(4)] int Leased,
+    [property: Id(5)] int Pending,
+    [property: Id(6)] long Images,
+    [property: Id(7)] double ImagesPerSecond,
+    [property: Id(8)] IReadOnlyList<WorkerProgress> Workers,
+    [property: Id(9)] bool Finished,
+    [property: Id(10)] string Out,
+    [property: Id(11)] IReadOnlyList<string> Refusals)
+{
+    public bool Complete => Done + Failed == Shards;
+}
+
+/// <summary>Everything the submitter needs to write a job's outputs once every shard is done.</summary>
+[GenerateSerializer, Immutable]
+public sealed record JobRecord(
+    [property: Id(0)] JobSpec Spec,
+    [property: Id(1)] IReadOnlyList<ShardRecord> Shards,
+    [property: Id(2)] IReadOnlyList<PartialInfo> Partials,
+    [property: Id(3)] string? ComputeJson);
+
+/// <summary>What a merge grain holds after merging partials: which ones, and their summed row and top-1 counts.</summary>
+[GenerateSerializer, Immutable]
+public sealed record MergeSummary([property: Id(0)] IReadOnlyList<string> Merged, [property: Id(1)] long Rows, [property: Id(2)] long[] TopOne);
+
+/// <summary>One class's kept candidates, best first, with the partials they were merged from.</summary>
+[GenerateSerializer, Immutable]
+public sealed record ClassKept(
+    [property: Id(0)] int Class,
+    [property: Id(1)] string[] Ids,
+    [property: Id(2)] float[] Scores,
+    [property: Id(3)] float[] Probs,
+    [property: Id(4)] IReadOnlyList<string> Merged);
+
+/// <summary>
+/// A scoring job: its shards, leased to workers with an expiry and an epoch; commits fenced by the epoch; partial
+/// selectors registered by workers. Keyed by <see cref="JobSpec.Key"/>.
+/// </summary>
+public interface IJobGrain : IGrainWithStringKey
+{
+    /// <summary>Creates the job, or attaches to it when it exists with the same spec; returns its status.</summary>
+    Task<JobStatus> SubmitAsync(JobSpec spec);
+
+    Task<JobSpec?> SpecAsync();
+
+    /// <summary>Up to <paramref name="max"/> shards for this worker (expired leases are taken back first), or why not.</summary>
+    Task<LeaseAnswer> LeaseAsync(WorkerInfo worker, int max);
+
+    /// <summary>Extends the worker's leases; returns the shards among <paramref name="held"/> it no longer holds.</summary>
+    Task<IReadOnlyList<int>> HeartbeatAsync(string worker, IReadOnlyList<ShardEpoch> held);
+
+    /// <summary>Records a finished shard; null when accepted, else why it was refused (a stale epoch: the lease moved).</summary>
+    Task<string?> CommitAsync(string worker, ShardDone done);
+
+    /// <summary>Hands back every lease the worker holds (a worker stopping with SIGTERM).</summary>
+    Task<int> ReleaseAsync(string worker);
+
+    /// <summary>Records a worker's latest partial selector (it supersedes the worker's earlier ones).</summary>
+    Task RegisterPartialAsync(PartialInfo partial);
+
+    /// <summary>Puts committed shards whose score shards were found missing or not as recorded back to pending.</summary>
+    Task RequeueAsync(IReadOnlyList<int> shards);
+
+    Task<JobStatus?> StatusAsync();
+
+    Task<JobRecord?> RecordAsync();
+
+    /// <summary>Marks the job's outputs written; the job leaves the list of active jobs.</summary>
+    Task FinishAsync();
+}
+
+/// <summary>The active jobs, for workers to find work (one grain, key <see cref="Key"/>).</summary>
+public interface IJobRegistryGrain : IGrainWithStringKey
+{
+    public const string Key = "jobs";
+
+    Task AddAsync(string job);
+
+    Task RemoveAsync(string job);
+
+    Task<IReadOnlyList<string>> ActiveAsync();
+
+    Task<IReadOnlyList<string>> AllAsync();
+}
+
+/// <summary>
+/// The per-class merge of a job's partial selectors, for one bucket of classes (key <c>JOB/BUCKET</c>). Merging is
+/// idempotent per partial (a partial delivered twice changes nothing) and per image id (the heaps' own rule).
+/// </summary>
+public interface IClassMergeGrain : IGrainWithStringKey
+{
+    /// <summary>Merges the partials (files under <paramref name="outFolder"/>) into classes <paramref name="first"/> .. first + count - 1.</summary>
+    Task<MergeSummary> MergeAsync(string outFolder, int first, int count, IReadOnlyList<string> partials);
+
+    Task<ClassKept> KeptAsync(int c);
+}
