@@ -183,10 +183,12 @@ public static class ClusterHosting
         }
     }
 
-    /// <summary>Errors of a cluster in motion (a silo died, a gateway is gone, the database restarts), worth a retry.</summary>
-    public static bool Transient(Exception e) => e is OrleansException or TimeoutException or SiloUnavailableException or OrleansMessageRejectionException
-        or Orleans.Runtime.Messaging.ConnectionFailedException or NpgsqlException or IOException
-        || (e is AggregateException a && a.InnerExceptions.All(Transient));
+    /// <summary>
+    /// Errors of a cluster in motion, worth a retry: a silo died, a gateway is gone, the database restarts (grain storage
+    /// then fails in the grain, and the caller sees whatever the provider threw, wrapped or not). Not: a cancellation,
+    /// or the engine's own one-line errors.
+    /// </summary>
+    public static bool Transient(Exception e) => e is not (OperationCanceledException or StreamingException or ArgumentException);
 }
 
 /// <summary>

@@ -2,6 +2,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
+using Orleans.Configuration;
 
 namespace Streaming.Cluster;
 
@@ -22,7 +23,11 @@ public static class ClusterNode
         builder.UseOrleans(silo =>
         {
             ClusterHosting.ConfigureSilo(silo, connection, endpoints);
-            if (worker is not null) AddWorker(silo.Services, worker, teachers);
+            if (worker is not null)
+            {
+                AddWorker(silo.Services, worker, teachers);
+                silo.Configure<SiloOptions>(o => o.SiloName = worker.Id);
+            }
         });
         return builder.Build();
     }
