@@ -3,9 +3,12 @@ namespace Streaming.Cluster;
 // What grains and their callers say to each other. Every type that crosses a silo boundary or is persisted is
 // [GenerateSerializer] with explicit field ids, so that a later version can add fields and still read old state.
 
-/// <summary>One input shard of a job: its path relative to the dataset folder and its row count.</summary>
+/// <summary>
+/// One input shard of a job: its path relative to the dataset folder (or absolute), its row count, and where its score
+/// shard goes relative to the job's out folder (null: <c>scores/score-NAME.parquet</c>, as a one-machine score names it).
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)] long Rows);
+public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)] long Rows, [property: Id(2)] string? ScoreFile = null);
 
 /// <summary>
 /// A scoring job: the teacher, the data and every option the score shards' bytes and D-hat depend on. Its key is a hash
@@ -39,7 +42,8 @@ public sealed record WorkerInfo(
     [property: Id(2)] int Pid,
     [property: Id(3)] string Isa,
     [property: Id(4)] string KernelKey,
-    [property: Id(5)] string ComputeJson);
+    [property: Id(5)] string ComputeJson,
+    [property: Id(6)] bool ChannelsLast = true);
 
 /// <summary>A shard leased to one worker until <see cref="ExpiresUtc"/>; its commit must name <see cref="Epoch"/>.</summary>
 [GenerateSerializer, Immutable]
@@ -176,6 +180,12 @@ public interface IJobGrain : IGrainWithStringKey
 
     /// <summary>Marks the job's outputs written; the job leaves the list of active jobs.</summary>
     Task FinishAsync();
+
+    /// <summary>Adds shards to an open-ended job (the daemon's); one already in it (same input and score file) keeps its index. Returns each one's index.</summary>
+    Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards);
+
+    /// <summary>The records of these shards (the daemon follows its shards' commits).</summary>
+    Task<IReadOnlyList<ShardRecord>> OutcomesAsync(IReadOnlyList<int> shards);
 }
 
 /// <summary>The active jobs, for workers to find work (one grain, key <see cref="Key"/>).</summary>

@@ -148,6 +148,8 @@ public sealed class JobGrain(
     {
         if (spec.Isa != "native" && worker.Isa != spec.Isa)
             return $"worker {worker.Id}: the job pins isa {spec.Isa}, this worker runs {worker.Isa}; start it with --isa {spec.Isa}";
+        if (worker.ChannelsLast != spec.ChannelsLast)
+            return $"worker {worker.Id}: the job runs channels-last {(spec.ChannelsLast ? "on" : "off")}, this worker {(worker.ChannelsLast ? "on" : "off")}; start it with --channels-last {(spec.ChannelsLast ? "true" : "false")}";
         if (S.KernelKey is null)
         {
             S.KernelKey = worker.KernelKey;
@@ -298,6 +300,36 @@ public sealed class JobGrain(
 
     public Task<JobRecord?> RecordAsync() => Task.FromResult(S.Spec is null ? null
         : new JobRecord(S.Spec, S.Shards, S.Partials.Values.OrderBy(p => p.Worker, StringComparer.Ordinal).ToList(), S.ComputeJson));
+
+    public async Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards)
+    {
+        var spec = S.Spec ?? throw new InvalidOperationException($"job {this.GetPrimaryKeyString()} was not submitted");
+        var all = spec.Shards.ToList();
+        var indices = new List<int>();
+        foreach (var shard in shards)
+        {
+            int at = all.FindIndex(s => s.Input == shard.Input && s.ScoreFile == shard.ScoreFile);
+            if (at < 0)
+            {
+                at = all.Count;
+                all.Add(shard);
+                _pending.Add(at);
+            }
+            indices.Add(at);
+        }
+        if (all.Count != spec.Shards.Count)
+        {
+            S.Spec = spec with { Shards = all };
+            S.Shards = [.. S.Shards, .. Enumerable.Range(0, all.Count - S.Shards.Length).Select(_ => new ShardRecord())];
+            S.Finished = false;
+            await SaveNowAsync();
+            await GrainFactory.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key).AddAsync(spec.Key);
+        }
+        return indices;
+    }
+
+    public Task<IReadOnlyList<ShardRecord>> OutcomesAsync(IReadOnlyList<int> shards) =>
+        Task.FromResult<IReadOnlyList<ShardRecord>>(shards.Select(i => (uint)i < (uint)S.Shards.Length ? S.Shards[i] : new ShardRecord { Status = ShardStatus.Failed, Error = "not in the job" }).ToList());
 
     public async Task FinishAsync()
     {

@@ -120,7 +120,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         if (spec is null) return JobOutcome.Idle;
         int threads = Kernels.UseThreads(spec.Threads);
         var compute = Kernels.Current(threads);
-        var me = new WorkerInfo(options.Id, Environment.MachineName, Environment.ProcessId, compute.Isa, Kernels.KernelKey(compute), JsonSerializer.Serialize(compute));
+        var me = new WorkerInfo(options.Id, Environment.MachineName, Environment.ProcessId, compute.Isa, Kernels.KernelKey(compute), JsonSerializer.Serialize(compute), compute.ChannelsLast);
         // Ask before opening the teacher: a worker the job refuses (other kernels) should learn it at once.
         var first = await ClusterHosting.RetryAsync(() => job.LeaseAsync(me, options.Prefetch), options.Patience, stop, log, "leasing").ConfigureAwait(false);
         if (first.Refused is string why)
@@ -187,9 +187,9 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             }
         }
 
-        string scores = Path.Combine(spec.Out, ScoringManifest.ScoresFolder);
-        Directory.CreateDirectory(scores);
-        var sink = new ShardSink(s => Path.Combine(scores, ScoreName(s.Input)), selector, Committed, Failed, admit: Admit);
+        Directory.CreateDirectory(Path.Combine(spec.Out, ScoringManifest.ScoresFolder));
+        var sink = new ShardSink(s => Path.Combine(spec.Out, ((Held)s.Tag!).Input.ScoreFile ?? Path.Combine(ScoringManifest.ScoresFolder, ScoreName(s.Input))),
+            selector, Committed, Failed, admit: Admit);
         var graph = new ScoreGraph(teacher, topP, spec.Batch, options.DecodeWorkers, sink, jobStop.Token);
         var beat = HeartbeatAsync(job, spec, held, jobStop.Token);
         bool stoppedBySignal = false;

@@ -51,6 +51,8 @@ public sealed class DaemonConfig
         new ConfigKey("limits.max_member_mb", OptionKind.Int, 1024, "the largest tar member read; a drop with a larger one is quarantined", Min: 1) { Max = 2047 },
         new ConfigKey("limits.max_row_group_rows", OptionKind.Int, 1 << 20, "the most rows a Parquet row group in a drop may declare", Min: 1) { Max = 100_000_000 },
         new ConfigKey("limits.max_pixels", OptionKind.Int, 100_000_000, "images (and idx headers) declaring more pixels are quarantined", Min: 1) { Max = int.MaxValue / 4 },
+        new ConfigKey("cluster", OptionKind.Text, "", "a PostgreSQL connection string: the Orleans cluster's workers score the shards instead of this process (empty: score here)"),
+        new ConfigKey("cluster.lease_seconds", OptionKind.Number, 30.0, "with cluster: how long a worker holds a shard without a heartbeat", Min: 1) { Max = 3600 },
         new ConfigKey("shutdown.timeout_seconds", OptionKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1) { Max = 3600 },
     ], "scoring.k=1000");
 
@@ -93,6 +95,8 @@ public sealed class DaemonConfig
     public TimeSpan Poll => TimeSpan.FromSeconds((double)_v["watch.poll_seconds"]);
     public TimeSpan Settle => TimeSpan.FromSeconds((double)_v["watch.settle_seconds"]);
     public string? Listen => (string)_v["http.listen"] is "off" ? null : (string)_v["http.listen"];
+    public string? Cluster => (string)_v["cluster"] is { Length: > 0 } c ? c : null;
+    public double LeaseSeconds => (double)_v["cluster.lease_seconds"];
     public string? TokenFile => (string)_v["http.token_file"] is { Length: > 0 } f ? f : null;
     public bool JsonLogs => (string)_v["log.format"] == "json";
     public Streaming.Core.Ingest.SourceLimits SourceLimits => new()

@@ -98,10 +98,37 @@ public sealed class DaemonWorker : BackgroundService
         // On SIGTERM the graph stops at once: the batch in inference finishes (it cannot be interrupted) and the
         // shard being recorded is recorded; a shard cut off halfway is scored again on restart.
         using var graphStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
-        var sink = new ShardSink(ScoreFile, _ledger.Selector, CommittedAsync, FailedAsync, _gate, NotWrittenAsync);
-        var graph = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, sink, graphStop.Token);
-        _status.Stages = graph.Stages;
-        await _intake.RescoreAsync(_ledger.Lost, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
+        ScoreGraph? graph = null;
+        Streaming.Cluster.RemoteScorer? remote = null;
+        Func<string, string, WorkShard, Task> send;
+        if (_config.Cluster is string cluster)
+        {
+            // A cluster client: the cluster's workers score each shard into this state folder, under the name given here.
+            int threads = Streaming.Core.Options.Knobs.ResolveThreads(_config.Threads);
+            string teacherSha = Hashing.Sha256File(teacherPath);
+            string isa = Streaming.Models.Compute.Kernels.Current(threads).Isa;
+            var spec = new Streaming.Cluster.JobSpec(
+                Streaming.Cluster.RemoteScorer.KeyFor(_paths.State, teacherSha, topP, _config.Batch, threads, isa, _config.ChannelsLast),
+                Path.GetFullPath(teacherPath), teacherSha, "/", "", Path.GetFullPath(_paths.State), topP, _config.Batch, threads, isa, _config.ChannelsLast,
+                null, _config.P, _config.BalanceName, _config.Seed, _config.LeaseSeconds, []);
+            remote = await Streaming.Cluster.RemoteScorer.StartAsync(Streaming.Cluster.ClusterConnection.Parse(cluster, _paths.State), spec,
+                (c, rows) => new ValueTask(LockedAsync(async () =>
+                {
+                    await foreach (var batch in rows(CancellationToken.None).ConfigureAwait(false)) _ledger.Selector.Offer(batch);
+                    await CommittedAsync(c).ConfigureAwait(false);
+                })),
+                (job, error) => new ValueTask(LockedAsync(() => FailedAsync(job, error).AsTask())), _log, stop).ConfigureAwait(false);
+            send = (path, input, shard) => remote.SendShardAsync(path, input, shard, Path.GetRelativePath(_paths.State, ScoreFile(new ShardJob(path, input, shard))), stop);
+        }
+        else
+        {
+            var sink = new ShardSink(ScoreFile, _ledger.Selector, CommittedAsync, FailedAsync, _gate, NotWrittenAsync);
+            var g = new ScoreGraph(teacher, topP, _config.Batch, _config.DecodeWorkers, sink, graphStop.Token);
+            graph = g;
+            _status.Stages = g.Stages;
+            send = (path, input, shard) => g.SendShardAsync(path, input, shard);
+        }
+        await _intake.RescoreAsync(_ledger.Lost, send, stop).ConfigureAwait(false);
         _status.Ready = true;
         _log.LogInformation("watching {Inbox}; state in {State}; K={K} P={P} top_p={TopP} {Balance}; {Done} shards done before",
             _config.Inbox, _paths.State, _config.K, _config.P, topP, _config.BalanceName, _ledger.State.Done.Count);
@@ -111,7 +138,7 @@ public sealed class DaemonWorker : BackgroundService
             {
                 _status.Beat();
                 // A failed graph cannot score anything: stop, saying why in one line (systemd restarts the daemon).
-                if (graph.Completion.IsFaulted)
+                if (graph is not null && graph.Completion.IsFaulted)
                     throw new StreamingException($"the scoring graph failed: {graph.Completion.Exception!.Flatten().InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)?.Message ?? "cancelled"}");
                 if (_status.Degraded is not null)
                 {
@@ -124,7 +151,7 @@ public sealed class DaemonWorker : BackgroundService
                     if (_ledger.CheckpointOwed) await LockedAsync(_ledger.CheckpointAsync).ConfigureAwait(false);
                 }
                 if (_intake.TakeRescores() is { Count: > 0 } again)
-                    await _intake.RescoreAsync(again, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
+                    await _intake.RescoreAsync(again, send, stop).ConfigureAwait(false);
                 bool sent = false;
                 var drops = inbox.Scan();
                 _status.Beat();
@@ -140,7 +167,7 @@ public sealed class DaemonWorker : BackgroundService
                     _status.Beat($"drop {drop.Name}");
                     try
                     {
-                        sent |= await _intake.StartAsync(work, (path, input, shard) => graph.SendShardAsync(path, input, shard), stop).ConfigureAwait(false);
+                        sent |= await _intake.StartAsync(work, send, stop).ConfigureAwait(false);
                     }
                     catch (IOException e) when (DaemonStatus.IsDiskFull(e))
                     {
@@ -178,17 +205,19 @@ public sealed class DaemonWorker : BackgroundService
             // not at all, then the heaps are checkpointed. A shard cut off halfway is scored again on restart.
             _status.Ready = false;
             graphStop.Cancel();
-            try
-            {
-                await graph.Completion.ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is OperationCanceledException || graph.Completion.IsCanceled)
-            {
-            }
-            catch (Exception e)
-            {
-                _log.LogError(e, "scoring stopped with an error");
-            }
+            if (remote is not null) await remote.DisposeAsync().ConfigureAwait(false);
+            if (graph is not null)
+                try
+                {
+                    await graph.Completion.ConfigureAwait(false);
+                }
+                catch (Exception e) when (e is OperationCanceledException || graph.Completion.IsCanceled)
+                {
+                }
+                catch (Exception e)
+                {
+                    _log.LogError(e, "scoring stopped with an error");
+                }
             await LockedAsync(async () =>
             {
                 if ((_ledger.State.Heaps?.Covers ?? 0) < _ledger.State.Done.Count) await _ledger.CheckpointAsync().ConfigureAwait(false);

@@ -347,3 +347,44 @@ public partial class DaemonTests
         }
     }
 }
+
+/// <summary>The daemon as a cluster client (issue 19): its shards are scored by a worker process, not by itself.</summary>
+public partial class DaemonTests
+{
+    [Fact]
+    public async Task AsAClusterClient_TheDaemonHandsItsShardsToTheWorkers_AndKeepsItsHeapsAndEndpoints()
+    {
+        var (code, output) = await CliProcess.RunAsync("score", "--teacher", Teacher, "--data", Unlabeled, "--out", _tmp.Sub("batch-cl"), "--top-p", "5", "--batch", "16", "--threads", "1");
+        Assert.True(code == 0, output);
+        await using var pg = await TempPostgres.StartAsync(_tmp.Sub("pg-daemon"));
+        using var worker = CliProcess.StartLogged(_tmp.Sub("worker-daemon.log"), "worker", "--cluster", pg.ConnectionString,
+            "--silo-port", Streaming.Cluster.ClusterHosting.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--gateway-port", Streaming.Cluster.ClusterHosting.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture), "--name", "w-daemon", "--decode-workers", "1");
+        string inbox = _tmp.Sub("inbox-cluster"), state = _tmp.Sub("state-cluster");
+        Directory.CreateDirectory(inbox);
+        var daemon = StartDaemon(Teacher, inbox, state, "--set", $"cluster={pg.ConnectionString}", "--set", "cluster.lease_seconds=5");
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            foreach (var shard in Shards.Take(3)) Drop(shard, inbox);
+            await WaitFor(() => DoneCount(state) == 3, "three shards scored on the cluster", state, 120);
+            var status = await Get(address + "/status");
+            Assert.Equal(200, status.Code);
+            Assert.Contains("\"shards_done\": 3", status.Text);
+            // Scored by the worker, into the daemon's state folder, with the bytes a one-machine score writes.
+            Assert.Contains("job daemon-", File.ReadAllText(_tmp.Sub("worker-daemon.log")));
+            Assert.Contains("scoring on the cluster", File.ReadAllText(state + ".log"));
+            foreach (var done in DaemonState.Load(state)!.Done)
+            {
+                string reference = Path.Combine(_tmp.Sub("batch-cl"), "scores", $"score-{Path.GetFileNameWithoutExtension(done.Input)}.parquet");
+                Assert.Equal(File.ReadAllBytes(reference), File.ReadAllBytes(Path.Combine(state, done.ScoreFile)));
+            }
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+            if (!worker.HasExited) worker.Kill();
+        }
+    }
+}
