@@ -22,20 +22,19 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
         foreach (var name in partials)
         {
             if (_merged.Contains(name)) continue;
-            var part = await HeapCheckpoint.ReadAsync(Path.Combine(outFolder, name));
+            // Only this bucket's file of the partial: each grain reads its own classes, and the partials are read once over all grains.
+            var (header, entries) = await HeapCheckpoint.ReadEntriesAsync(PartialFiles.Bucket(outFolder, name, first));
             if (_heaps.Length == 0)
             {
-                int capacity = part.Mode == BalanceMode.UnbalancedZipf ? (int)Math.Min(int.MaxValue, (long)part.K * part.Classes) : part.K;
+                int capacity = header.Mode == BalanceMode.UnbalancedZipf ? (int)Math.Min(int.MaxValue, (long)header.K * header.Classes) : header.K;
                 _heaps = Enumerable.Range(0, count).Select(_ => new ClassHeap(capacity)).ToArray();
                 _first = first;
-                _topOne = new long[part.Classes];
+                _topOne = new long[header.Classes];
             }
-            for (int c = first; c < first + count; c++)
-                foreach (var e in part.Kept(c))
-                    _heaps[c - first].Offer(e.Score, e.Id, e.Prob);
-            var top = part.TopOneCounts();
-            for (int c = 0; c < top.Length; c++) _topOne[c] += top[c];
-            _rows += part.Rows;
+            foreach (var (c, e) in entries)
+                if (c >= first && c < first + count) _heaps[c - first].Offer(e.Score, e.Id, e.Prob);
+            for (int c = 0; c < header.TopOne.Length; c++) _topOne[c] += header.TopOne[c];
+            _rows += header.Rows;
             _merged.Add(name);
         }
         return new MergeSummary(_merged.Order(StringComparer.Ordinal).ToList(), _rows, _topOne);
@@ -47,5 +46,29 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
         if (_heaps.Length == 0 || c < _first || c >= _first + _heaps.Length) return Task.FromResult(new ClassKept(c, [], [], [], merged));
         var ranked = _heaps[c - _first].Ranked();
         return Task.FromResult(new ClassKept(c, ranked.Select(r => r.Id).ToArray(), ranked.Select(r => r.Score).ToArray(), ranked.Select(r => r.Prob).ToArray(), merged));
+    }
+}
+
+/// <summary>
+/// A partial selector on disk: a folder (<c>partials/NAME/</c>) holding one heaps checkpoint a bucket of
+/// <see cref="ClassesPerBucket"/> classes, so that each merge grain reads only its bucket.
+/// </summary>
+public static class PartialFiles
+{
+    /// <summary>Classes a merge grain takes (a bucket); at C = 1,000, 16 grains.</summary>
+    public const int ClassesPerBucket = 64;
+
+    public static string Bucket(string outFolder, string partial, int firstClass) =>
+        Path.Combine(outFolder, partial, $"bucket-{firstClass / ClassesPerBucket:D5}.arrow");
+
+    /// <summary>Writes a selector as a partial (its buckets in a temporary folder, renamed into place once all are durable).</summary>
+    public static async Task WriteAsync(string outFolder, string partial, Selector selector, CancellationToken cancellationToken = default)
+    {
+        string folder = Path.Combine(outFolder, partial), temp = folder + Streaming.Core.AtomicFile.TempSuffix;
+        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+        Directory.CreateDirectory(temp);
+        for (int first = 0; first < selector.Classes; first += ClassesPerBucket)
+            await HeapCheckpoint.WriteClassesAsync(Bucket(outFolder, partial + Streaming.Core.AtomicFile.TempSuffix, first), selector, first, ClassesPerBucket, cancellationToken).ConfigureAwait(false);
+        Streaming.Core.AtomicFile.CommitDirectory(temp, folder);
     }
 }

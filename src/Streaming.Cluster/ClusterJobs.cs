@@ -34,9 +34,6 @@ public sealed record ClusterScoreResult(JobStatus Status, ScoringManifest Scorin
 /// </summary>
 public static class ClusterJobs
 {
-    /// <summary>Classes a merge grain takes (a bucket); at C = 1,000, 16 grains.</summary>
-    public const int ClassesPerBucket = 64;
-
     /// <summary>The job a <c>score</c> with these options runs.</summary>
     public static JobSpec SpecFor(ScoreOptions o, string isa, double leaseSeconds, bool channelsLast)
     {
@@ -166,7 +163,7 @@ public static class ClusterJobs
         foreach (var p in record.Partials.OrderByDescending(p => p.Covers.Count).ThenBy(p => p.File, StringComparer.Ordinal))
         {
             bool valid = p.Covers.All(c => committed.TryGetValue(c.Shard, out long e) && e == c.Epoch && !covered.Contains(c.Shard))
-                && File.Exists(Path.Combine(spec.Out, p.File));
+                && Directory.Exists(Path.Combine(spec.Out, p.File));
             if (!valid) continue;
             chosen.Add(p.File);
             foreach (var c in p.Covers) covered.Add(c.Shard);
@@ -178,9 +175,9 @@ public static class ClusterJobs
             foreach (int i in rest)
                 await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(spec.Out, record.Shards[i].ScoreFile!), cancellationToken).ConfigureAwait(false))
                     own.Offer(batch);
-            string name = Path.Combine(ScoringWorker.PartialsFolder, $"submitter-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}.arrow");
+            string name = Path.Combine(ScoringWorker.PartialsFolder, $"submitter-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
             Directory.CreateDirectory(Path.Combine(spec.Out, ScoringWorker.PartialsFolder));
-            await HeapCheckpoint.WriteAsync(Path.Combine(spec.Out, name), own, cancellationToken).ConfigureAwait(false);
+            await PartialFiles.WriteAsync(spec.Out, name, own, cancellationToken).ConfigureAwait(false);
             chosen.Add(name);
         }
         log($"merging {chosen.Count} partial selectors ({covered.Count} shards from workers' partials, {rest.Count} read from their score shards)");
@@ -190,10 +187,10 @@ public static class ClusterJobs
         // Fresh grains for each merge: a bucket that merged another set of partials before (an earlier attempt) holds nothing of this one.
         string merge = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
         var kept = new List<(int, Candidate)>();
-        for (int first = 0; first < classCount; first += ClassesPerBucket)
+        for (int first = 0; first < classCount; first += PartialFiles.ClassesPerBucket)
         {
-            int count = Math.Min(ClassesPerBucket, classCount - first);
-            var bucket = grains.GetGrain<IClassMergeGrain>($"{spec.Key}/{merge}/{first / ClassesPerBucket}");
+            int count = Math.Min(PartialFiles.ClassesPerBucket, classCount - first);
+            var bucket = grains.GetGrain<IClassMergeGrain>($"{spec.Key}/{merge}/{first / PartialFiles.ClassesPerBucket}");
             for (int attempt = 1; ; attempt++)
             {
                 var f = first;
@@ -219,7 +216,7 @@ public static class ClusterJobs
                     }
                     break;
                 }
-                if (attempt >= 5) throw new StreamingException($"merge grain {spec.Key}/{first / ClassesPerBucket} lost its partials five times running");
+                if (attempt >= 5) throw new StreamingException($"merge grain {spec.Key}/{first / PartialFiles.ClassesPerBucket} lost its partials five times running");
             }
         }
         return Selector.Restore(classCount, spec.K!.Value, spec.P, mode, spec.Seed, rows, topOne, kept);

@@ -279,13 +279,12 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         }
     }
 
-    /// <summary>Checkpoints the partial selector (Arrow IPC, LZ4; a new file each time) and registers it with the job.</summary>
+    /// <summary>Checkpoints the partial selector (Arrow IPC, LZ4, a file a bucket of classes; a new folder each time) and registers it with the job.</summary>
     private async Task WritePartialAsync(IJobGrain job, JobSpec spec, Selector selector, List<ShardEpoch> covers, int seq)
     {
-        string name = Path.Combine(PartialsFolder, $"{options.Id}-{seq:D6}.arrow");
-        string path = Path.Combine(spec.Out, name);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
-        await HeapCheckpoint.WriteAsync(path, selector).ConfigureAwait(false);
+        string name = Path.Combine(PartialsFolder, $"{options.Id}-{seq:D6}");
+        Directory.CreateDirectory(Path.Combine(spec.Out, PartialsFolder));
+        await PartialFiles.WriteAsync(spec.Out, name, selector).ConfigureAwait(false);
         var info = new PartialInfo(options.Id, name, covers.ToList());
         try
         {

@@ -184,7 +184,7 @@ public class ClusterTests : IAsyncLifetime
         Assert.Equal("bbbb", record.Shards[lease.Shard].Sha256);
 
         // A partial that names the stale epoch never reaches D-hat: the merge takes only partials whose epochs match.
-        await job.RegisterPartialAsync(new PartialInfo("a", "partials/a.arrow", [new ShardEpoch(lease.Shard, lease.Epoch)]));
+        await job.RegisterPartialAsync(new PartialInfo("a", "partials/a", [new ShardEpoch(lease.Shard, lease.Epoch)]));
 
         // Another kernel set: refused, in one line that says what to do.
         var c = new WorkerInfo("c", "host-c", 3, "avx2", "kernels-2", "{}");
@@ -219,13 +219,13 @@ public class ClusterTests : IAsyncLifetime
             var part = new Selector(10, 8, 2);
             foreach (var s in halves[h])
                 await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(output, s.File))) part.Offer(batch);
-            await HeapCheckpoint.WriteAsync(Path.Combine(output, "partials", $"p{h}.arrow"), part);
+            await PartialFiles.WriteAsync(output, Path.Combine("partials", $"p{h}"), part);
         }
         await using var cluster = await StartClusterAsync(_tmp.Sub("state-merge"), TimeSpan.Zero);
         var grain = cluster.Client.GetGrain<IClassMergeGrain>("merge-test/0");
-        var once = await grain.MergeAsync(output, 0, 10, ["partials/p0.arrow", "partials/p1.arrow"]);
+        var once = await grain.MergeAsync(output, 0, 10, ["partials/p0", "partials/p1"]);
         var keptOnce = await grain.KeptAsync(3);
-        var twice = await grain.MergeAsync(output, 0, 10, ["partials/p1.arrow", "partials/p0.arrow", "partials/p0.arrow"]);
+        var twice = await grain.MergeAsync(output, 0, 10, ["partials/p1", "partials/p0", "partials/p0"]);
         var keptTwice = await grain.KeptAsync(3);
         Assert.Equal(once.Rows, twice.Rows);
         Assert.Equal(once.TopOne, twice.TopOne);
@@ -239,9 +239,9 @@ public class ClusterTests : IAsyncLifetime
         var spec = ClusterJobs.SpecFor(Options(output), "native", 30, true);
         var partials = new List<PartialInfo>
         {
-            new("w0", "partials/p0.arrow", Enumerable.Range(0, 40).Select(i => new ShardEpoch(i, 7)).ToList()),
-            new("w1", "partials/p1.arrow", Enumerable.Range(40, Shards - 40).Select(i => new ShardEpoch(i, 7)).ToList()),
-            new("stale", "partials/p0.arrow", Enumerable.Range(0, Shards).Select(i => new ShardEpoch(i, 6)).ToList()),
+            new("w0", "partials/p0", Enumerable.Range(0, 40).Select(i => new ShardEpoch(i, 7)).ToList()),
+            new("w1", "partials/p1", Enumerable.Range(40, Shards - 40).Select(i => new ShardEpoch(i, 7)).ToList()),
+            new("stale", "partials/p0", Enumerable.Range(0, Shards).Select(i => new ShardEpoch(i, 6)).ToList()),
         };
         var merged = await ClusterJobs.MergeAsync(cluster.Client, new JobRecord(spec, records, partials, null), 10, _ => { }, CancellationToken.None);
         var reference = await HeapCheckpointRoundTrip(output, scoring);

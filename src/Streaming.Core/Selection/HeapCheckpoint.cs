@@ -25,7 +25,15 @@ public static class HeapCheckpoint
         .Field(f => f.Name("id").DataType(StringType.Default).Nullable(false))
         .Build();
 
-    public static async Task WriteAsync(string path, Selector selector, CancellationToken cancellationToken = default)
+    public static Task WriteAsync(string path, Selector selector, CancellationToken cancellationToken = default) =>
+        WriteClassesAsync(path, selector, 0, selector.Classes, cancellationToken);
+
+    /// <summary>
+    /// A checkpoint of classes <paramref name="first"/> .. first + count - 1 only (the header, rows and top-1 counts are
+    /// the whole selector's): a cluster worker's partial is one such file per bucket of classes, so that each merge
+    /// grain reads only its own classes.
+    /// </summary>
+    public static async Task WriteClassesAsync(string path, Selector selector, int first, int count, CancellationToken cancellationToken = default)
     {
         var inv = CultureInfo.InvariantCulture;
         var builder = new Schema.Builder();
@@ -61,7 +69,7 @@ public static class HeapCheckpoint
                 ids.Clear();
                 n = 0;
             }
-            for (int c = 0; c < selector.Classes; c++)
+            for (int c = first; c < Math.Min(selector.Classes, first + count); c++)
                 foreach (var e in selector.Kept(c))
                 {
                     classes.Append(c);
@@ -78,8 +86,18 @@ public static class HeapCheckpoint
         AtomicFile.Rename(temp, path);
     }
 
+    /// <summary>What a checkpoint's header says: the selector's settings, rows and top-1 counts.</summary>
+    public sealed record Header(int Classes, int K, int P, BalanceMode Mode, ulong Seed, long Rows, long[] TopOne);
+
     /// <summary>Reads a checkpoint back into a selector in the state it was written from.</summary>
     public static async Task<Selector> ReadAsync(string path, CancellationToken cancellationToken = default)
+    {
+        var (h, kept) = await ReadEntriesAsync(path, cancellationToken).ConfigureAwait(false);
+        return Selector.Restore(h.Classes, h.K, h.P, h.Mode, h.Seed, h.Rows, h.TopOne, kept);
+    }
+
+    /// <summary>Reads a checkpoint's header and entries (class, candidate), without building heaps.</summary>
+    public static async Task<(Header Header, List<(int Class, Candidate Kept)> Entries)> ReadEntriesAsync(string path, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: heap checkpoint not found");
         try
@@ -105,8 +123,8 @@ public static class HeapCheckpoint
                 for (int i = 0; i < batch.Length; i++)
                     kept.Add((c.GetValue(i)!.Value, new Candidate(score.GetValue(i)!.Value, id.GetString(i), prob.GetValue(i)!.Value)));
             }
-            return Selector.Restore(classes, int.Parse(Meta("k"), inv), int.Parse(Meta("p"), inv), Enum.Parse<BalanceMode>(Meta("mode")),
-                ulong.Parse(Meta("seed"), inv), long.Parse(Meta("rows"), inv), topOne, kept);
+            return (new Header(classes, int.Parse(Meta("k"), inv), int.Parse(Meta("p"), inv), Enum.Parse<BalanceMode>(Meta("mode")), ulong.Parse(Meta("seed"), inv),
+                long.Parse(Meta("rows"), inv), topOne), kept);
         }
         catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
         {
