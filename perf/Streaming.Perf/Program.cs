@@ -14,6 +14,8 @@ using Streaming.Perf;
 //   daemon-soak-hostile [minutes=30] [burst_shards=300] [interval_s=6] [out]  the same with hostile drops, 2 kill -9s and a full disk; checks (root: tmpfs)
 //   hot --inProcess  BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
 //   profile-overhead TEACHER DATA [seconds=15] [reps=3]  scoring throughput with the profiler sampling and without
+//   cluster-coord CONN [workers=3] [shards=20000] [lease=4]  leases + commits a second: silo processes with a zero-cost scorer (perf/cluster.sh)
+//   cluster-merge DIR [partials=100] [C=1000] [K=16000] [per_class=1600]  the per-class merge grains over synthetic partials: time and memory
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";
 switch (what)
@@ -47,6 +49,12 @@ switch (what)
     case "decode":
         BenchmarkRunner.Run<DecodeBenchmarks>(args: args.Skip(1).ToArray());
         return 0;
+    case "cluster-coord":
+        return await ClusterBench.CoordinationAsync(args.Skip(1).ToArray());
+    case "cluster-coord-worker":
+        return await ClusterBench.CoordinationWorkerAsync(args.Skip(1).ToArray());
+    case "cluster-merge":
+        return await ClusterBench.MergeAsync(args.Skip(1).ToArray());
     case "help":
         Console.WriteLine("usage: Streaming.Perf decode|stages|ingest|model [options]");
         return 0;

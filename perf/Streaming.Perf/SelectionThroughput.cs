@@ -124,7 +124,7 @@ internal static class SelectionThroughput
     /// </summary>
     private static void Scores(long row, int classes, Span<int> cls, Span<float> probs)
     {
-        var rng = new SplitMix64(StableHash.Mix((ulong)row + 42));
+        var rng = new SplitMix64(Streaming.Core.StableHash.Mix((ulong)row + 42));
         int p = cls.Length;
         int c0 = rng.NextInt(classes);
         float rest = 1f;

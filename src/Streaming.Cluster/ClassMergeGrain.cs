@@ -22,17 +22,29 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
         foreach (var name in partials)
         {
             if (_merged.Contains(name)) continue;
-            // Only this bucket's file of the partial: each grain reads its own classes, and the partials are read once over all grains.
-            var (header, entries) = await HeapCheckpoint.ReadEntriesAsync(PartialFiles.Bucket(outFolder, name, first));
-            if (_heaps.Length == 0)
+            // Only this bucket's file of the partial: each grain reads its own classes, and the partials are read once over
+            // all grains. A candidate below its class's threshold is certainly rejected: its id is never made a string.
+            var header = await HeapCheckpoint.ReadColumnsAsync(PartialFiles.Bucket(outFolder, name, first), (h, classes, scores, probs, ids) =>
             {
-                int capacity = header.Mode == BalanceMode.UnbalancedZipf ? (int)Math.Min(int.MaxValue, (long)header.K * header.Classes) : header.K;
-                _heaps = Enumerable.Range(0, count).Select(_ => new ClassHeap(capacity)).ToArray();
+                if (_heaps.Length == 0)
+                {
+                    int capacity = h.Mode == BalanceMode.UnbalancedZipf ? (int)Math.Min(int.MaxValue, (long)h.K * h.Classes) : h.K;
+                    _heaps = Enumerable.Range(0, count).Select(_ => new ClassHeap(capacity)).ToArray();
+                }
+                for (int i = 0; i < classes.Length; i++)
+                {
+                    int c = classes.GetValue(i)!.Value - first;
+                    if ((uint)c >= (uint)count) continue;
+                    float score = scores.GetValue(i)!.Value;
+                    if (score < _heaps[c].Threshold) continue;
+                    _heaps[c].Offer(score, ids.GetString(i), probs.GetValue(i)!.Value);
+                }
+            });
+            if (_topOne.Length == 0)
+            {
                 _first = first;
                 _topOne = new long[header.Classes];
             }
-            foreach (var (c, e) in entries)
-                if (c >= first && c < first + count) _heaps[c - first].Offer(e.Score, e.Id, e.Prob);
             for (int c = 0; c < header.TopOne.Length; c++) _topOne[c] += header.TopOne[c];
             _rows += header.Rows;
             _merged.Add(name);

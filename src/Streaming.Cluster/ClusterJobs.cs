@@ -182,43 +182,37 @@ public static class ClusterJobs
         }
         log($"merging {chosen.Count} partial selectors ({covered.Count} shards from workers' partials, {rest.Count} read from their score shards)");
 
-        long rows = -1;
-        long[] topOne = [];
         // Fresh grains for each merge: a bucket that merged another set of partials before (an earlier attempt) holds nothing of this one.
         string merge = Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4));
-        var kept = new List<(int, Candidate)>();
-        for (int first = 0; first < classCount; first += PartialFiles.ClassesPerBucket)
-        {
-            int count = Math.Min(PartialFiles.ClassesPerBucket, classCount - first);
-            var bucket = grains.GetGrain<IClassMergeGrain>($"{spec.Key}/{merge}/{first / PartialFiles.ClassesPerBucket}");
-            for (int attempt = 1; ; attempt++)
-            {
-                var f = first;
-                var summary = await ClusterHosting.RetryAsync(() => bucket.MergeAsync(spec.Out, f, count, chosen), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
-                var classesKept = new List<ClassKept>();
-                bool whole = summary.Merged.Count == chosen.Count && chosen.All(summary.Merged.Contains);
-                for (int c = first; whole && c < first + count; c++)
-                {
-                    int cc = c;
-                    var one = await ClusterHosting.RetryAsync(() => bucket.KeptAsync(cc), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
-                    // A grain that came back empty on another silo has not merged them all: deliver again.
-                    whole = one.Merged.Count == chosen.Count && chosen.All(one.Merged.Contains);
-                    classesKept.Add(one);
-                }
-                if (whole)
-                {
-                    foreach (var one in classesKept)
-                        for (int i = 0; i < one.Ids.Length; i++) kept.Add((one.Class, new Candidate(one.Scores[i], one.Ids[i], one.Probs[i])));
-                    if (rows < 0)
-                    {
-                        rows = summary.Rows;
-                        topOne = summary.TopOne;
-                    }
-                    break;
-                }
-                if (attempt >= 5) throw new StreamingException($"merge grain {spec.Key}/{first / PartialFiles.ClassesPerBucket} lost its partials five times running");
-            }
-        }
+        // The buckets merge at once, each in its grain (spread over the silos); then each class's kept set is fetched.
+        var buckets = Enumerable.Range(0, (classCount + PartialFiles.ClassesPerBucket - 1) / PartialFiles.ClassesPerBucket).ToList();
+        var results = await Task.WhenAll(buckets.Select(b => MergeBucketAsync(grains.GetGrain<IClassMergeGrain>($"{spec.Key}/{merge}/{b}"), spec.Out,
+            b * PartialFiles.ClassesPerBucket, Math.Min(PartialFiles.ClassesPerBucket, classCount - b * PartialFiles.ClassesPerBucket), chosen, cancellationToken))).ConfigureAwait(false);
+        var kept = results.SelectMany(r => r.Kept.SelectMany(one => Enumerable.Range(0, one.Ids.Length).Select(i => (one.Class, new Candidate(one.Scores[i], one.Ids[i], one.Probs[i])))));
+        long rows = results[0].Summary.Rows;
+        long[] topOne = results[0].Summary.TopOne;
         return Selector.Restore(classCount, spec.K!.Value, spec.P, mode, spec.Seed, rows, topOne, kept);
+    }
+
+    /// <summary>One bucket: its partials merged, then its classes' kept sets; delivered again while the grain has not merged them all (it lost its silo).</summary>
+    private static async Task<(MergeSummary Summary, List<ClassKept> Kept)> MergeBucketAsync(IClassMergeGrain bucket, string outFolder, int first, int count,
+        IReadOnlyList<string> chosen, CancellationToken cancellationToken)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            var summary = await ClusterHosting.RetryAsync(() => bucket.MergeAsync(outFolder, first, count, chosen), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+            bool whole = summary.Merged.Count == chosen.Count && chosen.All(summary.Merged.Contains);
+            var kept = new List<ClassKept>();
+            for (int c = first; whole && c < first + count; c++)
+            {
+                int cc = c;
+                var one = await ClusterHosting.RetryAsync(() => bucket.KeptAsync(cc), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+                // A grain that came back empty on another silo has not merged them all: deliver again.
+                whole = one.Merged.Count == chosen.Count && chosen.All(one.Merged.Contains);
+                kept.Add(one);
+            }
+            if (whole) return (summary, kept);
+            if (attempt >= 5) throw new StreamingException($"merge grain {bucket.GetPrimaryKeyString()} lost its partials five times running");
+        }
     }
 }

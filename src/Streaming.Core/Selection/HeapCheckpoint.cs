@@ -99,6 +99,21 @@ public static class HeapCheckpoint
     /// <summary>Reads a checkpoint's header and entries (class, candidate), without building heaps.</summary>
     public static async Task<(Header Header, List<(int Class, Candidate Kept)> Entries)> ReadEntriesAsync(string path, CancellationToken cancellationToken = default)
     {
+        var kept = new List<(int, Candidate)>();
+        var header = await ReadColumnsAsync(path, (_, classes, scores, probs, ids) =>
+        {
+            for (int i = 0; i < classes.Length; i++)
+                kept.Add((classes.GetValue(i)!.Value, new Candidate(scores.GetValue(i)!.Value, ids.GetString(i), probs.GetValue(i)!.Value)));
+        }, cancellationToken).ConfigureAwait(false);
+        return (header, kept);
+    }
+
+    /// <summary>
+    /// Reads a checkpoint batch by batch as columns (class, score, prob, id): a merge can look at the score first and
+    /// make the id's string only for a candidate that may be kept. Each batch comes with the header. Returns the header.
+    /// </summary>
+    public static async Task<Header> ReadColumnsAsync(string path, Action<Header, Int32Array, FloatArray, FloatArray, StringArray> batchRead, CancellationToken cancellationToken = default)
+    {
         if (!File.Exists(path)) throw new StreamingException($"{path}: heap checkpoint not found");
         try
         {
@@ -111,20 +126,15 @@ public static class HeapCheckpoint
             var inv = CultureInfo.InvariantCulture;
             int classes = int.Parse(Meta("classes"), inv);
             var topOne = Meta("top_one").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(x => long.Parse(x, inv)).ToArray();
-            var kept = new List<(int, Candidate)>();
+            var header = new Header(classes, int.Parse(Meta("k"), inv), int.Parse(Meta("p"), inv), Enum.Parse<BalanceMode>(Meta("mode")), ulong.Parse(Meta("seed"), inv),
+                long.Parse(Meta("rows"), inv), topOne);
             int batches = await reader.RecordBatchCountAsync().ConfigureAwait(false);
             for (int b = 0; b < batches; b++)
             {
                 using var batch = await reader.ReadRecordBatchAsync(b, cancellationToken).ConfigureAwait(false);
-                var c = (Int32Array)batch.Column("class");
-                var score = (FloatArray)batch.Column("score");
-                var prob = (FloatArray)batch.Column("prob");
-                var id = (StringArray)batch.Column("id");
-                for (int i = 0; i < batch.Length; i++)
-                    kept.Add((c.GetValue(i)!.Value, new Candidate(score.GetValue(i)!.Value, id.GetString(i), prob.GetValue(i)!.Value)));
+                batchRead(header, (Int32Array)batch.Column("class"), (FloatArray)batch.Column("score"), (FloatArray)batch.Column("prob"), (StringArray)batch.Column("id"));
             }
-            return (new Header(classes, int.Parse(Meta("k"), inv), int.Parse(Meta("p"), inv), Enum.Parse<BalanceMode>(Meta("mode")), ulong.Parse(Meta("seed"), inv),
-                long.Parse(Meta("rows"), inv), topOne), kept);
+            return header;
         }
         catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
         {
