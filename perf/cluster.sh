@@ -16,7 +16,7 @@ teacher="${2:-$(ls runs/*/cache/teacher-*/model.safetensors 2>/dev/null | head -
 [ -n "$data" ] && [ -n "$teacher" ] || { echo "no DATA/TEACHER given and none under runs/ (run the README's first command)" >&2; exit 2; }
 out=perf/results/cluster/$(date -u +%F)
 mkdir -p "$out"
-tmp=$(mktemp -d /tmp/cluster-bench.XXXXXX)
+tmp=$(mktemp -d /tmp/cluster-bench.XXXXXX) && chmod 755 "$tmp"   # PostgreSQL runs as its own user under it
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; tools/pg-temp.sh stop "$tmp/pg1" >/dev/null 2>&1 || true; tools/pg-temp.sh stop "$tmp/pg2" >/dev/null 2>&1 || true; rm -rf "$tmp"; }
 trap cleanup EXIT
