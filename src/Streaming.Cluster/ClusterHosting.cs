@@ -29,9 +29,17 @@ public sealed record ClusterConnection
 
     public bool IsLocalhost => Postgres is null;
 
-    /// <summary>Parses <c>--cluster</c>: <c>localhost</c>, or a PostgreSQL connection string (<c>Host=...;Username=...</c>).</summary>
+    /// <summary>Parses <c>--cluster</c>: <c>localhost</c>, a PostgreSQL connection string (<c>Host=...;Username=...</c>), or <c>file:PATH</c> holding one.</summary>
     public static ClusterConnection Parse(string text, string localStateFolder)
     {
+        // file:PATH: the connection string from a file, so that its password is not on a command line (ps shows those).
+        // (Not @PATH: the command line reads that as a response file.)
+        if (text.StartsWith("file:", StringComparison.Ordinal))
+        {
+            string file = text["file:".Length..];
+            if (!File.Exists(file)) throw new StreamingException($"--cluster {text}: {file} not found");
+            text = File.ReadAllText(file).Trim();
+        }
         if (string.Equals(text.Trim(), "localhost", StringComparison.OrdinalIgnoreCase))
             return new ClusterConnection { StateFolder = Path.GetFullPath(localStateFolder) };
         try
@@ -108,14 +116,19 @@ public static class ClusterHosting
     /// A dead silo (kill -9, lost network) is declared dead within about 10 s rather than Orleans' default of about a
     /// minute, so that its grains come back elsewhere soon; leases expire on their own clock either way.
     /// </summary>
-    public static void ConfigureFailureDetection(IServiceCollection services) => services.Configure<ClusterMembershipOptions>(o =>
+    public static void ConfigureFailureDetection(IServiceCollection services)
     {
-        o.ProbeTimeout = TimeSpan.FromSeconds(2);
-        o.NumMissedProbesLimit = 2;
-        o.NumVotesForDeathDeclaration = 1;
-        o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
-        o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
-    });
+        services.Configure<ClusterMembershipOptions>(o =>
+        {
+            o.ProbeTimeout = TimeSpan.FromSeconds(2);
+            o.NumMissedProbesLimit = 2;
+            o.NumVotesForDeathDeclaration = 1;
+            o.DeathVoteExpirationTimeout = TimeSpan.FromSeconds(30);
+            o.IAmAliveTablePublishTimeout = TimeSpan.FromSeconds(5);
+        });
+        // A call to a silo that died before it was declared dead waits this long, not Orleans' default 30 s.
+        services.Configure<SiloMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
+    }
 
     /// <summary>A client of the cluster (the submitter, <c>cluster status</c>, the daemon).</summary>
     public static void ConfigureClient(IClientBuilder client, ClusterConnection connection, int gatewayPort = 30000)
@@ -134,6 +147,7 @@ public static class ClusterHosting
             });
         // A killed silo's gateway takes a few seconds to be known dead; calls through it are retried meanwhile.
         client.Configure<GatewayOptions>(o => o.GatewayListRefreshPeriod = TimeSpan.FromSeconds(5));
+        client.Configure<ClientMessagingOptions>(o => o.ResponseTimeout = TimeSpan.FromSeconds(10));
     }
 
     /// <summary>Keeps Orleans' own logs to warnings (its information lines would drown the engine's).</summary>

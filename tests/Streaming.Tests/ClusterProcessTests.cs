@@ -70,14 +70,14 @@ public class ClusterProcessTests : IAsyncLifetime
             var registry = grains.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key);
             string key = await Until(async () => (await registry.AllAsync()).SingleOrDefault(), "the job to be submitted");
             var job = grains.GetGrain<IJobGrain>(key);
-            async Task<JobStatus> Status() => (await ClusterHosting.RetryAsync(async () => (await job.StatusAsync())!, TimeSpan.FromSeconds(60), CancellationToken.None))!;
+            async Task<JobStatus> Status() => (await ClusterHosting.RetryAsync(async () => (await job.StatusAsync())!, TimeSpan.FromSeconds(120), CancellationToken.None))!;
 
             // kill -9 a worker that holds leases, in mid-job.
             await Until(async () => (await Status()).Workers.Any(w => w.Worker == "w0" && w.Shards >= 2 && w.Leased >= 1) ? "" : null, "w0 to commit and hold leases");
             workers[0].Kill();
             int atKill = (await Status()).Done;
             // kill -9 the submitting client.
-            await Until(async () => (await Status()).Done >= atKill + 15 ? "" : null, "15 more shards");
+            await Until(async () => (await Status()).Done >= atKill + 15 ? "" : null, "15 more shards", 120);
             client.Kill();
             await client.WaitForExitAsync();
             // PostgreSQL restarts under the running job: the workers go on once they reconnect.
@@ -95,6 +95,16 @@ public class ClusterProcessTests : IAsyncLifetime
             (code, output) = await CliProcess.RunAsync(ScoreArgs(remote, "--cluster", conn, "--lease-seconds", "4"));
             Assert.True(code == 0, output + File.ReadAllText(_tmp.Sub("w2.log")));
             Assert.Contains("attached to job " + key, output);
+            // cluster status, as a script would read it (the connection string from a file).
+            File.WriteAllText(_tmp.Sub("conn.txt"), conn);
+            (code, output) = await CliProcess.RunAsync("cluster", "status", "--cluster", "file:" + _tmp.Sub("conn.txt"), "--json");
+            Assert.True(code == 0, output);
+            using (var doc = System.Text.Json.JsonDocument.Parse(output[..(output.IndexOf("\n}", StringComparison.Ordinal) + 2)]))
+            {
+                var jobs = doc.RootElement.GetProperty("jobs");
+                Assert.Contains(jobs.EnumerateArray(), j => j.GetProperty("key").GetString() == key && j.GetProperty("done").GetInt32() == 100 && j.GetProperty("finished").GetBoolean());
+                Assert.Contains(doc.RootElement.GetProperty("silos").EnumerateArray(), s => s.GetProperty("name").GetString() == "w2");
+            }
             var final = await Status();
             Assert.Equal(100, final.Done);
             Assert.True(final.Workers.Single(w => w.Worker == "w0").Shards >= 2);

@@ -58,7 +58,7 @@ public static class WorkerCommand
 
     internal static Option<string> ClusterOption(bool required = true) => new("--cluster")
     {
-        Description = "The cluster: 'localhost' (one process, no database) or a PostgreSQL connection string (Host=...;Username=...;Password=...;Database=...)",
+        Description = "The cluster: 'localhost' (one process, no database), a PostgreSQL connection string (Host=...;Username=...;Password=...;Database=...), or file:PATH holding one (keeps the password off the command line)",
         Required = required,
     };
 }
