@@ -30,6 +30,9 @@ public sealed class DaemonStatus
     public volatile bool Ready;
     public volatile string? Fatal;
     public volatile bool MemoryPaused;
+
+    /// <summary>limits.memory_mb in bytes (for the alert on memory near the limit).</summary>
+    public long MemoryLimitBytes { get; set; }
     /// <summary>Why no new shard is taken for now (the state folder's disk is full); null when all is well.</summary>
     public volatile string? Degraded;
     /// <summary>ENOSPC (or EDQUOT): a write failed for want of room, which says nothing about what was being written.</summary>
@@ -159,6 +162,7 @@ public sealed class DaemonStatus
         One("streaming_snapshot_age_seconds", "gauge", "Seconds since the latest snapshot was published (+Inf: none yet).",
             snapshot is null ? double.PositiveInfinity : (DateTime.UtcNow - snapshot.PublishedUtc).TotalSeconds);
         One("streaming_resident_memory_bytes", "gauge", "Resident set size of the daemon.", Core.ProcessStats.ResidentBytes());
+        One("streaming_memory_limit_bytes", "gauge", "limits.memory_mb: above it the daemon takes no new shard.", MemoryLimitBytes);
         One("streaming_gc_heap_bytes", "gauge", "Managed heap size.", GC.GetTotalMemory(false));
         One("streaming_gc_committed_bytes", "gauge", "Memory the garbage collector has committed.", GC.GetGCMemoryInfo().TotalCommittedBytes);
         One("streaming_restarts_total", "counter", "Times this state folder was resumed after a stop or a crash.", view.Restarts);

@@ -95,6 +95,7 @@ public sealed class DaemonWorker : BackgroundService
 
         var inbox = new Inbox(_config.Inbox, _config.Settle, _config.RetryTries, _config.RetryWindow);
         _status.StuckAfter = _config.StuckAfter;
+        _status.MemoryLimitBytes = _config.MemoryLimitBytes;
         // On SIGTERM the graph stops at once: the batch in inference finishes (it cannot be interrupted) and the
         // shard being recorded is recorded; a shard cut off halfway is scored again on restart.
         using var graphStop = CancellationTokenSource.CreateLinkedTokenSource(stop);

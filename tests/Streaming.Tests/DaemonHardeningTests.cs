@@ -388,3 +388,48 @@ public partial class DaemonTests
         }
     }
 }
+
+/// <summary>What operators deploy (issue 21): the alert rules pass promtool, and every metric they or the Grafana dashboard use is one /metrics exposes.</summary>
+public partial class DaemonTests
+{
+    private static async Task Promtool(params string[] args)
+    {
+        var info = new System.Diagnostics.ProcessStartInfo("promtool", args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.Combine(TestPaths.Root, "deploy", "prometheus") };
+        using var p = System.Diagnostics.Process.Start(info)!;
+        string output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, $"promtool {string.Join(' ', args)}: {output}");
+    }
+
+    [Fact]
+    public async Task AlertRules_PassPromtoolAndTheirUnitTests_AndEveryMetricTheyOrTheDashboardUseIsExposed()
+    {
+        // promtool (Debian's prometheus package, which .ci/run installs): syntax, then each alert fired from synthetic series.
+        await Promtool("check", "rules", "alerts.yml");
+        await Promtool("test", "rules", "alerts.test.yml");
+        await Promtool("check", "config", "--syntax-only", "scrape.yml");
+
+        string inbox = _tmp.Sub("inbox-metrics"), state = _tmp.Sub("state-metrics");
+        Directory.CreateDirectory(inbox);
+        var daemon = StartDaemon(Teacher, inbox, state, "--set", "snapshot.every_shards=1");
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            Drop(Shards[0], inbox);
+            await WaitFor(() => DoneCount(state) == 1 && Directory.Exists(Path.Combine(state, "snapshots", "000001")), "a shard and a snapshot", state);
+            var exposed = System.Text.RegularExpressions.Regex.Matches((await Get(address + "/metrics")).Text, @"^# TYPE (\w+) ", System.Text.RegularExpressions.RegexOptions.Multiline)
+                .Select(m => m.Groups[1].Value).ToHashSet();
+            foreach (var file in new[] { Path.Combine("deploy", "prometheus", "alerts.yml"), Path.Combine("deploy", "grafana", "streaming-daemon.json") })
+            {
+                var used = System.Text.RegularExpressions.Regex.Matches(File.ReadAllText(Path.Combine(TestPaths.Root, file)), @"\bstreaming_[a-z_]+\b").Select(m => m.Value).ToHashSet();
+                Assert.True(used.Count >= 5, $"{file} uses only {used.Count} metrics");
+                Assert.Empty(used.Where(name => !exposed.Contains(name)).Select(name => $"{file}: {name}"));
+            }
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+        }
+    }
+}
