@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Throwaway PostgreSQL 15 on 127.0.0.1, trust auth, data+socket in a temp dir owned by postgres.
+# Throwaway PostgreSQL on 127.0.0.1, trust auth, data+socket in a temp dir owned by postgres.
 #   pg-temp.sh start [DIR]   -> prints the port on stdout (state dir in DIR, default /tmp/pg-temp-orleans)
 #   pg-temp.sh stop  [DIR]   -> stops the server and deletes DIR
 # Connection string: Host=127.0.0.1;Port=<port>;Username=postgres;Database=postgres
 set -euo pipefail
-PGBIN=/usr/lib/postgresql/15/bin
+PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)   # the newest server installed
 DIR="${2:-/tmp/pg-temp-orleans}"
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 

@@ -17,7 +17,8 @@ internal static class ClusterBench
     private static readonly CultureInfo Inv = CultureInfo.InvariantCulture;
 
     /// <summary>
-    /// The coordination ceiling: N silo processes (real processes, PostgreSQL membership and grain state), each leasing
+    /// The coordination ceiling: one silo process hosting the job grain and N worker processes (Orleans clients; PostgreSQL
+    /// membership and grain state), each leasing
     /// shards of one job in batches and committing them at once, as a worker with an infinitely fast teacher would.
     /// </summary>
     public static async Task<int> CoordinationAsync(string[] args)

@@ -24,6 +24,7 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
             if (_merged.Contains(name)) continue;
             // Only this bucket's file of the partial: each grain reads its own classes, and the partials are read once over
             // all grains. A candidate below its class's threshold is certainly rejected: its id is never made a string.
+            // (The callback runs off the grain's scheduler, inside this awaited call: nothing else touches the heaps meanwhile.)
             var header = await HeapCheckpoint.ReadColumnsAsync(PartialFiles.Bucket(outFolder, name, first), (h, classes, scores, probs, ids) =>
             {
                 if (_heaps.Length == 0)
@@ -49,7 +50,13 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
             _rows += header.Rows;
             _merged.Add(name);
         }
-        return new MergeSummary(_merged.Order(StringComparer.Ordinal).ToList(), _rows, _topOne);
+        return new MergeSummary(_merged.Order(StringComparer.Ordinal).ToList(), _rows, _topOne.ToArray());
+    }
+
+    public Task DoneAsync()
+    {
+        DeactivateOnIdle();
+        return Task.CompletedTask;
     }
 
     public Task<ClassKept> KeptAsync(int c)

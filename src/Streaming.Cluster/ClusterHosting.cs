@@ -50,7 +50,8 @@ public sealed record ClusterConnection
         }
         catch (ArgumentException e)
         {
-            throw new StreamingException($"--cluster: '{text}' is neither 'localhost' nor a PostgreSQL connection string such as 'Host=db;Port=5432;Username=orleans;Password=...;Database=streaming' ({e.Message})");
+            // Not the text itself: it may hold a password.
+            throw new StreamingException($"--cluster: neither 'localhost', 'file:PATH' nor a PostgreSQL connection string such as 'Host=db;Port=5432;Username=orleans;Password=...;Database=streaming' ({e.Message})");
         }
     }
 
@@ -288,13 +289,16 @@ public static class ClusterSchema
         {
             await using var probe = new NpgsqlCommand("SELECT to_regclass('orleansstorage') IS NOT NULL AND to_regclass('orleansmembershiptable') IS NOT NULL", db);
             if ((bool)(await probe.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!) return;
+            // All three in one transaction: a failure halfway leaves nothing behind to trip the next start.
+            await using var transaction = await db.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
             foreach (var script in Scripts)
             {
                 await using var stream = typeof(ClusterSchema).Assembly.GetManifestResourceStream(script) ?? throw new InvalidOperationException($"{script} is not embedded");
                 using var reader = new StreamReader(stream);
-                await using var command = new NpgsqlCommand(await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false), db);
+                await using var command = new NpgsqlCommand(await reader.ReadToEndAsync(cancellationToken).ConfigureAwait(false), db, transaction);
                 await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
             }
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         }
         finally
         {

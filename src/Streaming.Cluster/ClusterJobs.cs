@@ -84,6 +84,8 @@ public static class ClusterJobs
                     await job.FinishAsync().ConfigureAwait(false);
                     return true;
                 }, patience, cancellationToken).ConfigureAwait(false);
+                // Once finished, the partials merged here go (a worker still writing its last one leaves that one).
+                if (selection is not null) RemovePartials(spec.Out, record.Partials.Select(p => p.File), log);
                 return new ClusterScoreResult(status, scoring, selection, clock.Elapsed, requeued);
             }
             log($"{bad.Count} committed score shards are missing or not as committed; they are scored again");
@@ -129,8 +131,9 @@ public static class ClusterJobs
         }, cancellationToken).ConfigureAwait(false);
         // Orphans: score shards written but never committed (a worker died between the rename and the commit) are
         // the same bytes as the committed ones and were overwritten; temporary files of cut-off writes go.
+        // Those of the last minutes are left: a stale worker may still be writing one (its commit will be refused).
         foreach (var partial in Directory.EnumerateFiles(Path.Combine(spec.Out, ScoringManifest.ScoresFolder), "*" + AtomicFile.TempSuffix))
-            AtomicFile.TryDelete(partial);
+            if (DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) > TempFilesLeftAlone) AtomicFile.TryDelete(partial);
 
         SelectionManifest? selection = null;
         if (spec.K is int k)
@@ -142,10 +145,32 @@ public static class ClusterJobs
                 Dataset = spec.Data,
                 ScoreShards = entries.Select(e => new ScoreShardEntry(e.File, e.Rows, e.Sha256)).ToList(),
             }, cancellationToken).ConfigureAwait(false);
-            string partials = Path.Combine(spec.Out, ScoringWorker.PartialsFolder);
-            if (Directory.Exists(partials)) Directory.Delete(partials, recursive: true);
         }
         return (manifest, selection);
+    }
+
+    /// <summary>Temporary files younger than this are not removed as leftovers: their writer may still be at work.</summary>
+    public static readonly TimeSpan TempFilesLeftAlone = TimeSpan.FromMinutes(5);
+
+    /// <summary>Removes merged partials (and the submitter's own), then partials/ itself if nothing else is in it; a failure is only logged.</summary>
+    private static void RemovePartials(string outFolder, IEnumerable<string> registered, Action<string> log)
+    {
+        string root = Path.Combine(outFolder, ScoringWorker.PartialsFolder);
+        if (!Directory.Exists(root)) return;
+        var names = registered.Select(p => Path.Combine(outFolder, p))
+            .Concat(Directory.EnumerateDirectories(root, "submitter-*").Where(d => !d.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)));
+        try
+        {
+            foreach (var folder in names.Where(Directory.Exists)) Directory.Delete(folder, recursive: true);
+            // Older partials of the same workers, superseded by the ones registered.
+            foreach (var folder in Directory.EnumerateDirectories(root).Where(d => !d.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)).ToList())
+                Directory.Delete(folder, recursive: true);
+            if (!Directory.EnumerateFileSystemEntries(root).Any()) Directory.Delete(root);
+        }
+        catch (IOException e)
+        {
+            log($"note: {root} not cleaned up entirely ({e.Message})");
+        }
     }
 
     /// <summary>
@@ -211,7 +236,11 @@ public static class ClusterJobs
                 whole = one.Merged.Count == chosen.Count && chosen.All(one.Merged.Contains);
                 kept.Add(one);
             }
-            if (whole) return (summary, kept);
+            if (whole)
+            {
+                await bucket.DoneAsync().ConfigureAwait(false);
+                return (summary, kept);
+            }
             if (attempt >= 5) throw new StreamingException($"merge grain {bucket.GetPrimaryKeyString()} lost its partials five times running");
         }
     }

@@ -45,9 +45,13 @@ public sealed record WorkerInfo(
     [property: Id(5)] string ComputeJson,
     [property: Id(6)] bool ChannelsLast = true);
 
-/// <summary>A shard leased to one worker until <see cref="ExpiresUtc"/>; its commit must name <see cref="Epoch"/>.</summary>
+/// <summary>
+/// A shard leased to one worker until <see cref="ExpiresUtc"/>; its commit must name <see cref="Epoch"/>. It carries the
+/// shard's input and score file, so that a worker needs no newer spec for shards appended since it read one.
+/// </summary>
 [GenerateSerializer, Immutable]
-public sealed record Lease([property: Id(0)] int Shard, [property: Id(1)] string Input, [property: Id(2)] long Epoch, [property: Id(3)] DateTime ExpiresUtc);
+public sealed record Lease([property: Id(0)] int Shard, [property: Id(1)] string Input, [property: Id(2)] long Epoch, [property: Id(3)] DateTime ExpiresUtc,
+    [property: Id(4)] string? ScoreFile = null);
 
 /// <summary>The answer to a lease request: shards, or why this worker may not work on the job, or that nothing is left.</summary>
 [GenerateSerializer, Immutable]
@@ -125,7 +129,7 @@ public sealed record JobStatus(
 }
 
 /// <summary>Everything the submitter needs to write a job's outputs once every shard is done.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer]
 public sealed record JobRecord(
     [property: Id(0)] JobSpec Spec,
     [property: Id(1)] IReadOnlyList<ShardRecord> Shards,
@@ -133,7 +137,7 @@ public sealed record JobRecord(
     [property: Id(3)] string? ComputeJson);
 
 /// <summary>What a merge grain holds after merging partials: which ones, and their summed row and top-1 counts.</summary>
-[GenerateSerializer, Immutable]
+[GenerateSerializer]
 public sealed record MergeSummary([property: Id(0)] IReadOnlyList<string> Merged, [property: Id(1)] long Rows, [property: Id(2)] long[] TopOne);
 
 /// <summary>One class's kept candidates, best first, with the partials they were merged from.</summary>
@@ -209,7 +213,11 @@ public interface IJobRegistryGrain : IGrainWithStringKey
 public interface IClassMergeGrain : IGrainWithStringKey
 {
     /// <summary>Merges the partials (files under <paramref name="outFolder"/>) into classes <paramref name="first"/> .. first + count - 1.</summary>
+    [ResponseTimeout("00:30:00")] // reading many partials takes longer than a call's usual 10 s
     Task<MergeSummary> MergeAsync(string outFolder, int first, int count, IReadOnlyList<string> partials);
 
     Task<ClassKept> KeptAsync(int c);
+
+    /// <summary>The kept sets were fetched: the grain goes (it holds up to K candidates a class).</summary>
+    Task DoneAsync();
 }

@@ -43,6 +43,7 @@ public sealed class JobGrain(
     private bool _dirty;
     private readonly SortedSet<int> _pending = [];
     private readonly HashSet<int> _leased = [];
+    private readonly Dictionary<(string Input, string? ScoreFile), int> _byInput = [];
     private readonly List<string> _refusals = [];
     private IGrainTimer? _flush;
 
@@ -71,6 +72,8 @@ public sealed class JobGrain(
     {
         _pending.Clear();
         _leased.Clear();
+        _byInput.Clear();
+        for (int i = 0; i < S.Spec!.Shards.Count; i++) _byInput.TryAdd((S.Spec.Shards[i].Input, S.Spec.Shards[i].ScoreFile), i);
         for (int i = 0; i < S.Shards.Length; i++)
         {
             if (S.Shards[i].Status == ShardStatus.Pending) _pending.Add(i);
@@ -81,14 +84,22 @@ public sealed class JobGrain(
     private async Task FlushAsync(CancellationToken cancellationToken)
     {
         if (!_dirty) return;
-        _dirty = false;
-        await state.WriteStateAsync(cancellationToken);
+        await SaveNowAsync();
     }
 
-    private Task SaveNowAsync()
+    /// <summary>Writes the state now; a write that fails (the database restarts) leaves the state dirty for the next flush.</summary>
+    private async Task SaveNowAsync()
     {
         _dirty = false;
-        return state.WriteStateAsync();
+        try
+        {
+            await state.WriteStateAsync();
+        }
+        catch
+        {
+            _dirty = true;
+            throw;
+        }
     }
 
     private long NextEpoch() => (S.Generation << 32) | (uint)++_epochs;
@@ -107,6 +118,20 @@ public sealed class JobGrain(
         else if (S.Spec.Key != spec.Key)
         {
             throw new InvalidOperationException($"job {this.GetPrimaryKeyString()} holds another spec ({S.Spec.Key})");
+        }
+        else if (S.Shards.Any(r => r.Status == ShardStatus.Failed))
+        {
+            // Submitting again retries the shards that failed, as a rerun of a one-machine score does.
+            for (int i = 0; i < S.Shards.Length; i++)
+                if (S.Shards[i].Status == ShardStatus.Failed)
+                {
+                    S.Shards[i].Status = ShardStatus.Pending;
+                    S.Shards[i].Worker = null;
+                    S.Shards[i].Error = null;
+                    _pending.Add(i);
+                }
+            S.Finished = false;
+            await SaveNowAsync();
         }
         if (!S.Finished) await GrainFactory.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key).AddAsync(spec.Key);
         return Status();
@@ -137,7 +162,7 @@ public sealed class JobGrain(
             r.Worker = worker.Id;
             r.Epoch = NextEpoch();
             r.ExpiresUtc = now + TimeSpan.FromSeconds(spec.LeaseSeconds);
-            leases.Add(new Lease(i, spec.Shards[i].Input, r.Epoch, r.ExpiresUtc));
+            leases.Add(new Lease(i, spec.Shards[i].Input, r.Epoch, r.ExpiresUtc, spec.Shards[i].ScoreFile));
         }
         if (leases.Count > 0) _dirty = true;
         return Task.FromResult(new LeaseAnswer(leases, null, leases.Count == 0 && _leased.Count == 0));
@@ -202,7 +227,7 @@ public sealed class JobGrain(
             }
             if (r.Status == ShardStatus.Leased) r.ExpiresUtc = now + TimeSpan.FromSeconds(spec.LeaseSeconds);
         }
-        _dirty = true;
+        // Renewed expiries are not written: after a reactivation a lease may expire early, which only means a redo.
         return Task.FromResult<IReadOnlyList<int>>(lost);
     }
 
@@ -299,28 +324,44 @@ public sealed class JobGrain(
     }
 
     public Task<JobRecord?> RecordAsync() => Task.FromResult(S.Spec is null ? null
-        : new JobRecord(S.Spec, S.Shards, S.Partials.Values.OrderBy(p => p.Worker, StringComparer.Ordinal).ToList(), S.ComputeJson));
+        : new JobRecord(S.Spec, S.Shards.ToArray(), S.Partials.Values.OrderBy(p => p.Worker, StringComparer.Ordinal).ToList(), S.ComputeJson));
 
     public async Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards)
     {
         var spec = S.Spec ?? throw new InvalidOperationException($"job {this.GetPrimaryKeyString()} was not submitted");
-        var all = spec.Shards.ToList();
+        var added = new List<ShardInput>();
         var indices = new List<int>();
+        bool changed = false;
         foreach (var shard in shards)
         {
-            int at = all.FindIndex(s => s.Input == shard.Input && s.ScoreFile == shard.ScoreFile);
-            if (at < 0)
+            if (_byInput.TryGetValue((shard.Input, shard.ScoreFile), out int at))
             {
-                at = all.Count;
-                all.Add(shard);
+                // Sent again: the sender needs it scored again (its score shard was lost, or it failed before).
+                if (S.Shards[at].Status is ShardStatus.Done or ShardStatus.Failed)
+                {
+                    S.Shards[at].Status = ShardStatus.Pending;
+                    S.Shards[at].Worker = null;
+                    S.Shards[at].Error = null;
+                    _pending.Add(at);
+                    changed = true;
+                }
+            }
+            else
+            {
+                at = spec.Shards.Count + added.Count;
+                added.Add(shard);
+                _byInput[(shard.Input, shard.ScoreFile)] = at;
                 _pending.Add(at);
             }
             indices.Add(at);
         }
-        if (all.Count != spec.Shards.Count)
+        if (added.Count > 0)
         {
-            S.Spec = spec with { Shards = all };
-            S.Shards = [.. S.Shards, .. Enumerable.Range(0, all.Count - S.Shards.Length).Select(_ => new ShardRecord())];
+            S.Spec = spec with { Shards = [.. spec.Shards, .. added] };
+            S.Shards = [.. S.Shards, .. added.Select(_ => new ShardRecord())];
+        }
+        if (added.Count > 0 || changed)
+        {
             S.Finished = false;
             await SaveNowAsync();
             await GrainFactory.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key).AddAsync(spec.Key);

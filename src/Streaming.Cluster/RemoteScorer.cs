@@ -53,9 +53,18 @@ public sealed class RemoteScorer : IAsyncDisposable
         if (connection.IsLocalhost) throw new StreamingException("cluster: the daemon needs a PostgreSQL cluster ('localhost' has no workers outside one process)");
         await ClusterSchema.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
         var host = ClusterNode.BuildClient(connection);
-        await host.StartAsync(cancellationToken).ConfigureAwait(false);
-        var scorer = new RemoteScorer(host, spec, committed, failed, log);
-        await ClusterHosting.RetryAsync(() => scorer._job.SubmitAsync(spec), TimeSpan.FromMinutes(5), cancellationToken, log, "opening the daemon's job").ConfigureAwait(false);
+        RemoteScorer scorer;
+        try
+        {
+            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            scorer = new RemoteScorer(host, spec, committed, failed, log);
+            await ClusterHosting.RetryAsync(() => scorer._job.SubmitAsync(spec), TimeSpan.FromMinutes(5), cancellationToken, log, "opening the daemon's job").ConfigureAwait(false);
+        }
+        catch
+        {
+            host.Dispose();
+            throw;
+        }
         scorer._follow = scorer.FollowAsync(scorer._stop.Token);
         log.LogInformation("scoring on the cluster {Cluster}: job {Job}", connection, spec.Key);
         return scorer;
@@ -83,19 +92,25 @@ public sealed class RemoteScorer : IAsyncDisposable
             {
                 return;
             }
-            List<int> ask;
-            lock (_gate) ask = [.. _waiting.Keys];
-            if (ask.Count == 0) continue;
-            IReadOnlyList<ShardRecord> records;
             try
             {
-                records = await _job.OutcomesAsync(ask).ConfigureAwait(false);
+                await FollowOnceAsync(stop).ConfigureAwait(false);
             }
-            catch (Exception e) when (ClusterHosting.Transient(e))
+            catch (Exception e) when (e is not OperationCanceledException)
             {
-                _log.LogWarning("following the cluster's commits: {Error}; trying again", e.Message);
-                continue;
+                // Never die quietly: every shard sent would wait for ever.
+                _log.LogError("following the cluster's commits: {Error}; trying again", e.Message);
             }
+        }
+    }
+
+    private async Task FollowOnceAsync(CancellationToken stop)
+    {
+        {
+            List<int> ask;
+            lock (_gate) ask = [.. _waiting.Keys];
+            if (ask.Count == 0) return;
+            var records = await _job.OutcomesAsync(ask).ConfigureAwait(false);
             for (int n = 0; n < ask.Count; n++)
             {
                 var r = records[n];
@@ -113,13 +128,19 @@ public sealed class RemoteScorer : IAsyncDisposable
                         await _failed(shard, r.Error ?? "failed on the cluster").ConfigureAwait(false);
                         continue;
                     }
+                    // The rows are read whole, and the file checked against its commit, before any reaches the heaps:
+                    // a read that fails halfway must not count rows twice when the shard comes again.
                     string file = Path.Combine(_spec.Out, r.ScoreFile!);
-                    await _committed(new ShardCommit(shard, file, r.Rows, r.Quarantined, r.Sha256!), ct => ScoreShards.ReadBatchesAsync(file, ct)).ConfigureAwait(false);
+                    var batches = new List<ScoreBatch>();
+                    if (Hashing.Sha256File(file) != r.Sha256) throw new InvalidDataException($"{file} is not what was committed");
+                    await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) batches.Add(batch);
+                    await _committed(new ShardCommit(shard, file, r.Rows, r.Quarantined, r.Sha256!), _ => batches.ToAsyncEnumerable()).ConfigureAwait(false);
                 }
                 catch (Exception e) when (e is not OperationCanceledException)
                 {
-                    // Not recorded: the drop stays in the inbox and is taken again on the next start.
+                    // Its drop finishes, in quarantine with the reason; dropping it again scores it again.
                     _log.LogError("shard {Input} committed on the cluster but not taken in: {Error}", shard.Input, e.Message);
+                    await _failed(shard, $"committed on the cluster but not readable here: {e.Message}").ConfigureAwait(false);
                 }
             }
         }

@@ -68,6 +68,20 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             {
                 break;
             }
+            catch (Exception e) when (!stop.IsCancellationRequested)
+            {
+                // The cluster is away longer than the patience (a long database outage): keep waiting, do not stop.
+                log.LogError("listing jobs: {Error}; trying again in 10 s", e.Message);
+                try
+                {
+                    await Task.Delay(TimeSpan.FromSeconds(10), stop).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    break;
+                }
+                continue;
+            }
             bool worked = false;
             foreach (var key in jobs)
             {
@@ -113,6 +127,10 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
 
     private sealed record Held(Lease Lease, ShardInput Input);
 
+    /// <summary>Partials of this process are named by its id, a random run id and a counter: never twice the same folder.</summary>
+    private readonly string _run = System.Security.Cryptography.RandomNumberGenerator.GetHexString(6, lowercase: true);
+    private int _partials;
+
     /// <summary>Leases and scores the job's shards until none is left for this worker; then checkpoints the partial.</summary>
     private async Task<JobOutcome> RunJobAsync(IJobGrain job, CancellationToken stop)
     {
@@ -135,7 +153,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         int topP = Math.Min(spec.TopP, teacher.Spec.NumClasses);
         var selector = spec.K is int k ? new Selector(teacher.Spec.NumClasses, k, spec.P, BalanceModes.Parse(spec.Balance), spec.Seed) : null;
         var covers = new List<ShardEpoch>();
-        int sincePartial = 0, partialSeq = 0;
+        int sincePartial = 0;
         var held = new ConcurrentDictionary<int, Held>();
         using var jobStop = CancellationTokenSource.CreateLinkedTokenSource(stop);
 
@@ -152,7 +170,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             {
                 refused = $"the job could not be reached ({e.Message}); the lease will expire and another worker redoes it";
             }
-            held.TryRemove(h.Lease.Shard, out _);
+            held.TryRemove(KeyValuePair.Create(h.Lease.Shard, h));
             if (refused is not null)
             {
                 log.LogWarning("shard {Input}: commit refused: {Why}", h.Input.Input, refused);
@@ -167,7 +185,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         {
             if (selector is not null && ++sincePartial >= options.PartialEveryShards)
             {
-                await WritePartialAsync(job, spec, selector, covers, ++partialSeq).ConfigureAwait(false);
+                await WritePartialAsync(job, spec, selector, covers).ConfigureAwait(false);
                 sincePartial = 0;
             }
         }
@@ -175,7 +193,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         async ValueTask Failed(ShardJob shard, string error)
         {
             var h = (Held)shard.Tag!;
-            held.TryRemove(h.Lease.Shard, out _);
+            held.TryRemove(KeyValuePair.Create(h.Lease.Shard, h));
             var done = new ShardDone(h.Lease.Shard, h.Lease.Epoch, null, null, 0, 0, error);
             try
             {
@@ -193,6 +211,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         var graph = new ScoreGraph(teacher, topP, spec.Batch, options.DecodeWorkers, sink, jobStop.Token);
         var beat = HeartbeatAsync(job, spec, held, jobStop.Token);
         bool stoppedBySignal = false;
+        Exception? failed = null;
         try
         {
             var next = first;
@@ -200,7 +219,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             {
                 foreach (var lease in next.Leases)
                 {
-                    var h = new Held(lease, spec.Shards[lease.Shard]);
+                    var h = new Held(lease, new ShardInput(lease.Input, 0, lease.ScoreFile));
                     held[lease.Shard] = h;
                     await graph.SendShardAsync(Path.Combine(spec.Data, lease.Input), lease.Input, h).ConfigureAwait(false);
                 }
@@ -237,8 +256,15 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             {
                 await graph.WaitAsync().ConfigureAwait(false);
             }
-            catch (Exception e) when (e is OperationCanceledException || stoppedBySignal)
+            catch (Exception e)
             {
+                // A graph that failed (a write error, the teacher) is this worker's problem, not the shards': hand
+                // them back at once so that another worker takes them, rather than renewing them for ever.
+                if (!(e is OperationCanceledException || stoppedBySignal))
+                {
+                    failed = e;
+                    log.LogError("job {Job}: the scoring graph failed: {Error}; handing back its leases", spec.Key, e.Message);
+                }
             }
             jobStop.Cancel();
             try
@@ -249,12 +275,20 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             {
             }
         }
-        if (stoppedBySignal)
+        if (stoppedBySignal || failed is not null)
         {
-            int released = await ClusterHosting.RetryAsync(() => job.ReleaseAsync(options.Id), TimeSpan.FromSeconds(10), CancellationToken.None, log, "handing back leases").ConfigureAwait(false);
-            log.LogInformation("job {Job}: handed back {Released} leases", spec.Key, released);
+            try
+            {
+                int released = await ClusterHosting.RetryAsync(() => job.ReleaseAsync(options.Id), TimeSpan.FromSeconds(10), CancellationToken.None, log, "handing back leases").ConfigureAwait(false);
+                log.LogInformation("job {Job}: handed back {Released} leases", spec.Key, released);
+            }
+            catch (Exception e) when (ClusterHosting.Transient(e))
+            {
+                log.LogWarning("job {Job}: leases not handed back ({Error}); they expire instead", spec.Key, e.Message);
+            }
         }
-        if (selector is not null && covers.Count > 0 && sincePartial > 0) await WritePartialAsync(job, spec, selector, covers, ++partialSeq).ConfigureAwait(false);
+        if (selector is not null && covers.Count > 0 && sincePartial > 0) await WritePartialAsync(job, spec, selector, covers).ConfigureAwait(false);
+        if (failed is not null) throw new InvalidOperationException($"the scoring graph failed: {failed.Message}", failed);
         return JobOutcome.Worked;
     }
 
@@ -280,9 +314,9 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
     }
 
     /// <summary>Checkpoints the partial selector (Arrow IPC, LZ4, a file a bucket of classes; a new folder each time) and registers it with the job.</summary>
-    private async Task WritePartialAsync(IJobGrain job, JobSpec spec, Selector selector, List<ShardEpoch> covers, int seq)
+    private async Task WritePartialAsync(IJobGrain job, JobSpec spec, Selector selector, List<ShardEpoch> covers)
     {
-        string name = Path.Combine(PartialsFolder, $"{options.Id}-{seq:D6}");
+        string name = Path.Combine(PartialsFolder, $"{options.Id}-{_run}-{Interlocked.Increment(ref _partials):D6}");
         Directory.CreateDirectory(Path.Combine(spec.Out, PartialsFolder));
         await PartialFiles.WriteAsync(spec.Out, name, selector).ConfigureAwait(false);
         var info = new PartialInfo(options.Id, name, covers.ToList());

@@ -59,7 +59,12 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         // Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).
         foreach (var dir in new[] { paths.State, paths.Scores, paths.Heaps, paths.Snapshots, paths.Ingested })
         {
-            foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix)) File.Delete(partial);
+            foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix))
+            {
+                // With a cluster, workers write score shards here: one of theirs may be in the middle of its write.
+                if (config.Cluster is not null && DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) < TimeSpan.FromMinutes(5)) continue;
+                File.Delete(partial);
+            }
             foreach (var partial in Directory.EnumerateDirectories(dir, "*" + AtomicFile.TempSuffix)) Directory.Delete(partial, true);
         }
 

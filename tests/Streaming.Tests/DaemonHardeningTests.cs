@@ -367,10 +367,16 @@ public partial class DaemonTests
         {
             string address = await AddressOf(daemon, state);
             foreach (var shard in Shards.Take(3)) Drop(shard, inbox);
-            await WaitFor(() => DoneCount(state) == 3, "three shards scored on the cluster", state, 120);
+            // More while the worker is busy with the first: shards appended after it read the job's spec.
+            await WaitFor(() => File.ReadAllText(_tmp.Sub("worker-daemon.log")).Contains("scoring shards of", StringComparison.Ordinal), "the worker to start", state, 60);
+            foreach (var shard in Shards.Skip(3).Take(3)) Drop(shard, inbox);
+            await WaitFor(() => DoneCount(state) == 6, "six shards scored on the cluster", state, 120);
             var status = await Get(address + "/status");
             Assert.Equal(200, status.Code);
-            Assert.Contains("\"shards_done\": 3", status.Text);
+            Assert.Contains("\"shards_done\": 6", status.Text);
+            string workerLog = File.ReadAllText(_tmp.Sub("worker-daemon.log"));
+            Assert.DoesNotContain(" fail: ", workerLog);
+            Assert.DoesNotContain("refused", workerLog);
             // Scored by the worker, into the daemon's state folder, with the bytes a one-machine score writes.
             Assert.Contains("job daemon-", File.ReadAllText(_tmp.Sub("worker-daemon.log")));
             Assert.Contains("scoring on the cluster", File.ReadAllText(state + ".log"));

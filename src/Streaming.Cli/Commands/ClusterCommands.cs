@@ -51,6 +51,12 @@ public static class WorkerCommand
             using var host = ClusterNode.BuildSilo(connection, new SiloEndpoints(parse.GetValue(siloPort), parse.GetValue(gatewayPort), address), options);
             Console.Error.WriteLine($"worker {options.Id}: cluster {connection}, silo port {parse.GetValue(siloPort)}, gateway port {parse.GetValue(gatewayPort)}");
             await host.RunAsync(cancellationToken);
+            // The host stops cleanly even when the worker failed: say so, and exit non-zero for systemd to restart it.
+            if (host.Services.GetRequiredService<ScoringWorker>().ExecuteTask is { IsFaulted: true } failed)
+            {
+                Console.Error.WriteLine($"error: the worker stopped: {failed.Exception!.GetBaseException().Message}");
+                return (int)ExitCode.InternalError;
+            }
             return (int)ExitCode.Ok;
         });
         return command;

@@ -43,6 +43,9 @@ public static class ScoreCommand
             };
             if (parse.GetValue(cluster) is string conn)
             {
+                // As a one-machine score checks it, before the job reaches the workers' selectors.
+                if (options.K is not null && options.P > options.TopP)
+                    throw new OptionException(Knobs.P, options.P, $"must be at most {Knobs.TopP.Key} ({options.TopP}), the classes the scores keep per image");
                 if (parse.GetValue(leaseSeconds) is var lease && (lease < 1 || lease > 3600)) throw new ArgumentException($"--lease-seconds {lease}: must be 1 to 3600");
                 return await ClusterScore.RunAsync(options, conn, parse.GetValue(leaseSeconds), Streaming.Models.Compute.Kernels.Current().Isa, parse.GetValue(compute.ChannelsLast), cancellationToken);
             }
