@@ -93,10 +93,11 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
                     if (outcome == JobOutcome.Refused) refusedUntil[key] = DateTime.UtcNow.AddSeconds(10);
                     worked |= outcome == JobOutcome.Worked;
                 }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                catch (Exception e) when (stop.IsCancellationRequested)
                 {
+                    log.LogDebug("job {Job}: stopped: {Error}", key, e.Message);
                 }
-                catch (Exception e) when (!stop.IsCancellationRequested)
+                catch (Exception e)
                 {
                     // A job this worker cannot run (its teacher or data unreadable here, say): others may; try later.
                     log.LogError("job {Job}: {Error}", key, e.Message);
@@ -237,8 +238,9 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
                 }
             }
         }
-        catch (OperationCanceledException) when (stop.IsCancellationRequested)
+        catch (Exception) when (stop.IsCancellationRequested)
         {
+            // SIGTERM while sending a shard: the graph stops taking shards (a cancellation, or "stopped taking shards").
         }
         finally
         {

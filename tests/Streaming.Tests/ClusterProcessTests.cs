@@ -110,6 +110,12 @@ public class ClusterProcessTests : IAsyncLifetime
             Assert.True(final.Workers.Single(w => w.Worker == "w0").Shards >= 2);
             Assert.True(final.Finished);
         }
+        catch (Exception e)
+        {
+            // The processes' own words, for whoever reads the failure.
+            string Tail(string name) => File.Exists(_tmp.Sub(name)) ? string.Join("\n", File.ReadLines(_tmp.Sub(name)).TakeLast(25)) : "(none)";
+            throw new InvalidOperationException($"{e.Message}\n--- w0.log\n{Tail("w0.log")}\n--- w1.log\n{Tail("w1.log")}\n--- w2.log\n{Tail("w2.log")}\n--- client1.log\n{Tail("client1.log")}", e);
+        }
         finally
         {
             if (watcher is not null)

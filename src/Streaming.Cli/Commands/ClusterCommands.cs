@@ -50,9 +50,10 @@ public static class WorkerCommand
             IPAddress? address = parse.GetValue(advertise) is string a ? IPAddress.Parse(a) : null;
             using var host = ClusterNode.BuildSilo(connection, new SiloEndpoints(parse.GetValue(siloPort), parse.GetValue(gatewayPort), address), options);
             Console.Error.WriteLine($"worker {options.Id}: cluster {connection}, silo port {parse.GetValue(siloPort)}, gateway port {parse.GetValue(gatewayPort)}");
+            var worker = host.Services.GetRequiredService<ScoringWorker>(); // before RunAsync, which disposes the services
             await host.RunAsync(cancellationToken);
             // The host stops cleanly even when the worker failed: say so, and exit non-zero for systemd to restart it.
-            if (host.Services.GetRequiredService<ScoringWorker>().ExecuteTask is { IsFaulted: true } failed)
+            if (worker.ExecuteTask is { IsFaulted: true } failed)
             {
                 Console.Error.WriteLine($"error: the worker stopped: {failed.Exception!.GetBaseException().Message}");
                 return (int)ExitCode.InternalError;
