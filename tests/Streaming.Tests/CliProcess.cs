@@ -47,6 +47,16 @@ internal static class CliProcess
         return (process.ExitCode, await stdout + await stderr);
     }
 
+    /// <summary>Runs the command to its end; returns its exit code, its stdout and its stderr apart (for --json).</summary>
+    public static async Task<(int Code, string Stdout, string Stderr)> RunSplitAsync(params string[] args)
+    {
+        using var process = Launch(args);
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        var stderr = process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        return (process.ExitCode, await stdout, await stderr);
+    }
+
     private static Process Launch(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? wrapper = null)
     {
         string cli = Path.Combine(AppContext.BaseDirectory, "streaming.dll");

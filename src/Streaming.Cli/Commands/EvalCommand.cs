@@ -21,9 +21,10 @@ public static class EvalCommand
         var channels = new Option<int>("--in-channels") { Description = "For a PyTorch state dict: input channels", DefaultValueFactory = _ => 3 };
         var size = new Option<int>("--image-size") { Description = "For a PyTorch state dict: input size", DefaultValueFactory = _ => 224 };
         var compute = new ComputeFlags();
+        var json = new Option<bool>("--json") { Description = "The report as one JSON document on stdout, the table on stderr (also with --out)" };
         var command = new Command("eval", "Evaluate a model on a labeled dataset: top-1, top-5, per-class accuracy, confusion matrix.")
         {
-            model, data, output, batch, workers, arch, classes, channels, size,
+            model, data, output, batch, workers, arch, classes, channels, size, json,
         };
         compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -48,8 +49,10 @@ public static class EvalCommand
                 if (parse.GetValue(output) is string outFile)
                 {
                     await Streaming.Core.AtomicFile.WriteAllTextAsync(outFile, result.ToJson(), cancellationToken);
-                    Console.Write(result.ToTable());
-                    Console.WriteLine($"report: {outFile}");
+                    var table = parse.GetValue(json) ? Console.Error : Console.Out;
+                    table.Write(result.ToTable());
+                    table.WriteLine($"report: {outFile}");
+                    if (parse.GetValue(json)) Console.Write(result.ToJson());
                 }
                 else
                 {

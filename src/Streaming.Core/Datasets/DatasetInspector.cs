@@ -59,6 +59,31 @@ public static class DatasetInspector
         return sb.ToString();
     }
 
+    /// <summary>The same inventory as one JSON document (<c>inspect --json</c>): the shape is in docs/json.md.</summary>
+    public static string DescribeJson(string dataset)
+    {
+        var m = DatasetManifest.Load(dataset);
+        var doc = new
+        {
+            dataset = m.Name,
+            path = Path.GetFullPath(dataset),
+            origin = m.Origin,
+            images = m.Rows,
+            labeled = m.Labeled,
+            unlabeled = m.Unlabeled,
+            verified = m.Verified,
+            duplicates = m.Duplicates,
+            quarantined = m.Quarantined,
+            withheld_labels = m.WithheldLabelsFile,
+            classes = m.Classes.Select((name, i) => new { index = i, name, count = i < m.ClassCounts.Count ? m.ClassCounts[i] : 0 }),
+            compression = m.Compression.ToString(),
+            shard_size = m.ShardSize,
+            shards = m.Shards.Select(x => new { file = x.File, rows = x.Rows, bytes = x.Bytes, sha256 = x.Sha256 }),
+            quarantine_reasons = m.QuarantineReasons,
+        };
+        return System.Text.Json.JsonSerializer.Serialize(doc, new System.Text.Json.JsonSerializerOptions { WriteIndented = true }) + "\n";
+    }
+
     public static string FormatBytes(long bytes)
     {
         string[] units = ["B", "KB", "MB", "GB", "TB"];
