@@ -222,9 +222,13 @@ public class PipelineTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest());
-        var (code, output) = await CliProcess.RunAsync("run", tmp.Sub("mini.yaml"), "--out", tmp.Sub("run"));
-        Assert.True(code == 0, output);
-        Assert.Contains("student, fine-tuned on D", output);
+        // --json: the record on stdout (as jq reads it), the table on stderr.
+        var (code, stdout, stderr) = await CliProcess.RunSplitAsync("run", tmp.Sub("mini.yaml"), "--out", tmp.Sub("run"), "--json");
+        Assert.True(code == 0, stdout + stderr);
+        Assert.Contains("student, fine-tuned on D", stderr);
+        await JsonCheck.Jq(stdout, "(.stages | length) >= 5 and (.metrics.student_finetuned >= 0)");
+        Assert.Equal(File.ReadAllText(tmp.Sub("run/run.json")), stdout);
+        string output;
         (code, output) = await CliProcess.RunAsync("replay", tmp.Sub("run/run.json"), "--out", tmp.Sub("replay"));
         Assert.True(code == 0, output);
         Assert.Contains("replay matches", output);

@@ -145,6 +145,13 @@ public class ProfileTests : IAsyncLifetime
         Assert.Contains("verdict:", output);
         Assert.True(File.Exists(Path.Combine(_tmp.Sub("cli"), "sweep.png")));
 
+        // --json: the verdict on stdout, as jq reads it.
+        var (jcode, stdout, stderr) = await CliProcess.RunSplitAsync("profile", "--stage", "score", "--teacher", model, "--data", Small, "--duration", "2",
+            "--threads", "1", "--out", _tmp.Sub("cli-json"), "--json");
+        Assert.True(jcode == 0, stdout + stderr);
+        Assert.Contains("verdict:", stderr);
+        await JsonCheck.Jq(stdout, ".verdict.bottleneck != null and .verdict.images_per_s > 0 and (.report | endswith(\"index.html\"))");
+
         (code, output) = await CliProcess.RunAsync("profile", "--out", _tmp.Sub("x"));
         Assert.Equal(2, code);
         Assert.Contains("--stage score", output);

@@ -27,11 +27,12 @@ public static class ProfileCommand
         var topP = KnobOption.Create<int?>(Knobs.TopP, description: "P' kept per image", withDefault: false);
         var sweep = new Option<string?>("--sweep") { Description = "Run once per value and plot throughput against the knob, e.g. batch=32,64,128 (knobs: batch, decode-workers, threads)" };
         var interval = new Option<int>("--interval-ms") { Description = "Sampling interval", DefaultValueFactory = _ => 100 };
+        var json = new Option<bool>("--json") { Description = "The verdict (and the sweep) as one JSON document on stdout; the table on stderr" };
         var isa = KnobOption.Create<string>(Knobs.Isa);
         var channelsLast = KnobOption.Create<bool>(Knobs.ChannelsLast);
         var command = new Command("profile", "Profile the scoring or the training graph: per-stage throughput, busy / blocked / starved time and queues every 100 ms; names the bottleneck and the headroom; writes a report with plots.")
         {
-            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval, isa, channelsLast,
+            pipeline, run, stage, teacher, arch, data, output, duration, workers, batch, threads, device, topP, sweep, interval, isa, channelsLast, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -80,6 +81,8 @@ public static class ProfileCommand
             };
             string outDir = parse.GetValue(output)!;
             var inv = CultureInfo.InvariantCulture;
+            bool asJson = parse.GetValue(json);
+            var said = asJson ? Console.Error : Console.Out; // with --json, stdout holds the document only
             var console = new ConsoleProgress();
             List<SweepPoint>? points = null;
             ProfileRun main;
@@ -94,12 +97,12 @@ public static class ProfileCommand
                     var r = await Profiler.RunAsync(Profiler.With(o, knob, value), cancellationToken: cancellationToken);
                     console.Done();
                     if (r.Verdict is null) throw new Core.StreamingException("the run was too short to sample; raise --duration");
-                    Console.WriteLine(string.Create(inv, $"{knob}={value}: {r.Verdict.ImagesPerSecond:N0} images/s, bottleneck {r.Verdict.Bottleneck}"));
+                    said.WriteLine(string.Create(inv, $"{knob}={value}: {r.Verdict.ImagesPerSecond:N0} images/s, bottleneck {r.Verdict.Bottleneck}"));
                     points.Add(new SweepPoint(knob, value, r.Verdict));
                     runs.Add(r);
                 }
                 main = runs.OrderByDescending(r => r.Verdict!.ImagesPerSecond).First();
-                Console.WriteLine(string.Create(inv, $"fastest: {knob}={points[runs.IndexOf(main)].Value}; its profile follows"));
+                said.WriteLine(string.Create(inv, $"fastest: {knob}={points[runs.IndexOf(main)].Value}; its profile follows"));
             }
             else
             {
@@ -108,9 +111,12 @@ public static class ProfileCommand
                 console.Done();
                 if (main.Verdict is null) throw new Core.StreamingException("the run was too short to sample; raise --duration");
             }
-            Console.Write(ProfileAnalysis.Table(main.Verdict!));
+            said.Write(ProfileAnalysis.Table(main.Verdict!));
             ProfileReport.Write(outDir, main.Options.Describe(), main.Samples, main.Verdict!, points);
-            Console.WriteLine($"report: {Path.Combine(outDir, "index.html")}");
+            said.WriteLine($"report: {Path.Combine(outDir, "index.html")}");
+            if (asJson)
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(new { verdict = main.Verdict, sweep = points, report = Path.GetFullPath(Path.Combine(outDir, "index.html")) },
+                    new System.Text.Json.JsonSerializerOptions { WriteIndented = true, PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower }));
             return (int)ExitCode.Ok;
         });
         return command;

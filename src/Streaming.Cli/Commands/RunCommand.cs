@@ -16,9 +16,10 @@ public static class RunCommand
         var output = new Option<string?>("--out", "-o") { Description = "Run folder: run.json and cache/ (default: runs/<name>)" };
         var sets = new Option<string[]>("--set") { Description = "Override a manifest key, e.g. --set scoring.k=2000 (repeatable)", AllowMultipleArgumentsPerToken = false };
         var isa = KnobOption.Create<string>(Knobs.Isa, description: Knobs.Isa.Help + "; the same as --set compute.isa=...", withDefault: false);
+        var json = new Option<bool>("--json") { Description = "The run record (run.json) on stdout, the table on stderr" };
         var command = new Command("run", "Run a pipeline manifest end to end (teacher, scoring, selection, student, fine-tuning), reusing unchanged stages.")
         {
-            manifest, output, sets, isa,
+            manifest, output, sets, isa, json,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -37,8 +38,15 @@ public static class RunCommand
             {
                 console.Done();
             }
+            string record = Path.Combine(outDir, RunRecord.FileName);
+            if (parse.GetValue(json))
+            {
+                Console.Error.Write(Table(run));
+                Console.Write(await File.ReadAllTextAsync(record, cancellationToken));
+                return (int)ExitCode.Ok;
+            }
             Console.Write(Table(run));
-            Console.WriteLine($"record: {Path.Combine(outDir, RunRecord.FileName)}");
+            Console.WriteLine($"record: {record}");
             return (int)ExitCode.Ok;
         });
         return command;
