@@ -51,10 +51,27 @@ public partial class DaemonTests : IAsyncLifetime
         StartDaemonAt(state + ".log", "127.0.0.1:0", teacher, inbox, state, more);
 
     /// <summary>As <see cref="StartDaemon"/>, logging to <paramref name="log"/> and listening on <paramref name="listen"/>.</summary>
-    private static Process StartDaemonAt(string log, string listen, string teacher, string inbox, string state, params string[] more) => CliProcess.StartLogged(log,
+    private static Process StartDaemonAt(string log, string listen, string teacher, string inbox, string state, params string[] more) =>
+        CliProcess.StartLogged(log, DaemonArgs(teacher, inbox, state, listen, more));
+
+    /// <summary>As <see cref="StartDaemon"/>, run under another program (strace and its flags); later --set values win.</summary>
+    private static Process StartDaemonUnder(string[] wrapper, string teacher, string inbox, string state, params string[] more) =>
+        CliProcess.StartLoggedUnder(wrapper, state + ".log", DaemonArgs(teacher, inbox, state, "127.0.0.1:0", more));
+
+    /// <summary>The test daemon's command line: batch and threads as the batch reference, fast polling, frequent checkpoints.</summary>
+    private static string[] DaemonArgs(string teacher, string inbox, string state, string listen, string[] more) =>
         ["daemon", "--teacher", teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", listen,
          "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
-         "--set", "checkpoint.every_shards=3", "--set", "snapshot.every_shards=4", .. more]);
+         "--set", "checkpoint.every_shards=3", "--set", "snapshot.every_shards=4", .. more];
+
+    /// <summary>The pid and address a daemon wrote into daemon.json (under strace, its pid is not the child's).</summary>
+    private static async Task<(int Pid, string Address)> DaemonInfoAsync(string state)
+    {
+        string info = Path.Combine(state, DaemonHost.InfoFile);
+        await WaitFor(() => File.Exists(info), "daemon.json", state);
+        using var doc = JsonDocument.Parse(File.ReadAllText(info));
+        return (doc.RootElement.GetProperty("pid").GetInt32(), doc.RootElement.GetProperty("http").GetString()!);
+    }
 
     /// <summary>Copies a file into the inbox the way users are told to: under a temporary name, then a rename.</summary>
     private static void Drop(string file, string inbox, string? name = null)

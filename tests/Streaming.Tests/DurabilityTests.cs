@@ -82,16 +82,11 @@ public partial class DaemonTests
 
         string inbox = _tmp.Sub("inbox-strace"), state = _tmp.Sub("state-strace"), daemonTrace = _tmp.Sub("daemon.strace");
         Directory.CreateDirectory(inbox);
-        using var traced = CliProcess.StartLoggedUnder(Strace(daemonTrace), state + ".log",
-            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
-             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
-             "--set", "checkpoint.every_shards=2", "--set", "snapshot.every_shards=2"]);
+        using var traced = StartDaemonUnder(Strace(daemonTrace), Teacher, inbox, state, "--set", "checkpoint.every_shards=2", "--set", "snapshot.every_shards=2");
         try
         {
             // Under strace the daemon's pid is not the child's: daemon.json says which it is.
-            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
-            await WaitFor(() => File.Exists(info), "daemon.json", state);
-            int pid = JsonDocument.Parse(File.ReadAllText(info)).RootElement.GetProperty("pid").GetInt32();
+            var (pid, _) = await DaemonInfoAsync(state);
             Drop(Shards[0], inbox);
             Drop(Shards[1], inbox);
             await WaitFor(() => DoneCount(state) == 2 && Directory.Exists(Path.Combine(state, "snapshots", "000001")), "two shards and a snapshot", state);
@@ -117,17 +112,11 @@ public partial class DaemonTests
         // stands still, and /healthz must say so once watch.stuck_seconds (2) have passed, then recover.
         string inbox = _tmp.Sub("inbox-hung"), state = _tmp.Sub("state-hung"), slow = Path.Combine(inbox, "slow" + Path.GetExtension(Shards[0]));
         Directory.CreateDirectory(inbox);
-        using var traced = CliProcess.StartLoggedUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", slow, "-e", "inject=statx,newfstatat,stat,lstat:delay_enter=6s:when=1"], state + ".log",
-            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
-             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
-             "--set", "watch.stuck_seconds=2"]);
+        using var traced = StartDaemonUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", slow, "-e", "inject=statx,newfstatat,stat,lstat:delay_enter=6s:when=1"],
+            Teacher, inbox, state, "--set", "watch.stuck_seconds=2");
         try
         {
-            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
-            await WaitFor(() => File.Exists(info), "daemon.json", state);
-            using var doc = JsonDocument.Parse(File.ReadAllText(info));
-            int pid = doc.RootElement.GetProperty("pid").GetInt32();
-            string address = doc.RootElement.GetProperty("http").GetString()!;
+            var (pid, address) = await DaemonInfoAsync(state);
             using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
             async Task<(int Code, string Text)> Get(string path)
             {
@@ -163,15 +152,11 @@ public partial class DaemonTests
         // It must be tried intake.retry_tries times, then quarantined with its reason, while the next drop is scored.
         string inbox = _tmp.Sub("inbox-eio"), state = _tmp.Sub("state-eio"), bad = Path.Combine(inbox, "bad" + Path.GetExtension(Shards[0]));
         Directory.CreateDirectory(inbox);
-        using var traced = CliProcess.StartLoggedUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "inject=openat:error=EIO"], state + ".log",
-            ["daemon", "--teacher", Teacher, "--inbox", inbox, "--state", state, "-k", "8", "-p", "2", "--top-p", "5", "--listen", "127.0.0.1:0",
-             "--set", "scoring.batch=16", "--set", "scoring.threads=1", "--set", "watch.settle_seconds=0", "--set", "watch.poll_seconds=0.1",
-             "--set", "intake.retry_tries=3", "--set", "intake.retry_seconds=1"]);
+        using var traced = StartDaemonUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "inject=openat:error=EIO"],
+            Teacher, inbox, state, "--set", "intake.retry_tries=3", "--set", "intake.retry_seconds=1");
         try
         {
-            string info = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile);
-            await WaitFor(() => File.Exists(info), "daemon.json", state);
-            int pid = JsonDocument.Parse(File.ReadAllText(info)).RootElement.GetProperty("pid").GetInt32();
+            var (pid, _) = await DaemonInfoAsync(state);
             Drop(Shards[0], inbox, Path.GetFileName(bad));
             Drop(Shards[1], inbox);
             string quarantine = Path.Combine(state, Streaming.Daemon.DaemonState.QuarantineLog);
