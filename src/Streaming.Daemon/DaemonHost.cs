@@ -19,6 +19,14 @@ public static class DaemonHost
 {
     public const string InfoFile = "daemon.json";
 
+    /// <summary>The live dashboard served at <c>/</c> (Dashboard/index.html, embedded: no file, no CDN).</summary>
+    private static readonly Lazy<string> Dashboard = new(() =>
+    {
+        using var stream = typeof(DaemonHost).Assembly.GetManifestResourceStream("dashboard.html") ?? throw new InvalidOperationException("dashboard.html is not embedded");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
     /// <summary>Runs until stopped; returns 0 after a clean stop, 3 when the daemon could not run (the log says why).</summary>
     public static async Task<int> RunAsync(DaemonConfig config, CancellationToken cancellationToken = default)
     {
@@ -70,6 +78,8 @@ public static class DaemonHost
             // /healthz and /readyz say nothing but ok or not (for probes); /status and /metrics need the token when there is one.
             bool Allowed(HttpContext http) => token is null || Authorization.Matches(http.Request.Headers.Authorization.ToString(), token);
             IResult Unauthorized() => Results.Text("a bearer token is required (http.token_file)\n", statusCode: 401);
+            // The dashboard: a page with no data of its own (it polls /status, sending the token it is given after '#').
+            app.MapGet("/", () => Results.Text(Dashboard.Value, "text/html; charset=utf-8"));
             app.MapGet("/metrics", (HttpContext http) => Allowed(http) ? Results.Text(status.Metrics(), "text/plain; version=0.0.4; charset=utf-8") : Unauthorized());
             app.MapGet("/healthz", () => status.Health() is var (healthy, text) && healthy ? Results.Text(text + "\n") : Results.Text(text + "\n", statusCode: 503));
             app.MapGet("/readyz", () => status.Ready && status.Degraded is null && status.Health().Healthy ? Results.Text("ready\n")

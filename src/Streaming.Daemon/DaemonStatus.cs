@@ -95,6 +95,30 @@ public sealed class DaemonStatus
         Interlocked.Add(ref _scoredThisRun, images);
     }
 
+    private readonly Queue<(double T, long Scored)> _hour = new();
+
+    /// <summary>
+    /// Images a second over the last hour, a point every 10 s (from the images scored by this process), for the
+    /// dashboard: each point is (seconds ago, images a second over the 10 s before it).
+    /// </summary>
+    public IReadOnlyList<(double SecondsAgo, double ImagesPerSecond)> RateHistory()
+    {
+        double now = _uptime.Elapsed.TotalSeconds;
+        long scored = Interlocked.Read(ref _scoredThisRun);
+        lock (_hour)
+        {
+            if (_hour.Count == 0 || now - _hour.Last().T >= 10) _hour.Enqueue((now, scored));
+            while (_hour.Count > 0 && now - _hour.Peek().T > 3600) _hour.Dequeue();
+            var points = _hour.ToList();
+            var rates = new List<(double, double)>();
+            for (int i = 1; i < points.Count; i++)
+                rates.Add((Math.Round(now - points[i].T, 1), Math.Round((points[i].Scored - points[i - 1].Scored) / Math.Max(1e-9, points[i].T - points[i - 1].T), 1)));
+            if (points.Count > 0 && now - points[^1].T > 0.5)
+                rates.Add((0, Math.Round((scored - points[^1].Scored) / (now - points[^1].T), 1)));
+            return rates;
+        }
+    }
+
     /// <summary>Images a second over the last minute.</summary>
     public double Rate()
     {
@@ -203,6 +227,10 @@ public sealed class DaemonStatus
             stages = Stages.Select(s => s.Snapshot()).ToList(),
             recent_shards = view.RecentShards,
             recent_quarantined_drops = view.RecentQuarantinedDrops,
+            snapshot_age_s = snapshot is null ? (double?)null : Math.Round((DateTime.UtcNow - snapshot.PublishedUtc).TotalSeconds, 1),
+            rate_history = RateHistory().Select(r => new { seconds_ago = r.SecondsAgo, images_per_second = r.ImagesPerSecond }),
+            k = view.K,
+            heap_fill = view.Fill.Select((n, c) => new { @class = c < view.Classes.Count ? view.Classes[c] : c.ToString(CultureInfo.InvariantCulture), kept = n }),
         };
     }
 }

@@ -1,0 +1,80 @@
+using System.Text.Json;
+using Microsoft.Playwright;
+using Xunit;
+
+namespace Streaming.Tests;
+
+/// <summary>
+/// The daemon's dashboard in a real browser (issue 21): Debian's chromium, driven by Playwright with no browser
+/// download. The page must show what /status says, draw its charts, log no error, and load every image it has.
+/// </summary>
+public partial class DaemonTests
+{
+    /// <summary>Whether a canvas holds pixels of the given colour (its series, not just the axes).</summary>
+    private const string HasColour = """
+        ([id, r, g, b]) => {
+          const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+          let n = 0;
+          for (let i = 0; i < d.length; i += 4)
+            if (d[i + 3] > 200 && Math.abs(d[i] - r) < 40 && Math.abs(d[i + 1] - g) < 40 && Math.abs(d[i + 2] - b) < 40) n++;
+          return n;
+        }
+        """;
+
+    [Fact]
+    public async Task Dashboard_InChromium_ShowsWhatStatusSays_DrawsItsCharts_AndLogsNoError()
+    {
+        string inbox = _tmp.Sub("inbox-dash"), state = _tmp.Sub("state-dash");
+        Directory.CreateDirectory(inbox);
+        var daemon = StartDaemon(Teacher, inbox, state, "--set", "snapshot.every_shards=1");
+        try
+        {
+            string address = await AddressOf(daemon, state);
+            using var playwright = await Playwright.CreateAsync();
+            await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
+            var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+            var errors = new List<string>();
+            page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+            page.PageError += (_, e) => errors.Add(e);
+            page.RequestFailed += (_, r) => errors.Add($"{r.Url}: {r.Failure}");
+            await page.GotoAsync(address + "/");
+
+            // Two shards arrive while the page watches.
+            Drop(Shards[0], inbox);
+            Drop(Shards[1], inbox);
+            await page.WaitForFunctionAsync("() => document.getElementById('shards_done').textContent === '2' && document.getElementById('snapshot_version').textContent === '2'",
+                null, new() { Timeout = 60_000 });
+            await page.WaitForFunctionAsync("n => Number(document.body.dataset.polls) > n", Convert.ToInt32(await page.EvaluateAsync<string>("document.body.dataset.polls")), new() { Timeout = 10_000 });
+
+            using var status = JsonDocument.Parse((await Get(address + "/status")).Text);
+            var s = status.RootElement;
+            Assert.Equal(s.GetProperty("images_scored").GetInt64().ToString("N0", System.Globalization.CultureInfo.InvariantCulture), await page.InnerTextAsync("#images_scored"));
+            Assert.Equal(s.GetProperty("shards_done").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), await page.InnerTextAsync("#shards_done"));
+            Assert.Equal(s.GetProperty("drops_quarantined").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), await page.InnerTextAsync("#drops_quarantined"));
+            Assert.Equal(s.GetProperty("snapshot").GetProperty("version").GetInt32().ToString(System.Globalization.CultureInfo.InvariantCulture), await page.InnerTextAsync("#snapshot_version"));
+            // The busiest stage for its workers, as /status's stages say.
+            string busiest = s.GetProperty("stages").EnumerateArray()
+                .MaxBy(x => x.GetProperty("busy_s").GetDouble() / Math.Max(1, x.GetProperty("workers").GetInt32())).GetProperty("stage").GetString()!;
+            Assert.Equal(busiest, await page.InnerTextAsync("#bottleneck"));
+            Assert.StartsWith("ok", await page.InnerTextAsync("#health"));
+
+            // The charts hold their series: the rate's blue line, the stages' bars, the heaps' green bars.
+            Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "rate", 0x25, 0x63, 0xeb }) > 0, "the rate chart is blank");
+            Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "stages", 0x25, 0x63, 0xeb }) > 0, "the stage chart has no busy bar");
+            Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "fill", 0x16, 0x79, 0x4c }) > 0, "the heap fill chart has no bar");
+            // Every image on the page loaded (the page itself has none today; a broken one would fail here).
+            Assert.True(await page.EvaluateAsync<bool>("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"));
+            Assert.Empty(errors);
+
+            string shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard.png");
+            Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+            await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+            Assert.True(new FileInfo(shot).Length > 10_000);
+            Assert.Equal(0, await Sigterm(daemon));
+        }
+        finally
+        {
+            if (!daemon.HasExited) daemon.Kill();
+        }
+    }
+}
