@@ -186,6 +186,31 @@ public class ReportTests : IAsyncLifetime
         var json = JsonDocument.Parse(JsonSerializer.Serialize(summary)).RootElement;
         Assert.Equal(0.832, json.GetProperty("precision").GetDouble(), 9);
         Assert.Equal(4, json.GetProperty("k_sweep").GetArrayLength());
+
+        // The page in a real browser (Debian's chromium): every image loads, every link resolves, no console error.
+        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
+        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        var errors = new List<string>();
+        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
+        page.PageError += (_, e) => errors.Add(e);
+        page.RequestFailed += (_, r) => errors.Add($"{r.Url}: {r.Failure}");
+        await page.GotoAsync(new Uri(Path.Combine(Out, SelectionReport.PageFile)).AbsoluteUri);
+        await page.WaitForLoadStateAsync(Microsoft.Playwright.LoadState.NetworkIdle);
+        int images = await page.EvaluateAsync<int>("() => document.images.length");
+        Assert.True(images >= Classes + 2, $"{images} images on the page");
+        // The contact sheets load lazily (as a reader scrolls): load them all, then every one must have decoded.
+        await page.EvaluateAsync("() => { for (const i of document.images) i.loading = 'eager'; }");
+        await page.WaitForFunctionAsync("() => Array.from(document.images).every(i => i.complete)", null, new() { Timeout = 15_000 });
+        var broken = await page.EvaluateAsync<string[]>("() => Array.from(document.images).filter(i => i.naturalWidth === 0).map(i => i.src)");
+        Assert.True(broken.Length == 0, "images that did not load: " + string.Join(", ", broken));
+        var links = await page.EvaluateAsync<string[]>("() => Array.from(document.querySelectorAll('a[href]')).map(a => a.href)");
+        foreach (var link in links.Where(l => l.StartsWith("file:", StringComparison.Ordinal)))
+            Assert.True(File.Exists(new Uri(link).LocalPath) || Directory.Exists(new Uri(link).LocalPath), $"the link {link} resolves to nothing");
+        Assert.Empty(errors);
+        string shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "report.png");
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await page.ScreenshotAsync(new() { Path = shot, FullPage = false });
     }
 
     [Fact]
