@@ -103,12 +103,11 @@ public sealed class DaemonStatus
     /// </summary>
     public IReadOnlyList<(double SecondsAgo, double ImagesPerSecond)> RateHistory()
     {
+        SampleRate();
         double now = _uptime.Elapsed.TotalSeconds;
         long scored = Interlocked.Read(ref _scoredThisRun);
         lock (_hour)
         {
-            if (_hour.Count == 0 || now - _hour.Last().T >= 10) _hour.Enqueue((now, scored));
-            while (_hour.Count > 0 && now - _hour.Peek().T > 3600) _hour.Dequeue();
             var points = _hour.ToList();
             var rates = new List<(double, double)>();
             for (int i = 1; i < points.Count; i++)
@@ -116,6 +115,18 @@ public sealed class DaemonStatus
             if (points.Count > 0 && now - points[^1].T > 0.5)
                 rates.Add((0, Math.Round((scored - points[^1].Scored) / (now - points[^1].T), 1)));
             return rates;
+        }
+    }
+
+    /// <summary>Keeps a point of the hour's history every 10 s; the inbox loop calls it each turn, so the history fills whether or not anyone watches.</summary>
+    public void SampleRate()
+    {
+        double now = _uptime.Elapsed.TotalSeconds;
+        long scored = Interlocked.Read(ref _scoredThisRun);
+        lock (_hour)
+        {
+            if (_hour.Count == 0 || now - _hour.Last().T >= 10) _hour.Enqueue((now, scored));
+            while (_hour.Count > 0 && now - _hour.Peek().T > 3600) _hour.Dequeue();
         }
     }
 

@@ -138,6 +138,7 @@ public sealed class DaemonWorker : BackgroundService
             while (!stop.IsCancellationRequested)
             {
                 _status.Beat();
+                _status.SampleRate();
                 // A failed graph cannot score anything: stop, saying why in one line (systemd restarts the daemon).
                 if (graph is not null && graph.Completion.IsFaulted)
                     throw new StreamingException($"the scoring graph failed: {graph.Completion.Exception!.Flatten().InnerExceptions.FirstOrDefault(e => e is not OperationCanceledException)?.Message ?? "cancelled"}");
