@@ -47,6 +47,9 @@ public static class ScoreEngine
 
         string scoresDir = Path.Combine(o.Out, ScoringManifest.ScoresFolder);
         Directory.CreateDirectory(scoresDir);
+        // Leftovers of a run that was killed while writing (their names are unique to their writer, so a rerun would
+        // not write over them): this run owns the folder.
+        foreach (var partial in Directory.EnumerateFiles(scoresDir, "*" + AtomicFile.TempSuffix)) AtomicFile.TryDelete(partial);
         var inputs = dataset.Shards.Select(s => s.File).ToList();
         var order = o.ShardOrder ?? Enumerable.Range(0, inputs.Count).ToList();
         static string ScoreName(string input) => "score-" + Path.GetFileNameWithoutExtension(input) + ".parquet";
