@@ -87,24 +87,32 @@ public class ClusterProcessTests : IAsyncLifetime
             // kill -9 a worker that holds leases, in mid-job.
             await Until(async () => (await Status()).Workers.Any(w => w.Worker == "w0" && w.Shards >= 2 && w.Leased >= 1) ? "" : null, "w0 to commit and hold leases");
             workers[0].Kill();
-            int atKill = (await Status()).Done;
+            // From here progress is counted in score shards on disk, not asked of the cluster: this client's own calls
+            // can stall for minutes after a silo's death (about one run in five; see the notes), while the
+            // workers go on. The job must still complete below, which the cluster itself says.
+            string scoresDir = Path.Combine(remote, ScoringManifest.ScoresFolder);
+            int Written() => Directory.Exists(scoresDir) ? Directory.GetFiles(scoresDir, "*.parquet").Length : 0;
+            int atKill = Written();
             // kill -9 the submitting client.
-            await Until(async () => (await Status()).Done >= atKill + 15 ? "" : null, "15 more shards", 120);
+            await Until(() => Task.FromResult(Written() >= atKill + 15 ? "" : null), "15 more shards", 120);
             client.Kill();
             await client.WaitForExitAsync();
             // PostgreSQL restarts under the running job: the workers go on once they reconnect.
-            int atRestart = (await Status()).Done;
+            int atRestart = Written();
             await pg.RestartAsync();
-            await Until(async () => (await Status()).Done >= atRestart + 10 ? "" : null, "10 more shards after PostgreSQL restarted", 90);
+            await Until(() => Task.FromResult(Written() >= atRestart + 10 ? "" : null), "10 more shards after PostgreSQL restarted", 90);
             // SIGTERM: w1 hands back its leases and exits 0.
-            Assert.True((await Status()).Done < 100, "the job ended before the SIGTERM");
+            Assert.True(Written() < 100, "the job ended before the SIGTERM");
             using (var kill = Process.Start("kill", ["-TERM", workers[1].Id.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
             using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60))) await workers[1].WaitForExitAsync(timeout.Token);
             Assert.Equal(0, workers[1].ExitCode);
             Assert.Contains("handed back", File.ReadAllText(_tmp.Sub("w1.log")));
 
             // The client attaches again and the job completes (on w2 alone).
-            (code, output) = await CliProcess.RunAsync(ScoreArgs(remote, "--cluster", conn, "--lease-seconds", "4"));
+            var again = CliProcess.RunAsync(ScoreArgs(remote, "--cluster", conn, "--lease-seconds", "4"));
+            if (await Task.WhenAny(again, Task.Delay(TimeSpan.FromMinutes(4))) != again)
+                throw new TimeoutException("the re-attached client did not see the job complete within 4 minutes");
+            (code, output) = await again;
             Assert.True(code == 0, output + File.ReadAllText(_tmp.Sub("w2.log")));
             Assert.Contains("attached to job " + key, output);
             // cluster status, as a script would read it (the connection string from a file).
@@ -117,10 +125,7 @@ public class ClusterProcessTests : IAsyncLifetime
                 Assert.Contains(jobs.EnumerateArray(), j => j.GetProperty("key").GetString() == key && j.GetProperty("done").GetInt32() == 100 && j.GetProperty("finished").GetBoolean());
                 Assert.Contains(doc.RootElement.GetProperty("silos").EnumerateArray(), s => s.GetProperty("name").GetString() == "w2");
             }
-            var final = await Status();
-            Assert.Equal(100, final.Done);
-            Assert.True(final.Workers.Single(w => w.Worker == "w0").Shards >= 2);
-            Assert.True(final.Finished);
+            // (w0 committed at least 2 shards before its kill: checked above, from the cluster's status.)
         }
         catch (Exception e)
         {
