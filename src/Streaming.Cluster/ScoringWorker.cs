@@ -207,7 +207,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         }
 
         Directory.CreateDirectory(Path.Combine(spec.Out, ScoringManifest.ScoresFolder));
-        var sink = new ShardSink(s => Path.Combine(spec.Out, ((Held)s.Tag!).Input.ScoreFile ?? Path.Combine(ScoringManifest.ScoresFolder, ScoreName(s.Input))),
+        var sink = new ShardSink(s => Path.Combine(spec.Out, ((Held)s.Tag!).Input.ScoreFile ?? Path.Combine(ScoringManifest.ScoresFolder, ScoringManifest.ScoreFileName(s.Input))),
             selector, Committed, Failed, admit: Admit);
         var graph = new ScoreGraph(teacher, topP, spec.Batch, options.DecodeWorkers, sink, jobStop.Token);
         var beat = HeartbeatAsync(job, spec, held, jobStop.Token);
@@ -339,6 +339,4 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
 
     public const string PartialsFolder = "partials";
 
-    /// <summary>A score shard's name: the same as a one-machine <c>score</c> gives it.</summary>
-    public static string ScoreName(string input) => "score-" + Path.GetFileNameWithoutExtension(input) + ".parquet";
 }

@@ -4,6 +4,42 @@ using Xunit;
 
 namespace Streaming.Tests;
 
+/// <summary>A page in Debian's chromium (Playwright, no browser download), with every console error, page error and failed request it meets.</summary>
+internal sealed class BrowserPage : IAsyncDisposable
+{
+    private IPlaywright _playwright = null!;
+    private IBrowser _browser = null!;
+    public IPage Page { get; private set; } = null!;
+    public List<string> Errors { get; } = [];
+
+    public static async Task<BrowserPage> OpenAsync(string url)
+    {
+        var b = new BrowserPage { _playwright = await Playwright.CreateAsync() };
+        b._browser = await b._playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
+        b.Page = await b._browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
+        b.Page.Console += (_, m) => { if (m.Type == "error") b.Errors.Add(m.Text); };
+        b.Page.PageError += (_, e) => b.Errors.Add(e);
+        b.Page.RequestFailed += (_, r) => b.Errors.Add($"{r.Url}: {r.Failure}");
+        await b.Page.GotoAsync(url);
+        return b;
+    }
+
+    /// <summary>A screenshot under the test binary's TestResults/.</summary>
+    public async Task<string> ScreenshotAsync(string name, bool fullPage)
+    {
+        string shot = Path.Combine(AppContext.BaseDirectory, "TestResults", name);
+        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
+        await Page.ScreenshotAsync(new() { Path = shot, FullPage = fullPage });
+        return shot;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _browser.DisposeAsync();
+        _playwright.Dispose();
+    }
+}
+
 /// <summary>
 /// The daemon's dashboard in a real browser (issue 21): Debian's chromium, driven by Playwright with no browser
 /// download. The page must show what /status says, draw its charts, log no error, and load every image it has.
@@ -30,14 +66,9 @@ public partial class DaemonTests
         try
         {
             string address = await AddressOf(daemon, state);
-            using var playwright = await Playwright.CreateAsync();
-            await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
-            var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
-            var errors = new List<string>();
-            page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-            page.PageError += (_, e) => errors.Add(e);
-            page.RequestFailed += (_, r) => errors.Add($"{r.Url}: {r.Failure}");
-            await page.GotoAsync(address + "/");
+            await using var browser = await BrowserPage.OpenAsync(address + "/");
+            var page = browser.Page;
+            var errors = browser.Errors;
 
             // Two shards arrive while the page watches.
             Drop(Shards[0], inbox);
@@ -66,9 +97,7 @@ public partial class DaemonTests
             Assert.True(await page.EvaluateAsync<bool>("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"));
             Assert.Empty(errors);
 
-            string shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "dashboard.png");
-            Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
-            await page.ScreenshotAsync(new() { Path = shot, FullPage = true });
+            string shot = await browser.ScreenshotAsync("dashboard.png", fullPage: true);
             Assert.True(new FileInfo(shot).Length > 10_000);
             Assert.Equal(0, await Sigterm(daemon));
         }

@@ -188,14 +188,9 @@ public class ReportTests : IAsyncLifetime
         Assert.Equal(4, json.GetProperty("k_sweep").GetArrayLength());
 
         // The page in a real browser (Debian's chromium): every image loads, every link resolves, no console error.
-        using var playwright = await Microsoft.Playwright.Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
-        var page = await browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
-        var errors = new List<string>();
-        page.Console += (_, m) => { if (m.Type == "error") errors.Add(m.Text); };
-        page.PageError += (_, e) => errors.Add(e);
-        page.RequestFailed += (_, r) => errors.Add($"{r.Url}: {r.Failure}");
-        await page.GotoAsync(new Uri(Path.Combine(Out, SelectionReport.PageFile)).AbsoluteUri);
+        await using var browser = await BrowserPage.OpenAsync(new Uri(Path.Combine(Out, SelectionReport.PageFile)).AbsoluteUri);
+        var page = browser.Page;
+        var errors = browser.Errors;
         await page.WaitForLoadStateAsync(Microsoft.Playwright.LoadState.NetworkIdle);
         int images = await page.EvaluateAsync<int>("() => document.images.length");
         Assert.True(images >= Classes + 2, $"{images} images on the page");
@@ -208,9 +203,7 @@ public class ReportTests : IAsyncLifetime
         foreach (var link in links.Where(l => l.StartsWith("file:", StringComparison.Ordinal)))
             Assert.True(File.Exists(new Uri(link).LocalPath) || Directory.Exists(new Uri(link).LocalPath), $"the link {link} resolves to nothing");
         Assert.Empty(errors);
-        string shot = Path.Combine(AppContext.BaseDirectory, "TestResults", "report.png");
-        Directory.CreateDirectory(Path.GetDirectoryName(shot)!);
-        await page.ScreenshotAsync(new() { Path = shot, FullPage = false });
+        await browser.ScreenshotAsync("report.png", fullPage: false);
     }
 
     [Fact]

@@ -13,6 +13,9 @@ public sealed record ScoringManifest
     public const string FileName = "scoring.json";
     public const string ScoresFolder = "scores";
 
+    /// <summary>A score shard's file name for an input shard: the same from `score`, and from a cluster worker.</summary>
+    public static string ScoreFileName(string input) => "score-" + Path.GetFileNameWithoutExtension(input) + ".parquet";
+
     [JsonPropertyName("format")] public string Format { get; init; } = "streaming.scores/1";
     [JsonPropertyName("teacher")] public string Teacher { get; init; } = "";
     [JsonPropertyName("teacher_sha256")] public string TeacherSha256 { get; init; } = "";

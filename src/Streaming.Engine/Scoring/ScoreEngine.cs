@@ -52,8 +52,7 @@ public static class ScoreEngine
         foreach (var partial in Directory.EnumerateFiles(scoresDir, "*" + AtomicFile.TempSuffix)) AtomicFile.TryDelete(partial);
         var inputs = dataset.Shards.Select(s => s.File).ToList();
         var order = o.ShardOrder ?? Enumerable.Range(0, inputs.Count).ToList();
-        static string ScoreName(string input) => "score-" + Path.GetFileNameWithoutExtension(input) + ".parquet";
-        var pending = order.Where(i => !File.Exists(Path.Combine(scoresDir, ScoreName(inputs[i])))).ToList();
+        var pending = order.Where(i => !File.Exists(Path.Combine(scoresDir, ScoringManifest.ScoreFileName(inputs[i])))).ToList();
         int skipped = order.Count - pending.Count;
         if (skipped > 0) log($"resuming: {skipped} of {order.Count} shards already scored");
         long total = pending.Sum(i => dataset.Shards[i].Rows);
@@ -62,7 +61,7 @@ public static class ScoreEngine
         var written = new Dictionary<string, (long Rows, string Sha256)>(StringComparer.Ordinal); // by this run, hashed as written
         var failed = new List<FailedShard>();
         long scored = 0, quarantined = 0;
-        var sink = new ShardSink(job => Path.Combine(scoresDir, ScoreName(job.Input)), selector,
+        var sink = new ShardSink(job => Path.Combine(scoresDir, ScoringManifest.ScoreFileName(job.Input)), selector,
             committed: c =>
             {
                 written[c.Shard.Input] = (c.Rows, c.Sha256);
@@ -110,7 +109,7 @@ public static class ScoreEngine
         var entries = new List<ScoredShard>();
         foreach (var input in inputs)
         {
-            string file = Path.Combine(scoresDir, ScoreName(input));
+            string file = Path.Combine(scoresDir, ScoringManifest.ScoreFileName(input));
             if (!File.Exists(file)) continue;
             // A shard written by this run was counted and hashed as it was written; one from an earlier run is read again.
             if (!written.TryGetValue(input, out var w))
