@@ -15,7 +15,7 @@ namespace Streaming.Tests;
 [Collection(nameof(ConsoleCollection))]
 public class PipelineTests
 {
-    private static string MiniManifest(string k = "10") => $"""
+    internal static string MiniManifest(string k = "10") => $"""
         # a tiny pipeline for tests
         name: mini
         seed: 3

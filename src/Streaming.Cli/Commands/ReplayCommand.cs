@@ -24,16 +24,15 @@ public static class ReplayCommand
             string runJson = parse.GetValue(record)!;
             string outDir = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runJson))!,
                 "replay-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-            var console = new ConsoleProgress();
+            var view = new StageListView(PipelineRunner.StageNames);
             ReplayReport report;
             try
             {
-                report = await PipelineReplay.RunAsync(runJson, outDir, parse.GetValue(allowIsaChange), line => { console.Done(); Console.Error.WriteLine(line); },
-                    new Progress<string>(console.Report), cancellationToken);
+                report = await PipelineReplay.RunAsync(runJson, outDir, parse.GetValue(allowIsaChange), view.Log, view, cancellationToken);
             }
             finally
             {
-                console.Done();
+                view.Finish();
             }
             var checks = report.Files;
             var inv = CultureInfo.InvariantCulture;

@@ -27,16 +27,15 @@ public static class RunCommand
             if (parse.GetValue(isa) is string pinned) overrides.Add($"compute.isa={pinned}");
             var m = PipelineManifest.Load(parse.GetValue(manifest)!, overrides);
             string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Spec.Name);
-            var console = new ConsoleProgress();
-            var status = new Progress<string>(console.Report);
+            var view = new StageListView(PipelineRunner.StageNames);
             RunRecord run;
             try
             {
-                run = await new PipelineRunner(m, outDir, line => { console.Done(); Console.Error.WriteLine(line); }, status).RunAsync(cancellationToken);
+                run = await new PipelineRunner(m, outDir, view.Log, view).RunAsync(cancellationToken);
             }
             finally
             {
-                console.Done();
+                view.Finish();
             }
             string record = Path.Combine(outDir, RunRecord.FileName);
             if (parse.GetValue(json))

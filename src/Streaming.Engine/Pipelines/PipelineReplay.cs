@@ -60,7 +60,7 @@ public static class PipelineReplay
     /// the metrics to <see cref="FractionTolerance"/> and <see cref="CountTolerance"/> instead of the hashes.
     /// </summary>
     public static async Task<ReplayReport> RunAsync(string runJson, string output, bool allowIsaChange = false, Action<string>? log = null,
-        IProgress<string>? status = null, CancellationToken cancellationToken = default)
+        IProgress<StageProgress>? progress = null, CancellationToken cancellationToken = default)
     {
         log ??= _ => { };
         var (manifest, record) = LoadRecord(runJson);
@@ -81,7 +81,7 @@ public static class PipelineReplay
         {
             log($"note: {runJson} does not name the kernels it ran on (it predates the compute record); its hashes match only if they were this CPU's");
         }
-        var runner = new PipelineRunner(manifest, output, log, status);
+        var runner = new PipelineRunner(manifest, output, log, progress);
         var replayed = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
         var actual = runner.Records.ToDictionary(r => r.Name, StringComparer.Ordinal);
         var checks = new List<ReplayCheck>();

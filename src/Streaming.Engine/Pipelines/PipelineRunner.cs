@@ -49,18 +49,37 @@ public sealed class PipelineRunner
     private readonly PipelineManifest _m;
     private readonly string _out;
     private readonly Action<string> _log;
-    private readonly IProgress<string>? _status;
+    private readonly IProgress<StageProgress>? _progress;
+    private (int Index, string Name) _current;
     private readonly Dictionary<string, StageRecord> _done = new(StringComparer.Ordinal);
     private readonly List<StageRecord> _records = [];
     private ComputeEnvironment? _compute;
 
-    public PipelineRunner(PipelineManifest manifest, string output, Action<string>? log = null, IProgress<string>? status = null)
+    /// <param name="log">Lines for a log: the kernels, each stage's start with its parameters, its end with its metrics.</param>
+    /// <param name="progress">Each stage's state as it changes, and the running stage's fraction, images/s and ETA.</param>
+    public PipelineRunner(PipelineManifest manifest, string output, Action<string>? log = null, IProgress<StageProgress>? progress = null)
     {
         _m = manifest;
         _out = Path.GetFullPath(output);
         _log = log ?? (_ => { });
-        _status = status;
+        _progress = progress;
     }
+
+    /// <summary>Reports the running stage's progress: a fraction when its total is known, else a count of items.</summary>
+    private void Running(double? fraction, double? imagesPerSecond, TimeSpan? eta = null, long? items = null, string? detail = null) =>
+        _progress?.Report(new StageProgress(_current.Index, StageNames.Length, _current.Name, StageState.Running, fraction, imagesPerSecond, eta, items, detail));
+
+    /// <summary>
+    /// Progress passed on in the reporting thread. <see cref="Progress{T}"/> would post each report to the thread pool,
+    /// where a late one could land after its stage had ended and be taken for the next stage's.
+    /// </summary>
+    private sealed class Direct<T>(Action<T> report) : IProgress<T>
+    {
+        public void Report(T value) => report(value);
+    }
+
+    private static TimeSpan? EtaOf(long done, long total, double rate) =>
+        rate > 0 && total >= done ? TimeSpan.FromSeconds((total - done) / rate) : null;
 
     /// <summary>The stages, in the order they run.</summary>
     public static readonly string[] StageNames =
@@ -158,7 +177,8 @@ public sealed class PipelineRunner
                 {
                     Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Spec.TopP, BatchSize = _m.Spec.ScoringBatch, DecodeWorkers = _m.Spec.DecodeWorkers,
                     Device = device, Threads = threads,
-                }, null, _log, cancellationToken);
+                }, new Direct<(long Scored, long Total, double Rate)>(p => Running(p.Total > 0 ? (double)p.Scored / p.Total : null, p.Rate,
+                    EtaOf(p.Scored, p.Total, p.Rate), p.Scored)), _log, cancellationToken);
                 if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");
                 return new() { ["images_scored"] = r.ImagesScored, ["scoring_images_per_second"] = Math.Round(r.ImagesPerSecond, 1) };
             }, cancellationToken);
@@ -241,8 +261,8 @@ public sealed class PipelineRunner
             {
                 Data = data, Arch = arch, Out = dir, Images = section.Images, BatchSize = section.Batch, BaseLr = section.Lr,
                 Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
-            }, new Progress<TrainProgress>(p => _status?.Report(string.Create(CultureInfo.InvariantCulture,
-                $"  {stage}: {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  {p.ImagesPerSecond:N0} images/s  ETA {p.Eta:mm\\:ss}"))), _log, ct);
+            }, new Direct<TrainProgress>(p => Running(p.TotalImages > 0 ? (double)p.ImagesSeen / p.TotalImages : null, p.ImagesPerSecond,
+                EtaOf(p.ImagesSeen, p.TotalImages, p.ImagesPerSecond), p.ImagesSeen, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}"))), _log, ct);
             var eval = await EvaluateAsync(result.ModelPath, test, device, ct);
             await File.WriteAllTextAsync(Path.Combine(dir, "eval-test.json"), eval.ToJson(), ct);
             return new() { [metric] = eval.Top1, [metric + "_train_images_per_second"] = Math.Round(result.ImagesPerSecond, 1) };
@@ -275,7 +295,9 @@ public sealed class PipelineRunner
         var src = ImageSource.Open(source);
         // Ingested shards do not depend on the worker count (IngestTests), so it is not part of the stage's key.
         await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = _m.Spec.IngestWorkers, Name = name, IdPrefix = idPrefix,
-            Writer = new DatasetWriterOptions { Overwrite = true } }, null, ct);
+            Writer = new DatasetWriterOptions { Overwrite = true } },
+            new Direct<IngestProgress>(p => Running(null, p.Elapsed.TotalSeconds > 0 ? p.Read / p.Elapsed.TotalSeconds : null, items: p.Read,
+                detail: idPrefix.Length > 0 ? "the unlabeled collection" : null)), ct);
     }
 
     private static IEnumerable<string> DatasetArtifacts(string dir) =>
@@ -295,6 +317,7 @@ public sealed class PipelineRunner
         Func<string, Task<Dictionary<string, double>>> run, CancellationToken ct)
     {
         int index = Array.IndexOf(StageNames, name) + 1;
+        _current = (index, name);
         var inputHashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var i in inputs) inputHashes[i] = _done[i].OutputSha256;
         string identity = JsonSerializer.Serialize(new { stage = name, version = 1, parameters, inputs = inputHashes });
@@ -307,10 +330,12 @@ public sealed class PipelineRunner
             var saved = JsonSerializer.Deserialize<StageFile>(File.ReadAllText(marker))!;
             record = new StageRecord(name, key, true, saved.WallSeconds, folder, parameters, inputHashes, saved.Outputs, saved.OutputSha256, saved.Metrics);
             _log($"[{index}/{StageNames.Length}] {name}: reused {Path.GetRelativePath(_out, folder)} (inputs and parameters unchanged)");
+            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Reused, Summary: "reused"));
         }
         else
         {
             _log($"[{index}/{StageNames.Length}] {name}: running ({string.Join(", ", parameters.Select(kv => $"{kv.Key}={Fmt(kv.Value)}"))})");
+            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Running));
             string temp = Path.Combine(CacheDir, $".{name}-{key}.tmp-{Environment.ProcessId}");
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
             Directory.CreateDirectory(temp);
@@ -329,6 +354,8 @@ public sealed class PipelineRunner
             record = new StageRecord(name, key, false, clock.Elapsed.TotalSeconds, folder, parameters, inputHashes, outputs, outputSha, sortedMetrics);
             string shown = string.Join(", ", sortedMetrics.Where(kv => !kv.Key.EndsWith("per_second", StringComparison.Ordinal)).Select(kv => $"{kv.Key} {Fmt(kv.Value)}"));
             _log($"      {name}: done in {clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}");
+            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Done,
+                Summary: string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}")));
         }
         _done[name] = record;
         _records.Add(record);
