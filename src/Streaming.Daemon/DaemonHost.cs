@@ -85,6 +85,20 @@ public static class DaemonHost
             app.MapGet("/readyz", () => status.Ready && status.Degraded is null && status.Health().Healthy ? Results.Text("ready\n")
                 : Results.Text($"not ready{(status.Degraded is string d ? $": {d}" : "")}\n", statusCode: 503));
             app.MapGet("/status", (HttpContext http) => Allowed(http) ? Results.Json(status.StatusObject(), new JsonSerializerOptions { WriteIndented = true }) : Unauthorized());
+            // The dashboard's contact sheet: a class's images in the latest snapshot at ranks 1, 10, 100, 1,000, and each image.
+            var sheet = new DhatSheet(new DaemonPaths(config.State), status);
+            app.MapGet("/dhat", async (HttpContext http, int? @class, CancellationToken ct) =>
+            {
+                if (!Allowed(http)) return Unauthorized();
+                var (data, why) = await sheet.SheetAsync(@class ?? 0, ct).ConfigureAwait(false);
+                return data is null ? Results.Text(why + "\n", statusCode: 404) : Results.Json(data, new JsonSerializerOptions { WriteIndented = true });
+            });
+            app.MapGet("/dhat/image", async (HttpContext http, int @class, int rank, int version, CancellationToken ct) =>
+            {
+                if (!Allowed(http)) return Unauthorized();
+                var (png, why) = await sheet.ImageAsync(@class, rank, version, ct).ConfigureAwait(false);
+                return png is null ? Results.Text(why + "\n", statusCode: 404) : Results.Bytes(png, "image/png");
+            });
         }
 
         try
@@ -99,7 +113,7 @@ public static class DaemonHost
         {
             var addresses = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
             status.HttpAddress = addresses.FirstOrDefault();
-            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.http").LogInformation("serving /metrics /healthz /readyz /status on {Address}", status.HttpAddress);
+            app.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.http").LogInformation("serving the dashboard (/) and /metrics /healthz /readyz /status /dhat on {Address}", status.HttpAddress);
         }
         try
         {

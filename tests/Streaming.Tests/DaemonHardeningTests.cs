@@ -69,6 +69,8 @@ public partial class DaemonTests
             Assert.Equal("ok\n", await Http.GetStringAsync(address + "/healthz"));
             Assert.Equal(HttpStatusCode.Unauthorized, (await Http.GetAsync(address + "/status")).StatusCode);
             Assert.Equal(HttpStatusCode.Unauthorized, (await Http.GetAsync(address + "/metrics")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await Http.GetAsync(address + "/dhat?class=0")).StatusCode);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await Http.GetAsync(address + "/dhat/image?class=0&rank=1&version=1")).StatusCode);
             using var request = new HttpRequestMessage(HttpMethod.Get, address + "/metrics");
             request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", "s3cret-token-0123456789");
             using var response = await Http.SendAsync(request);

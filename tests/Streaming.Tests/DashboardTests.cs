@@ -1,5 +1,8 @@
 using System.Text.Json;
 using Microsoft.Playwright;
+using SkiaSharp;
+using Streaming.Core.Shards;
+using Streaming.Daemon;
 using Xunit;
 
 namespace Streaming.Tests;
@@ -93,8 +96,35 @@ public partial class DaemonTests
             Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "rate", 0x25, 0x63, 0xeb }) > 0, "the rate chart is blank");
             Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "stages", 0x25, 0x63, 0xeb }) > 0, "the stage chart has no busy bar");
             Assert.True(await page.EvaluateAsync<int>(HasColour, new object[] { "fill", 0x16, 0x79, 0x4c }) > 0, "the heap fill chart has no bar");
-            // Every image on the page loaded (the page itself has none today; a broken one would fail here).
-            Assert.True(await page.EvaluateAsync<bool>("() => Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"));
+            // The contact sheet of snapshot 2: class 0 first, then class 1 when chosen, at the ranks its heap reaches.
+            await page.WaitForFunctionAsync("() => document.body.dataset.sheet === '2/0'", null, new() { Timeout = 30_000 });
+            await page.SelectOptionAsync("#sheet_class", "1");
+            await page.WaitForFunctionAsync("() => document.body.dataset.sheet === '2/1'", null, new() { Timeout = 30_000 });
+            using var sheet = JsonDocument.Parse((await Get(address + "/dhat?class=1")).Text);
+            var cells = sheet.RootElement.GetProperty("cells").EnumerateArray().ToList();
+            int kept = sheet.RootElement.GetProperty("kept").GetInt32();
+            Assert.Equal(DhatSheet.Ranks.Count(r => r <= kept), cells.Count);
+            Assert.NotEmpty(cells);
+            Assert.Equal(cells.Select(c => c.GetProperty("id").GetString()), await page.EvaluateAsync<string[]>("() => Array.from(document.querySelectorAll('#sheet img')).map(i => i.alt)"));
+            // The first one's pixels are those of the image in the shard it was scored from (28 x 28: no resize).
+            string id = cells[0].GetProperty("id").GetString()!;
+            byte[] served = await Http.GetByteArrayAsync(address + cells[0].GetProperty("image").GetString());
+            ImageRecord? original = null;
+            foreach (var shard in Shards.Take(2))
+                await foreach (var r in ImageShardReader.ReadAsync(shard))
+                    if (r.Id == id) original = r;
+            Assert.NotNull(original);
+            using (var a = SKBitmap.Decode(served))
+            using (var b = SKBitmap.Decode(original!.Image))
+            {
+                Assert.Equal((b.Width, b.Height), (a.Width, a.Height));
+                for (int y = 0; y < a.Height; y++)
+                    for (int x = 0; x < a.Width; x++)
+                        Assert.Equal(b.GetPixel(x, y), a.GetPixel(x, y));
+            }
+            Assert.Equal(404, (await Get(address + "/dhat?class=99")).Code);
+            // Every image on the page loaded.
+            Assert.True(await page.EvaluateAsync<bool>("() => document.images.length > 0 && Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)"));
             Assert.Empty(errors);
 
             string shot = await browser.ScreenshotAsync("dashboard.png", fullPage: true);
