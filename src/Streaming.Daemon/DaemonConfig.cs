@@ -149,27 +149,7 @@ public sealed class DaemonConfig
     public (System.Net.IPAddress? Address, int Port)? ParseListen(string? where = null)
     {
         if (Listen is not string listen) return null;
-        where ??= Path;
-        int colon = listen.LastIndexOf(':');
-        if (colon <= 0 || !int.TryParse(listen[(colon + 1)..], NumberStyles.None, CultureInfo.InvariantCulture, out int port) || port > 65535)
-            throw new StreamingException($"{where}: http.listen '{listen}' must be host:port, for example 127.0.0.1:8617");
-        string host = listen[..colon];
-        System.Net.IPAddress? address;
-        if (host.Equals("localhost", StringComparison.OrdinalIgnoreCase)) address = null; // loopback, IPv4 and IPv6
-        else if (host is "*" or "+") address = System.Net.IPAddress.IPv6Any;
-        else if (host is "0") address = System.Net.IPAddress.Any; // as in 0:8617
-        else
-        {
-            string literal = host.StartsWith('[') && host.EndsWith(']') ? host[1..^1] : host;
-            // Only the dotted-quad or IPv6 forms: IPAddress.Parse also takes "0" or "127.1" as IPv4 shorthands.
-            bool plain = literal.Contains(':') || (literal.Count(c => c == '.') == 3 && literal.All(c => char.IsAsciiDigit(c) || c == '.'));
-            if (!plain || !System.Net.IPAddress.TryParse(literal, out address))
-                throw new StreamingException($"{where}: http.listen '{listen}': the host must be localhost or an IP address (127.0.0.1, [::1], 0.0.0.0, [::])");
-        }
-        bool loopback = address is null || System.Net.IPAddress.IsLoopback(address);
-        if (!loopback && !(bool)_v["http.allow_remote"])
-            throw new StreamingException($"{where}: http.listen '{listen}' is reachable from other machines ({(address!.Equals(System.Net.IPAddress.Any) || address.Equals(System.Net.IPAddress.IPv6Any) ? "every interface" : "not loopback")}); set http.allow_remote: true to mean it, and consider http.token_file");
-        return (address, port);
+        return HttpListen.Parse(listen, (bool)_v["http.allow_remote"], $"{where ?? Path}: http.listen", "set http.allow_remote: true to mean it");
     }
 
     /// <summary>The bearer token from <c>http.token_file</c>, or null; refuses an empty or short one.</summary>
@@ -177,11 +157,7 @@ public sealed class DaemonConfig
     {
         if (TokenFile is not string file) return null;
         string path = System.IO.Path.IsPathRooted(file) ? file : System.IO.Path.Combine(System.IO.Path.GetDirectoryName(Path) ?? ".", file);
-        if (!File.Exists(path)) throw new StreamingException($"{Path}: http.token_file {path} does not exist");
-        string token = File.ReadAllText(path).Trim();
-        if (token.Length < 16 || token.Any(char.IsWhiteSpace))
-            throw new StreamingException($"{Path}: http.token_file {path} must hold one token of at least 16 characters, no spaces");
-        return token;
+        return HttpListen.ReadToken(path, $"{Path}: http.token_file");
     }
 
     /// <summary>What must not change under an existing state folder (else its heaps and snapshots would mix two selections).</summary>

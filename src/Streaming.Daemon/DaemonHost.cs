@@ -63,12 +63,7 @@ public static class DaemonHost
         builder.Services.AddHostedService<DaemonWorker>();
         string? token = config.ReadToken();
         if (listen is var (address, port))
-            builder.WebHost.UseKestrel(k =>
-            {
-                if (address is null) k.ListenLocalhost(port);
-                else if (address.Equals(System.Net.IPAddress.IPv6Any) || address.Equals(System.Net.IPAddress.Any)) k.ListenAnyIP(port);
-                else k.Listen(address, port);
-            });
+            builder.WebHost.UseKestrel(k => HttpListen.Bind(k, address, port));
         else
             builder.WebHost.UseSetting(WebHostDefaults.ServerUrlsKey, "");
 

@@ -50,7 +50,7 @@ internal sealed class BrowserPage : IAsyncDisposable
 public partial class DaemonTests
 {
     /// <summary>Whether a canvas holds pixels of the given colour (its series, not just the axes).</summary>
-    private const string HasColour = """
+    internal const string HasColour = """
         ([id, r, g, b]) => {
           const c = document.getElementById(id), d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
           let n = 0;

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Daemon;
 using System.Globalization;
 using System.Net;
 using System.Text.Json;
@@ -77,40 +78,40 @@ public static class ClusterCommand
     {
         var cluster = WorkerCommand.ClusterOption();
         var json = new Option<bool>("--json") { Description = "One JSON document on stdout" };
-        var status = new Command("status", "Workers, jobs and their leases") { cluster, json };
+        var serve = new Option<string?>("--serve") { Description = "Stay up and serve a live dashboard of the cluster at this address (host:port, port 0 for a free one): / and /status (the --json document, with images/s over the last hour)" };
+        var allowRemote = new Option<bool>("--allow-remote") { Description = "Let --serve listen on an address other machines can reach" };
+        var tokenFile = new Option<string?>("--token-file") { Description = "With --serve: /status needs this bearer token (a file holding one token of at least 16 characters); open the page as /#token=TOKEN" };
+        var status = new Command("status", "Workers, jobs and their leases") { cluster, json, serve, allowRemote, tokenFile };
         status.SetAction(async (parse, cancellationToken) =>
         {
             var connection = ClusterConnection.Parse(parse.GetValue(cluster)!, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"));
             if (connection.IsLocalhost) throw new StreamingException("cluster status needs a PostgreSQL cluster: a localhost cluster lives inside its 'score --cluster localhost' process");
+            // The address and token are checked before connecting, so that a typo costs no wait.
+            var listen = parse.GetValue(serve) is string where ? HttpListen.Parse(where, parse.GetValue(allowRemote), "--serve") : ((System.Net.IPAddress?, int)?)null;
+            string? token = parse.GetValue(tokenFile) is string file ? HttpListen.ReadToken(file, "--token-file") : null;
             await ClusterSchema.EnsureAsync(connection, cancellationToken);
             using var host = ClusterNode.BuildClient(connection);
             await host.StartAsync(cancellationToken);
             var client = host.Services.GetRequiredService<IClusterClient>();
-            var hosts = await client.GetGrain<IManagementGrain>(0).GetDetailedHosts(onlyActive: true);
-            var keys = await client.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key).AllAsync();
-            var jobs = new List<JobStatus>();
-            foreach (var key in keys)
-                if (await client.GetGrain<IJobGrain>(key).StatusAsync() is { } s) jobs.Add(s);
+            if (listen is { } at)
+            {
+                int code = await ClusterDashboard.RunAsync(() => ClusterStatusReport.CollectAsync(client), at, token,
+                    line => Console.Error.WriteLine(line), cancellationToken);
+                await host.StopAsync(CancellationToken.None);
+                return code;
+            }
+            var report = await ClusterStatusReport.CollectAsync(client);
             await host.StopAsync(CancellationToken.None);
             if (parse.GetValue(json))
             {
-                Console.WriteLine(JsonSerializer.Serialize(new
-                {
-                    silos = hosts.Select(h => new { address = h.SiloAddress.ToString(), name = h.SiloName, host = h.HostName, status = h.Status.ToString(), started_utc = h.StartTime }),
-                    jobs = jobs.Select(j => new
-                    {
-                        key = j.Key, @out = j.Out, shards = j.Shards, done = j.Done, failed = j.Failed, leased = j.Leased, pending = j.Pending, images = j.Images,
-                        images_per_second = Math.Round(j.ImagesPerSecond, 1), finished = j.Finished, refusals = j.Refusals,
-                        workers = j.Workers.Select(w => new { id = w.Worker, leased = w.Leased, shards = w.Shards, images = w.Images, images_per_second = Math.Round(w.ImagesPerSecond, 1), last_seen_utc = w.LastSeenUtc }),
-                    }),
-                }, new JsonSerializerOptions { WriteIndented = true }));
+                Console.WriteLine(report.ToJson().ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
                 return (int)ExitCode.Ok;
             }
             var inv = CultureInfo.InvariantCulture;
-            Console.WriteLine($"silos: {hosts.Length}");
-            foreach (var h in hosts) Console.WriteLine(string.Create(inv, $"  {h.SiloName,-28} {h.SiloAddress,-24} {h.Status,-8} up since {h.StartTime:u}"));
-            Console.WriteLine($"jobs: {jobs.Count}");
-            foreach (var j in jobs)
+            Console.WriteLine($"silos: {report.Silos.Count}");
+            foreach (var h in report.Silos) Console.WriteLine(string.Create(inv, $"  {h.Name,-28} {h.Address,-24} {h.Status,-8} up since {h.StartedUtc:u}"));
+            Console.WriteLine($"jobs: {report.Jobs.Count}");
+            foreach (var j in report.Jobs)
             {
                 Console.WriteLine(string.Create(inv, $"  {j.Key}  {(j.Finished ? "finished" : j.Complete ? "scored" : "running")}  {j.Done}/{j.Shards} shards done, {j.Leased} leased, {j.Pending} pending, {j.Failed} failed  {j.ImagesPerSecond:N0} images/s  -> {j.Out}"));
                 foreach (var w in j.Workers)
