@@ -24,6 +24,8 @@ public static class StreamingCli
             EnvCommand.Create(),
             WorkerCommand.Create(),
             ClusterCommand.Create(),
+            DedupCommand.Create(),
+            FeaturesCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>

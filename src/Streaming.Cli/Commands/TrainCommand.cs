@@ -13,18 +13,20 @@ public static class TrainCommand
         var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder (image shards) to train on, or a selection folder (D-hat) from 'streaming select'", Required = true };
         var arch = new Option<string>("--arch", "-a") { Description = "Architecture: resnet18/34/50, resnext50_32x4d, resnext101_32x4d/32x8d/32x16d, resnet20/32/56[:wN], cnn-small[:wN]", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Run folder: model.safetensors, checkpoints/, metrics.jsonl, curves.png", Required = true };
-        var images = new Option<long?>("--images") { Description = "Budget in images processed (the paper's #iter)" };
-        var epochs = new Option<double?>("--epochs") { Description = "Budget in epochs (default 30 when --images is not given)" };
+        var images = new Option<long?>("--images") { Description = "Budget in images processed (the paper's #iter); default: the recipe's (70 epochs within 70,000..290,000 images for the small models; 30 epochs for ImageNet models and fine-tuning)" };
+        var epochs = new Option<double?>("--epochs") { Description = "Budget in epochs, instead of --images" };
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size", DefaultValueFactory = _ => 128 };
-        var lr = new Option<double?>("--lr") { Description = "Base learning rate at batch 256; the peak is lr x batch / 256 (default: 0.1, or 0.00025 when fine-tuning)" };
-        var schedule = new Option<ScheduleKind?>("--schedule") { Description = "pretrain (halve 13 times), finetune (three 0.1 drops), cosine or constant (default: pretrain, or finetune with --init)" };
+        var lr = new Option<double?>("--lr") { Description = "Base learning rate at batch 256; the peak is lr x batch / 256 (default: 0.2 for the small models, 0.1 for ImageNet models, 0.00025 when fine-tuning)" };
+        var schedule = new Option<ScheduleKind?>("--schedule") { Description = "pretrain (halve 13 times), finetune (three 0.1 drops), cosine or constant (default: cosine, or finetune with --init)" };
         var warmup = new Option<long?>("--warmup-images") { Description = "Linear warm-up length in images (default 3% of the budget)" };
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
-        var wd = new Option<double>("--weight-decay") { Description = "SGD weight decay", DefaultValueFactory = _ => 1e-4 };
+        var wd = new Option<double?>("--weight-decay") { Description = "SGD weight decay (default: 5e-4 up to 10,000 labeled images, 1e-4 above and when fine-tuning)" };
         var init = new Option<string?>("--init") { Description = "Start from this model (fine-tuning): a model.safetensors or a run folder" };
+        var freeze = new Option<bool>("--freeze-backbone") { Description = "With --init: train the last layer only (fc-only transfer); every other weight and BatchNorm statistic stays as it is" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0UL };
         var size = new Option<int?>("--image-size") { Description = "Input size (default: the data's own for small models, 224 for ImageNet models)" };
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips (default: with them up to 10,000 labeled images, without above)" };
+        var augment = new Option<bool>("--augment") { Description = "Train with random crops and flips, whatever the data size" };
         var softTargets = new Option<string?>("--soft-targets") { Description = "Train on soft targets: the teacher's top-P' probabilities (renormalized) from this scoring folder (the output of 'score'), instead of the labels" };
         var checkpointEvery = new Option<long?>("--checkpoint-every") { Description = "Checkpoint every this many images (default: each epoch, at least 10,000 images apart)" };
         var evalData = new Option<string?>("--eval-data") { Description = "Labeled dataset to evaluate on during and after training" };
@@ -36,7 +38,7 @@ public static class TrainCommand
 
         var command = new Command("train", "Train a classifier on image shards (teacher on D, student on D-hat, fine-tuning on D), with resumable checkpoints.")
         {
-            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, seed, size, noAugment, softTargets,
+            data, arch, output, images, epochs, batch, lr, schedule, warmup, momentum, wd, init, freeze, seed, size, noAugment, augment, softTargets,
             checkpointEvery, evalData, evalEvery, resume, overwrite, workers,
         };
         compute.AddTo(command);
@@ -57,10 +59,12 @@ public static class TrainCommand
                 Momentum = parse.GetValue(momentum),
                 WeightDecay = parse.GetValue(wd),
                 Init = parse.GetValue(init),
+                FreezeBackbone = parse.GetValue(freeze),
                 Device = parse.GetValue(compute.Device)!,
                 Seed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(size),
-                Augment = !parse.GetValue(noAugment),
+                Augment = parse.GetValue(noAugment) && parse.GetValue(augment) ? throw new ArgumentException("give --augment or --no-augment, not both")
+                    : parse.GetValue(noAugment) ? false : parse.GetValue(augment) ? true : null,
                 SoftTargets = parse.GetValue(softTargets),
                 CheckpointEvery = parse.GetValue(checkpointEvery),
                 EvalData = parse.GetValue(evalData),

@@ -94,6 +94,50 @@ public static class ImageDecoder
         }
     }
 
+    /// <summary>What <see cref="WithPixels{TState, TResult}"/> hands its callback: an image's decoded pixels, Gray8 or RGBA8888 (unpremultiplied), rows packed.</summary>
+    public delegate TResult PixelsCallback<TState, TResult>(ReadOnlySpan<byte> pixels, int width, int height, bool gray, TState state);
+
+    /// <summary>
+    /// Decodes one image at its own size, as 8-bit gray when it is stored gray and RGBA otherwise, and passes the pixels
+    /// to <paramref name="use"/> (they live only during the call). Throws <see cref="InvalidDataException"/> for input that
+    /// does not decode.
+    /// </summary>
+    public static unsafe TResult WithPixels<TState, TResult>(ReadOnlySpan<byte> encoded, TState state, PixelsCallback<TState, TResult> use, long maxPixels = DefaultMaxPixels)
+    {
+        if (encoded.IsEmpty) throw new InvalidDataException("empty image");
+        fixed (byte* p = encoded)
+        {
+            if (SkiaCodec.Available)
+            {
+                if (!SkiaCodec.TryOpen(p, encoded.Length, out var raw)) throw new InvalidDataException("not a recognized image format");
+                using (raw) return WithPixels(raw, state, use, maxPixels);
+            }
+            using var data = SKData.Create((IntPtr)p, encoded.Length);
+            using var codec = SKCodec.Create(data) ?? throw new InvalidDataException("not a recognized image format");
+            return WithPixels(new ManagedCodec(codec), state, use, maxPixels);
+        }
+    }
+
+    private static unsafe TResult WithPixels<TCodec, TState, TResult>(in TCodec codec, TState state, PixelsCallback<TState, TResult> use, long maxPixels)
+        where TCodec : struct, ICodec
+    {
+        var info = codec.Info;
+        if ((long)info.Width * info.Height > Math.Min(maxPixels, MaxPixelsCeiling))
+            throw new InvalidDataException($"declared dimensions {info.Width}x{info.Height} exceed the limit of {maxPixels:N0} pixels");
+        bool gray = info.ColorType == SKColorType.Gray8;
+        var target = new SKImageInfo(info.Width, info.Height, gray ? SKColorType.Gray8 : SKColorType.Rgba8888, gray ? SKAlphaType.Opaque : SKAlphaType.Unpremul);
+        var result = DecodeInto(codec, target, out var decoded);
+        try
+        {
+            ThrowUnlessDecoded(result);
+            return use(new ReadOnlySpan<byte>((void*)decoded.Pointer, target.BytesSize), target.Width, target.Height, gray, state);
+        }
+        finally
+        {
+            decoded.Dispose();
+        }
+    }
+
     private static void DecodeToTensor<TCodec>(in TCodec codec, PreprocessOptions options, Span<float> destination, long maxPixels, CropRegion? region)
         where TCodec : struct, ICodec
     {

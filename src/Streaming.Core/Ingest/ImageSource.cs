@@ -35,6 +35,7 @@ public abstract class ImageSource
             SourceFormat.WebDataset => new WebDatasetSource(path, classNames) { Limits = limits },
             SourceFormat.Parquet => new ParquetImageSource(path, classNames, imageColumn, labelColumn) { Limits = limits },
             SourceFormat.List => new ListSource(path, classNames),
+            SourceFormat.DigitsJson => new DigitsJsonSource(path),
             _ => throw new ArgumentOutOfRangeException(nameof(format)),
         };
     }
@@ -52,6 +53,7 @@ public abstract class ImageSource
                 return SourceFormat.List;
             throw new StreamingException($"{path}: cannot tell the format from the file name; pass --format");
         }
+        if (DigitsJsonSource.FolderOf(path) is not null) return SourceFormat.DigitsJson;
         var files = Directory.EnumerateFiles(path).Select(f => Path.GetFileName(f).ToLowerInvariant()).ToList();
         if (files.Any(f => f.Contains("-idx3-ubyte"))) return SourceFormat.Idx;
         if (files.Any(WebDatasetSource.IsTarName)) return SourceFormat.WebDataset;

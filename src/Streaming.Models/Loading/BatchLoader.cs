@@ -26,8 +26,8 @@ public sealed class BatchLoader
     public BatchLoader(string dataset, LoaderOptions options)
     {
         _options = options;
-        _order = new EpochOrder(dataset, options.Seed, options.Shuffle, options.ShuffleBuffer);
-        if (_order.Count == 0) throw new Streaming.Core.StreamingException($"{dataset}: has no labeled images to train or evaluate on");
+        _order = new EpochOrder(dataset, options.Seed, options.Shuffle, options.ShuffleBuffer, options.IncludeUnlabeled);
+        if (_order.Count == 0) throw new Streaming.Core.StreamingException(options.IncludeUnlabeled ? $"{dataset}: has no images" : $"{dataset}: has no labeled images to train or evaluate on");
         ReadStats = new StageStats("read");
         DecodeStats = new StageStats("decode", options.Workers);
         BatchStats = new StageStats("batch");
@@ -212,7 +212,12 @@ public sealed class BatchLoader
                 var images = empty(n, o.Preprocess.Channels, o.Preprocess.Height, o.Preprocess.Width);
                 images.data<float>().CopyFrom(pending.Pixels.AsSpan(0, n * length), 0, 0);
                 var labels = new long[n];
-                for (int i = 0; i < n; i++) labels[i] = pending.Samples[i].Label;
+                var ids = new string[n];
+                for (int i = 0; i < n; i++)
+                {
+                    labels[i] = pending.Samples[i].Label;
+                    ids[i] = pending.Samples[i].Id;
+                }
                 Tensor? targets = null;
                 if (o.SoftTargets is { } soft)
                 {
@@ -221,7 +226,7 @@ public sealed class BatchLoader
                     for (int i = 0; i < n; i++) soft.Fill(pending.Samples[i].Id, dist.AsSpan(i * c, c));
                     targets = tensor(dist, [n, c]);
                 }
-                batch = new Batch(images, tensor(labels), epoch, pending.Index, targets);
+                batch = new Batch(images, tensor(labels), epoch, pending.Index, targets) { Ids = ids };
             }
             finally
             {

@@ -17,6 +17,8 @@ public sealed record LoaderOptions
     public SoftTargets? SoftTargets { get; init; }
     public ulong Seed { get; init; }
     public bool Shuffle { get; init; } = true;
+    /// <summary>Unlabeled images too, with label -1 (features, dedup): never for training.</summary>
+    public bool IncludeUnlabeled { get; init; }
     /// <summary>Drop the last incomplete batch of an epoch (training), or keep it (evaluation).</summary>
     public bool DropLast { get; init; } = true;
 

@@ -21,15 +21,24 @@ public sealed record TrainOptions
     /// <summary>Linear warm-up, in images. Null: 3% of the budget.</summary>
     public long? WarmupImages { get; init; }
     public double Momentum { get; init; } = 0.9;
-    public double WeightDecay { get; init; } = 1e-4;
+    /// <summary>Null: the recipe's (<see cref="TrainRecipe"/>).</summary>
+    public double? WeightDecay { get; init; }
 
     /// <summary>Start from these weights (fine-tuning); the classifier is replaced when the class count differs.</summary>
     public string? Init { get; init; }
+    /// <summary>
+    /// Train the last linear layer alone (transfer's fc-only protocol, §5.2): every other weight keeps its value and
+    /// every BatchNorm its statistics. Needs <see cref="Init"/>.
+    /// </summary>
+    public bool FreezeBackbone { get; init; }
+    /// <summary>Set by <see cref="Trainer.Resolve"/>: which settings came from <see cref="TrainRecipe"/> (for the log).</summary>
+    [System.Text.Json.Serialization.JsonIgnore] public string? RecipeNote { get; init; }
     public string Device { get; init; } = "auto";
     public ulong Seed { get; init; }
     /// <summary>Input size; null: the dataset's own (square) for small models, 224 for the ImageNet models.</summary>
     public int? ImageSize { get; init; }
-    public bool Augment { get; init; } = true;
+    /// <summary>Random crops and flips; null: the recipe's (on up to 10,000 labeled images, off above).</summary>
+    public bool? Augment { get; init; }
     /// <summary>
     /// Soft targets: a scoring folder (the output of <c>score</c>) whose top-P' probabilities, renormalized, are each
     /// image's target instead of its label. Null: hard labels (the paper).

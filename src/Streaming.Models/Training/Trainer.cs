@@ -38,13 +38,27 @@ public static class Trainer
     {
         if (o.Images is not null && o.Epochs is not null) throw new ArgumentException("give --images or --epochs, not both");
         if (o.BatchSize < 1) throw new ArgumentException("--batch must be at least 1");
+        if (o.FreezeBackbone && o.Init is null) throw new ArgumentException("--freeze-backbone needs --init: a backbone to keep");
         long epochImages = manifest.Labeled;
-        long images = o.Images ?? (long)Math.Round((o.Epochs ?? 30) * epochImages);
+        // What is not given comes from the recipe for this architecture and data size, and the log says which.
+        var recipe = TrainRecipe.For(o.Arch, epochImages, fineTuning: o.Init is not null);
+        long images = o.Images ?? (o.Epochs is double epochs ? (long)Math.Round(epochs * epochImages) : recipe.Images);
         if (images < 1) throw new ArgumentException("the training budget must be at least one image");
-        var schedule = o.Schedule ?? (o.Init is null ? ScheduleKind.Pretrain : ScheduleKind.Finetune);
-        double baseLr = o.BaseLr ?? (schedule == ScheduleKind.Finetune ? 0.00025 : 0.1);
+        var schedule = o.Schedule ?? recipe.Schedule;
+        double baseLr = o.BaseLr ?? recipe.BaseLr;
+        double weightDecay = o.WeightDecay ?? recipe.WeightDecay;
+        bool augment = o.Augment ?? recipe.Augment;
+        var defaulted = new List<string>();
+        if (o.Images is null && o.Epochs is null) defaulted.Add(string.Create(CultureInfo.InvariantCulture, $"--images {images}"));
+        if (o.Schedule is null) defaulted.Add($"--schedule {schedule.ToString().ToLowerInvariant()}");
+        if (o.BaseLr is null) defaulted.Add(string.Create(CultureInfo.InvariantCulture, $"--lr {baseLr:G4}"));
+        if (o.WeightDecay is null) defaulted.Add(string.Create(CultureInfo.InvariantCulture, $"--weight-decay {weightDecay:G4}"));
+        if (o.Augment is null) defaulted.Add(augment ? "--augment" : "--no-augment");
         return o with
         {
+            WeightDecay = weightDecay,
+            Augment = augment,
+            RecipeNote = defaulted.Count == 0 ? null : $"defaults: {string.Join(" ", defaulted)} (the recipe for {recipe.Why}; a flag given wins)",
             Data = Path.GetFullPath(o.Data),
             Out = Path.GetFullPath(o.Out),
             Init = o.Init is null ? null : Path.GetFullPath(o.Init),
@@ -67,7 +81,7 @@ public static class Trainer
     {
         o.Data, o.Arch, o.Images, o.BatchSize, o.BaseLr, o.Schedule, o.WarmupImages, o.Momentum, o.WeightDecay,
         o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer, o.SoftTargets,
-    });
+    }) + (o.FreezeBackbone ? " freeze-backbone" : ""); // (only when set: earlier runs' checkpoints keep their identity)
 
     /// <summary>
     /// A selection folder (D-hat from 'streaming select': selection.json + dhat.parquet) trains like an image
@@ -165,13 +179,14 @@ public static class Trainer
         }
         model.to(device);
         MemoryFormat.Apply(model);
-        using var sgd = new Sgd(model, o.Momentum, o.WeightDecay);
+        if (o.FreezeBackbone) log(FreezeBackbone(model));
+        using var sgd = new Sgd(model, o.Momentum, o.WeightDecay!.Value);
         if (checkpoint is not null) Checkpoints.Restore(checkpoint, model, sgd, device);
 
         var loader = new BatchLoader(o.Data, new LoaderOptions
         {
             Preprocess = spec.Preprocess(),
-            Augment = o.Augment ? AugmentationOptions.Default(spec.ImageSize) : AugmentationOptions.None,
+            Augment = o.Augment!.Value ? AugmentationOptions.Default(spec.ImageSize) : AugmentationOptions.None,
             Seed = o.Seed,
             BatchSize = o.BatchSize,
             Workers = o.DecodeWorkers,
@@ -191,6 +206,7 @@ public static class Trainer
         await using var metrics = new StreamWriter(metricsPath, append: true) { AutoFlush = true };
         log(string.Create(CultureInfo.InvariantCulture,
             $"training {o.Arch} on {manifest.Labeled:N0} images ({spec.NumClasses} classes, {spec.InChannels}x{spec.ImageSize}x{spec.ImageSize}) for {totalImages:N0} images = {totalSteps:N0} steps of {batch}; {schedule.Kind} schedule, peak lr {schedule.PeakLr:G4}; {TorchDevice.Describe()}; kernels: {o.Compute}"));
+        if (o.RecipeNote is string note) log(note);
         if (step > 0) log($"resumed from {checkpoint} at step {step:N0}");
 
         var clock = Stopwatch.StartNew();
@@ -199,7 +215,7 @@ public static class Trainer
         double? lastTop1 = null;
         EvalResult? lastEval = null;
         var lastReport = TimeSpan.Zero;
-        model.train();
+        Train(model, o.FreezeBackbone);
         while (step < totalSteps)
         {
             long epoch = step / stepsPerEpoch;
@@ -220,7 +236,7 @@ public static class Trainer
                     lastEval = await Evaluator.EvaluateAsync(model, spec, o.EvalData, device, 256, o.DecodeWorkers, o.Out, cancellationToken).ConfigureAwait(false);
                     lastTop1 = lastEval.Top1;
                     await metrics.WriteLineAsync(JsonSerializer.Serialize(new { type = "eval", step, images = seen, top1 = lastEval.Top1, top5 = lastEval.Top5, loss = lastEval.Loss })).ConfigureAwait(false);
-                    model.train();
+                    Train(model, o.FreezeBackbone);
                 }
                 if (Crossed(seen, batch, o.CheckpointEvery!.Value) || step == totalSteps)
                     Checkpoints.Save(o.Out, model, spec, sgd, new CheckpointState(step, seen, step / stepsPerEpoch, step % stepsPerEpoch, totalSteps, o.Threads!.Value, configElement));
@@ -239,6 +255,32 @@ public static class Trainer
         DrawCurves(metricsPath, Path.Combine(o.Out, CurvesFile), o.Arch);
         double overall = (step - startStep) * batch / Math.Max(1e-9, clock.Elapsed.TotalSeconds);
         return new TrainResult(modelPath, step, step * batch, ema, clock.Elapsed, overall, lastEval, startStep > 0);
+    }
+
+    /// <summary>Training mode; with a frozen backbone, every module but the head stays in evaluation mode (its BatchNorm statistics fixed).</summary>
+    private static void Train(nn.Module<Tensor, Tensor> model, bool freezeBackbone)
+    {
+        model.train();
+        if (!freezeBackbone) return;
+        var head = ((IFeatureModel)model).Head;
+        foreach (var m in model.modules())
+            if (!ReferenceEquals(m, head) && m is not IFeatureModel) m.eval();
+    }
+
+    /// <summary>Only the head's weights keep requires_grad (so SGD updates nothing else); returns a line saying so.</summary>
+    private static string FreezeBackbone(nn.Module<Tensor, Tensor> model)
+    {
+        if (model is not IFeatureModel features) throw new StreamingException("--freeze-backbone: this model has no separate last layer");
+        var head = features.Head.parameters().ToHashSet(ReferenceEqualityComparer.Instance);
+        long all = 0, trained = 0;
+        foreach (var p in model.parameters())
+        {
+            all += p.numel();
+            bool train = head.Contains(p);
+            p.requires_grad = train;
+            if (train) trained += p.numel();
+        }
+        return string.Create(CultureInfo.InvariantCulture, $"--freeze-backbone: training the last layer only ({trained:N0} of {all:N0} parameters); BatchNorm statistics fixed");
     }
 
     private static bool Crossed(long seen, long batch, long every) => every > 0 && seen / every > (seen - batch) / every;

@@ -10,7 +10,7 @@ namespace Streaming.Models.Zoo;
 /// n basic blocks with 16/32/64 channels (times a width multiplier), depth 6n+2. Shortcuts that change
 /// shape are 1x1 convolutions with BatchNorm (option B).
 /// </summary>
-public sealed class CifarResNet : Module<Tensor, Tensor>
+public sealed class CifarResNet : Module<Tensor, Tensor>, IFeatureModel
 {
     private readonly Conv2d conv1;
     private readonly StableBatchNorm2d bn1;
@@ -53,10 +53,14 @@ public sealed class CifarResNet : Module<Tensor, Tensor>
         return Sequential(modules);
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => fc.forward(Features(x));
+
+    public Tensor Features(Tensor x)
     {
         x = functional.relu(bn1.forward(conv1.forward(x)));
         x = layer3.forward(layer2.forward(layer1.forward(x)));
-        return fc.forward(avgpool.forward(x).flatten(1));
+        return avgpool.forward(x).flatten(1);
     }
+
+    public Linear Head => fc;
 }

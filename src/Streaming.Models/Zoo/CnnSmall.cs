@@ -10,7 +10,7 @@ namespace Streaming.Models.Zoo;
 /// width), adaptive average pooling to 4x4, and a two-layer classifier. No dropout, so training draws
 /// no random numbers after initialisation.
 /// </summary>
-public sealed class CnnSmall : Module<Tensor, Tensor>
+public sealed class CnnSmall : Module<Tensor, Tensor>, IFeatureModel
 {
     private readonly Sequential features;
     private readonly Sequential classifier;
@@ -33,4 +33,15 @@ public sealed class CnnSmall : Module<Tensor, Tensor>
     }
 
     public override Tensor forward(Tensor x) => classifier.forward(features.forward(x));
+
+    /// <summary>The 256 values after the classifier's hidden layer and its ReLU (its first three modules).</summary>
+    public Tensor Features(Tensor x)
+    {
+        x = features.forward(x);
+        var layers = classifier.children().Cast<Module<Tensor, Tensor>>().ToList();
+        for (int i = 0; i < layers.Count - 1; i++) x = layers[i].forward(x);
+        return x;
+    }
+
+    public Linear Head => (Linear)classifier.children().Last();
 }

@@ -9,7 +9,7 @@ namespace Streaming.Models.Zoo;
 /// ResNet and ResNeXt as torchvision builds them (He et al. 2016; Xie et al. 2017), with torchvision's
 /// parameter names (conv1, bn1, layer1.0.conv1, ..., fc), so torchvision state dicts load as they are.
 /// </summary>
-public sealed class ResNet : Module<Tensor, Tensor>
+public sealed class ResNet : Module<Tensor, Tensor>, IFeatureModel
 {
     private readonly Conv2d conv1;
     private readonly StableBatchNorm2d bn1;
@@ -53,12 +53,16 @@ public sealed class ResNet : Module<Tensor, Tensor>
         return Sequential(modules);
     }
 
-    public override Tensor forward(Tensor x)
+    public override Tensor forward(Tensor x) => fc.forward(Features(x));
+
+    public Tensor Features(Tensor x)
     {
         x = maxpool.forward(functional.relu(bn1.forward(conv1.forward(x))));
         x = layer4.forward(layer3.forward(layer2.forward(layer1.forward(x))));
-        return fc.forward(avgpool.forward(x).flatten(1));
+        return avgpool.forward(x).flatten(1);
     }
+
+    public Linear Head => fc;
 
     public static ResNet ResNet18(long numClasses = 1000, long inChannels = 3) => new("resnet18", false, [2, 2, 2, 2], numClasses, inChannels, 1, 64);
     public static ResNet ResNet34(long numClasses = 1000, long inChannels = 3) => new("resnet34", false, [3, 4, 6, 3], numClasses, inChannels, 1, 64);

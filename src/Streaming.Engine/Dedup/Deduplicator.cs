@@ -1,0 +1,378 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using Parquet;
+using Parquet.Schema;
+using SkiaSharp;
+using Streaming.Core;
+using Streaming.Core.Datasets;
+using Streaming.Core.Dedup;
+using Streaming.Core.Plots;
+using Streaming.Core.Shards;
+using Streaming.Models;
+using Streaming.Models.Evaluation;
+using Streaming.Models.IO;
+
+namespace Streaming.Engine.Dedup;
+
+/// <summary>What <c>streaming dedup</c> compares and how close counts as a duplicate.</summary>
+public sealed record DedupOptions
+{
+    /// <summary>The dataset to clean (U).</summary>
+    public required string Data { get; init; }
+    /// <summary>The datasets U must not overlap (the evaluation sets), each a folder.</summary>
+    public required IReadOnlyList<string> Against { get; init; }
+    public required string Out { get; init; }
+    /// <summary>A model whose penultimate features find near-duplicates by cosine; null: hashes only.</summary>
+    public string? Model { get; init; }
+    /// <summary>The largest dHash Hamming distance (of 64 bits) that counts as a perceptual near-duplicate.</summary>
+    public int MaxHamming { get; init; } = DefaultMaxHamming;
+    /// <summary>The smallest cosine of penultimate features that counts as an embedding near-duplicate.</summary>
+    public double MinCosine { get; init; } = DefaultMinCosine;
+    public int Threads { get; init; } = Environment.ProcessorCount;
+    public string Device { get; init; } = "auto";
+    public int BatchSize { get; init; } = 512;
+    /// <summary>Pairs drawn on the contact sheet for each kind.</summary>
+    public int SheetPairs { get; init; } = 16;
+
+    public const int DefaultMaxHamming = 2;
+    public const double DefaultMinCosine = 0.995;
+}
+
+/// <summary>One image of U and the image it duplicates, with how it was found and how far apart they are (Hamming bits, or 1 - cosine; 0 when exact).</summary>
+public sealed record DuplicatePair(string Id, string AgainstId, string Against, string Kind, double Distance);
+
+/// <summary>The outcome by kind, as <c>summary.json</c> holds it.</summary>
+public sealed record DedupSummary
+{
+    [JsonPropertyName("data")] public required string Data { get; init; }
+    [JsonPropertyName("images")] public long Images { get; init; }
+    [JsonPropertyName("against")] public required IReadOnlyList<AgainstSet> Against { get; init; }
+    [JsonPropertyName("kinds")] public required IReadOnlyDictionary<string, long> Kinds { get; init; }
+    [JsonPropertyName("duplicates")] public long Duplicates { get; init; }
+    [JsonPropertyName("max_hamming")] public int MaxHamming { get; init; }
+    [JsonPropertyName("min_cosine")] public double? MinCosine { get; init; }
+    [JsonPropertyName("model")] public string? Model { get; init; }
+    [JsonPropertyName("unreadable")] public long Unreadable { get; init; }
+    [JsonPropertyName("hash_seconds")] public double HashSeconds { get; init; }
+    [JsonPropertyName("hash_images_per_second")] public double HashImagesPerSecond { get; init; }
+    [JsonPropertyName("features_seconds")] public double? FeaturesSeconds { get; init; }
+    [JsonPropertyName("search_seconds")] public double SearchSeconds { get; init; }
+    [JsonPropertyName("seconds")] public double Seconds { get; init; }
+    /// <summary>For each U image, the Hamming distance of its nearest dHash among the others (how many at 0, 1, ... 64).</summary>
+    [JsonPropertyName("nearest_hamming_histogram")] public required long[] NearestHammingHistogram { get; init; }
+    /// <summary>For each U image, the cosine of its nearest embedding, in bins of 0.005 from 0.95 up (below 0.95 in the first).</summary>
+    [JsonPropertyName("nearest_cosine_histogram")] public long[]? NearestCosineHistogram { get; init; }
+}
+
+public sealed record AgainstSet([property: JsonPropertyName("name")] string Name, [property: JsonPropertyName("path")] string Path, [property: JsonPropertyName("images")] long Images);
+
+/// <summary>
+/// Finds the images of U that duplicate an image of an evaluation set (the paper's Supp. §5: the unlabeled data must not
+/// hold the test images), by three means, the strongest first:
+/// <list type="bullet">
+/// <item><c>exact_bytes</c>: the same file (SHA-256 of its bytes);</item>
+/// <item><c>exact_pixels</c>: the same picture in another file (SHA-256 of the decoded pixels and their size);</item>
+/// <item><c>perceptual</c>: a dHash within <see cref="DedupOptions.MaxHamming"/> bits (resized, recompressed);</item>
+/// <item><c>embedding</c>: penultimate features of a model within <see cref="DedupOptions.MinCosine"/> (the paper used
+/// embeddings and Faiss; here a brute-force matrix product, exact).</item>
+/// </list>
+/// Each image of U is reported once, under the strongest kind that matched, with its nearest image of that kind.
+/// Writes <c>duplicates.parquet</c>, <c>duplicates.png</c> (a contact sheet of pairs) and <c>summary.json</c>.
+/// </summary>
+public static class Deduplicator
+{
+    public const string DuplicatesFile = "duplicates.parquet", SheetFile = "duplicates.png", SummaryFile = "summary.json";
+    public static readonly string[] Kinds = ["exact_bytes", "exact_pixels", "perceptual", "embedding"];
+
+    private sealed record Hashed(string[] Ids, ImageHash[] Hashes, bool[] Decoded);
+
+    public static async Task<(DedupSummary Summary, IReadOnlyList<DuplicatePair> Pairs)> RunAsync(DedupOptions o, Action<string>? log = null,
+        IProgress<string>? progress = null, CancellationToken cancellationToken = default)
+    {
+        log ??= _ => { };
+        if (o.Against.Count == 0) throw new StreamingException("dedup: give at least one --against dataset");
+        if (o.MaxHamming is < 0 or > 64) throw new StreamingException($"dedup: --max-hamming {o.MaxHamming} must be 0 to 64");
+        var clock = Stopwatch.StartNew();
+        Directory.CreateDirectory(o.Out);
+        var names = AgainstNames(o.Against);
+
+        // 1. Hashes of every image, U and the evaluation sets.
+        var hashClock = Stopwatch.StartNew();
+        var u = await HashAsync(o.Data, o.Threads, progress, cancellationToken).ConfigureAwait(false);
+        var against = new List<Hashed>();
+        foreach (var a in o.Against) against.Add(await HashAsync(a, o.Threads, progress, cancellationToken).ConfigureAwait(false));
+        hashClock.Stop();
+        long hashed = u.Ids.Length + against.Sum(a => a.Ids.Length);
+        log(string.Create(CultureInfo.InvariantCulture, $"hashed {hashed:N0} images in {hashClock.Elapsed.TotalSeconds:F1} s ({hashed / Math.Max(1e-9, hashClock.Elapsed.TotalSeconds):N0} images/s, {o.Threads} threads)"));
+
+        // 2. Exact matches, then the nearest dHash.
+        var searchClock = Stopwatch.StartNew();
+        var found = new DuplicatePair?[u.Ids.Length];
+        var byBytes = new Dictionary<UInt128, (int Set, int Index)>();
+        var byPixels = new Dictionary<UInt128, (int Set, int Index)>();
+        for (int s = 0; s < against.Count; s++)
+            for (int i = 0; i < against[s].Ids.Length; i++)
+            {
+                byBytes.TryAdd(against[s].Hashes[i].BytesSha, (s, i));
+                if (against[s].Decoded[i]) byPixels.TryAdd(against[s].Hashes[i].PixelsSha, (s, i));
+            }
+        for (int i = 0; i < u.Ids.Length; i++)
+        {
+            if (byBytes.TryGetValue(u.Hashes[i].BytesSha, out var m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_bytes", 0);
+            else if (u.Decoded[i] && byPixels.TryGetValue(u.Hashes[i].PixelsSha, out m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_pixels", 0);
+        }
+        var histogram = new long[65];
+        var allHashes = against.SelectMany((a, s) => Enumerable.Range(0, a.Ids.Length).Where(i => a.Decoded[i]).Select(i => (a.Hashes[i].DHash, s, i))).ToArray();
+        var dhashes = allHashes.Select(h => h.DHash).ToArray();
+        var nearest = new (int Distance, int At)[u.Ids.Length];
+        Parallel.For(0, u.Ids.Length, new ParallelOptions { MaxDegreeOfParallelism = o.Threads, CancellationToken = cancellationToken }, i =>
+        {
+            if (!u.Decoded[i] || dhashes.Length == 0)
+            {
+                nearest[i] = (65, -1);
+                return;
+            }
+            ulong h = u.Hashes[i].DHash;
+            int bestD = 65, bestAt = -1;
+            for (int j = 0; j < dhashes.Length; j++)
+            {
+                int d = ImageHash.Distance(h, dhashes[j]);
+                if (d < bestD)
+                {
+                    bestD = d;
+                    bestAt = j;
+                    if (d == 0) break;
+                }
+            }
+            nearest[i] = (bestD, bestAt);
+        });
+        for (int i = 0; i < u.Ids.Length; i++)
+        {
+            var (d, at) = nearest[i];
+            if (at < 0) continue;
+            histogram[d]++;
+            if (found[i] is null && d <= o.MaxHamming)
+            {
+                var (_, s, j) = allHashes[at];
+                found[i] = new DuplicatePair(u.Ids[i], against[s].Ids[j], names[s], "perceptual", d);
+            }
+        }
+        searchClock.Stop();
+
+        // 3. Embeddings: the model's penultimate features, nearest by cosine.
+        double? featureSeconds = null;
+        long[]? cosineHistogram = null;
+        if (o.Model is string model)
+        {
+            var featureClock = Stopwatch.StartNew();
+            var device = TorchDevice.Resolve(o.Device);
+            var (net, spec) = ModelFile.Load(model, null, device);
+            FeatureSet uf;
+            var af = new List<FeatureSet>();
+            using (net)
+            {
+                uf = await Features(o.Data).ConfigureAwait(false);
+                foreach (var a in o.Against) af.Add(await Features(a).ConfigureAwait(false));
+            }
+            featureClock.Stop();
+            featureSeconds = featureClock.Elapsed.TotalSeconds;
+            log(string.Create(CultureInfo.InvariantCulture, $"features of {uf.Count + af.Sum(f => f.Count):N0} images ({uf.Dim} values each, {spec.Arch}) in {featureSeconds:F1} s"));
+            searchClock.Start();
+            var reference = Concat(af);
+            var (best, cosine) = EmbeddingSearch.Nearest(uf, reference, device);
+            searchClock.Stop();
+            if (!uf.Ids.SequenceEqual(u.Ids)) throw new StreamingException($"{o.Data}: features and hashes read the images in other orders");
+            cosineHistogram = new long[11];
+            var owner = af.SelectMany((f, s) => Enumerable.Range(0, f.Count).Select(i => (s, i))).ToArray();
+            for (int i = 0; i < uf.Count; i++)
+            {
+                if (best[i] < 0) continue;
+                cosineHistogram[Math.Clamp((int)Math.Floor((cosine[i] - 0.95) / 0.005) + 1, 0, 10)]++;
+                if (found[i] is null && cosine[i] >= o.MinCosine)
+                {
+                    var (s, j) = owner[best[i]];
+                    found[i] = new DuplicatePair(u.Ids[i], af[s].Ids[j], names[s], "embedding", Math.Round(1 - cosine[i], 6));
+                }
+            }
+
+            async Task<FeatureSet> Features(string dataset) =>
+                await FeatureExtractor.ExtractAsync(net, spec, dataset, device, o.BatchSize, decodeWorkers: 1,
+                    progress is null ? null : new Progress<(long Done, long Total)>(p => progress.Report($"features of {Path.GetFileName(dataset)}: {p.Done:N0} of {p.Total:N0}")),
+                    cancellationToken).ConfigureAwait(false);
+        }
+
+        var pairs = found.Where(p => p is not null).Select(p => p!).ToList();
+        await WritePairsAsync(Path.Combine(o.Out, DuplicatesFile), pairs, cancellationToken).ConfigureAwait(false);
+        await DrawSheetAsync(o, pairs, Path.Combine(o.Out, SheetFile), cancellationToken).ConfigureAwait(false);
+        var summary = new DedupSummary
+        {
+            Data = Path.GetFullPath(o.Data),
+            Images = u.Ids.Length,
+            Against = o.Against.Select((a, s) => new AgainstSet(names[s], Path.GetFullPath(a), against[s].Ids.Length)).ToList(),
+            Kinds = Kinds.Where(k => k != "embedding" || o.Model is not null).ToDictionary(k => k, k => (long)pairs.Count(p => p.Kind == k)),
+            Duplicates = pairs.Count,
+            MaxHamming = o.MaxHamming,
+            MinCosine = o.Model is null ? null : o.MinCosine,
+            Model = o.Model is null ? null : Path.GetFullPath(o.Model),
+            Unreadable = u.Decoded.Count(d => !d) + against.Sum(a => a.Decoded.Count(d => !d)),
+            HashSeconds = Math.Round(hashClock.Elapsed.TotalSeconds, 2),
+            HashImagesPerSecond = Math.Round(hashed / Math.Max(1e-9, hashClock.Elapsed.TotalSeconds)),
+            FeaturesSeconds = featureSeconds is double f ? Math.Round(f, 2) : null,
+            SearchSeconds = Math.Round(searchClock.Elapsed.TotalSeconds, 2),
+            Seconds = Math.Round(clock.Elapsed.TotalSeconds, 2),
+            NearestHammingHistogram = histogram,
+            NearestCosineHistogram = cosineHistogram,
+        };
+        AtomicFile.WriteAllText(Path.Combine(o.Out, SummaryFile), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
+        return (summary, pairs);
+    }
+
+    /// <summary>Each evaluation set's name: its folder's name, made unique with its position when two share one.</summary>
+    private static string[] AgainstNames(IReadOnlyList<string> against)
+    {
+        var names = against.Select(a => Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(a)))).ToArray();
+        for (int i = 0; i < names.Length; i++)
+            if (names.Count(n => n == names[i]) > 1) names[i] = $"{names[i]}#{i + 1}";
+        return names;
+    }
+
+    private static FeatureSet Concat(IReadOnlyList<FeatureSet> sets) =>
+        sets.Count == 1 ? sets[0] : new FeatureSet([.. sets.SelectMany(s => s.Ids)], [.. sets.SelectMany(s => s.Labels)], [.. sets.SelectMany(s => s.Values)], sets[0].Dim);
+
+    /// <summary>Every image's hashes, in the dataset's order, shard by shard, the images of a shard over <paramref name="threads"/> threads.</summary>
+    private static async Task<Hashed> HashAsync(string dataset, int threads, IProgress<string>? progress, CancellationToken ct)
+    {
+        var manifest = DatasetManifest.Load(dataset);
+        var ids = new List<string>((int)manifest.Rows);
+        var hashes = new List<ImageHash>((int)manifest.Rows);
+        var decoded = new List<bool>((int)manifest.Rows);
+        var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = ct };
+        foreach (var shard in manifest.ShardPaths(dataset))
+        {
+            var records = new List<ImageRecord>();
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false)) records.Add(r);
+            var h = new ImageHash[records.Count];
+            var ok = new bool[records.Count];
+            Parallel.For(0, records.Count, options, i =>
+            {
+                try
+                {
+                    h[i] = ImageHash.Of(records[i].Image);
+                    ok[i] = true;
+                }
+                catch (InvalidDataException)
+                {
+                    // Only its bytes can match: no pixels, no dHash.
+                    h[i] = new ImageHash(ImageHash.BytesOnly(records[i].Image), default, 0);
+                }
+            });
+            ids.AddRange(records.Select(r => r.Id));
+            hashes.AddRange(h);
+            decoded.AddRange(ok);
+            progress?.Report($"hashing {Path.GetFileName(Path.TrimEndingDirectorySeparator(dataset))}: {ids.Count:N0} of {manifest.Rows:N0}");
+        }
+        return new Hashed([.. ids], [.. hashes], [.. decoded]);
+    }
+
+    private static readonly DataField<string> IdField = new("id", nullable: false);
+    private static readonly DataField<string> AgainstIdField = new("against_id", nullable: false);
+    private static readonly DataField<string> AgainstField = new("against", nullable: false);
+    private static readonly DataField<string> KindField = new("kind", nullable: false);
+    private static readonly DataField<double> DistanceField = new("distance", nullable: false);
+
+    /// <summary>duplicates.parquet: <c>id</c>, <c>against_id</c>, <c>kind</c>, <c>distance</c> and <c>against</c> (the set's name).</summary>
+    public static async Task WritePairsAsync(string path, IReadOnlyList<DuplicatePair> pairs, CancellationToken ct)
+    {
+        string temp = AtomicFile.UniqueTempFor(path);
+        await using (var file = File.Create(temp))
+        {
+            var writer = await ParquetWriter.CreateAsync(new ParquetSchema(IdField, AgainstIdField, KindField, DistanceField, AgainstField), file, cancellationToken: ct).ConfigureAwait(false);
+            await using (writer)
+            using (var rg = writer.CreateRowGroup())
+            {
+                await rg.WriteAsync(IdField, pairs.Select(p => p.Id).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync(AgainstIdField, pairs.Select(p => p.AgainstId).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync(KindField, pairs.Select(p => p.Kind).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync<double>(DistanceField, pairs.Select(p => p.Distance).ToArray().AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+                await rg.WriteAsync(AgainstField, pairs.Select(p => p.Against).ToArray()).ConfigureAwait(false);
+            }
+        }
+        AtomicFile.Commit(temp, path);
+    }
+
+    /// <summary>Reads duplicates.parquet back.</summary>
+    public static async Task<List<DuplicatePair>> ReadPairsAsync(string path, CancellationToken ct = default)
+    {
+        await using var stream = File.OpenRead(path);
+        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: ct).ConfigureAwait(false);
+        var fields = reader.Schema.GetDataFields();
+        DataField F(string name) => fields.First(f => f.Name == name);
+        var result = new List<DuplicatePair>();
+        for (int g = 0; g < reader.RowGroupCount; g++)
+        {
+            using var rg = reader.OpenRowGroupReader(g);
+            int n = checked((int)rg.RowCount);
+            var ids = new string?[n];
+            var againstIds = new string?[n];
+            var kinds = new string?[n];
+            var against = new string?[n];
+            var distances = new double[n];
+            await rg.ReadAsync(F("id"), ids.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("against_id"), againstIds.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("kind"), kinds.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("against"), against.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            await rg.ReadAsync<double>(F("distance"), distances.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) result.Add(new DuplicatePair(ids[i]!, againstIds[i]!, against[i]!, kinds[i]!, distances[i]));
+        }
+        return result;
+    }
+
+    /// <summary>Up to <see cref="DedupOptions.SheetPairs"/> pairs of each kind, the closest first: U's image, then the one it duplicates.</summary>
+    private static async Task DrawSheetAsync(DedupOptions o, IReadOnlyList<DuplicatePair> pairs, string path, CancellationToken ct)
+    {
+        var shown = Kinds.SelectMany(k => pairs.Where(p => p.Kind == k).OrderBy(p => p.Distance).ThenBy(p => p.Id, StringComparer.Ordinal).Take(o.SheetPairs)).ToList();
+        var wantU = shown.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
+        var wantA = shown.Select(p => p.AgainstId).ToHashSet(StringComparer.Ordinal);
+        var bytesU = await ImagesAsync(o.Data, wantU, ct).ConfigureAwait(false);
+        var bytesA = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        foreach (var a in o.Against)
+            foreach (var (id, b) in await ImagesAsync(a, wantA, ct).ConfigureAwait(false))
+                bytesA.TryAdd(id, b);
+        var grey = new SKColor(90, 90, 90);
+        var cells = new List<GridCell>();
+        foreach (var p in shown)
+        {
+            string distance = p.Kind switch
+            {
+                "perceptual" => $"{p.Distance:0} bits",
+                "embedding" => string.Create(CultureInfo.InvariantCulture, $"cos {1 - p.Distance:0.0000}"),
+                _ => "identical",
+            };
+            cells.Add(new GridCell(bytesU.GetValueOrDefault(p.Id), [new TextLine(p.Id, SKColors.Black, KeepEnd: true), new TextLine($"{p.Kind}, {distance}", grey)]));
+            cells.Add(new GridCell(bytesA.GetValueOrDefault(p.AgainstId), [new TextLine(p.AgainstId, SKColors.Black, KeepEnd: true), new TextLine($"in {p.Against}", grey)], new SKColor(37, 99, 235)));
+        }
+        var heading = new List<TextLine>
+        {
+            TextLine.Black($"duplicates of {Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(o.Data)))} in {string.Join(", ", AgainstNames(o.Against))}: {pairs.Count:N0} images"),
+            new(string.Join(" · ", Kinds.Select(k => $"{k} {pairs.Count(p => p.Kind == k):N0}")) + " · each pair: the image of U, then the one it duplicates (blue frame)", grey),
+        };
+        if (cells.Count == 0) heading.Add(new TextLine("no duplicates found", grey));
+        ImageGrid.Save(path, cells, 8, 96, heading);
+    }
+
+    private static async Task<Dictionary<string, byte[]>> ImagesAsync(string dataset, HashSet<string> wanted, CancellationToken ct)
+    {
+        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        if (wanted.Count == 0) return result;
+        var manifest = DatasetManifest.Load(dataset);
+        foreach (var shard in manifest.ShardPaths(dataset))
+        {
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+                if (wanted.Contains(r.Id)) result[r.Id] = r.Image;
+            if (result.Count == wanted.Count) break;
+        }
+        return result;
+    }
+}
