@@ -67,7 +67,7 @@ public static class DedupCommand
             {
                 "exact_bytes" => "the same file (SHA-256)",
                 "exact_pixels" => "the same decoded pixels, another file",
-                "perceptual" => $"dHash within {s.MaxHamming} bits of 64",
+                "perceptual" => $"dHash within {s.MaxHamming} bits of 256",
                 _ => string.Create(inv, $"feature cosine at least {s.MinCosine:0.####} ({Path.GetFileName(Path.GetDirectoryName(s.Model ?? "") ?? "")})"),
             };
             sb.AppendLine(string.Create(inv, $"{kind,-14} {n,8:N0}  {rule}"));

@@ -26,7 +26,7 @@ public sealed record DedupOptions
     public required string Out { get; init; }
     /// <summary>A model whose penultimate features find near-duplicates by cosine; null: hashes only.</summary>
     public string? Model { get; init; }
-    /// <summary>The largest dHash Hamming distance (of 64 bits) that counts as a perceptual near-duplicate.</summary>
+    /// <summary>The largest dHash Hamming distance (of 256 bits) that counts as a perceptual near-duplicate.</summary>
     public int MaxHamming { get; init; } = DefaultMaxHamming;
     /// <summary>The smallest cosine of penultimate features that counts as an embedding near-duplicate.</summary>
     public double MinCosine { get; init; } = DefaultMinCosine;
@@ -37,7 +37,7 @@ public sealed record DedupOptions
     public int SheetPairs { get; init; } = 16;
 
     public const int DefaultMaxHamming = 2;
-    public const double DefaultMinCosine = 0.995;
+    public const double DefaultMinCosine = 0.999;
 }
 
 /// <summary>One image of U and the image it duplicates, with how it was found and how far apart they are (Hamming bits, or 1 - cosine; 0 when exact).</summary>
@@ -60,9 +60,9 @@ public sealed record DedupSummary
     [JsonPropertyName("features_seconds")] public double? FeaturesSeconds { get; init; }
     [JsonPropertyName("search_seconds")] public double SearchSeconds { get; init; }
     [JsonPropertyName("seconds")] public double Seconds { get; init; }
-    /// <summary>For each U image, the Hamming distance of its nearest dHash among the others (how many at 0, 1, ... 64).</summary>
+    /// <summary>For each U image, the Hamming distance of its nearest dHash in the evaluation sets (how many at 0, 1, ... 256).</summary>
     [JsonPropertyName("nearest_hamming_histogram")] public required long[] NearestHammingHistogram { get; init; }
-    /// <summary>For each U image, the cosine of its nearest embedding, in bins of 0.005 from 0.95 up (below 0.95 in the first).</summary>
+    /// <summary>For each U image, the (centred) cosine of its nearest embedding, in bins of 0.001 from 0.95 up (below 0.95 in the first).</summary>
     [JsonPropertyName("nearest_cosine_histogram")] public long[]? NearestCosineHistogram { get; init; }
 }
 
@@ -93,7 +93,7 @@ public static class Deduplicator
     {
         log ??= _ => { };
         if (o.Against.Count == 0) throw new StreamingException("dedup: give at least one --against dataset");
-        if (o.MaxHamming is < 0 or > 64) throw new StreamingException($"dedup: --max-hamming {o.MaxHamming} must be 0 to 64");
+        if (o.MaxHamming is < 0 or > ImageHash.Bits) throw new StreamingException($"dedup: --max-hamming {o.MaxHamming} must be 0 to {ImageHash.Bits}");
         var clock = Stopwatch.StartNew();
         Directory.CreateDirectory(o.Out);
         var names = AgainstNames(o.Against);
@@ -123,7 +123,7 @@ public static class Deduplicator
             if (byBytes.TryGetValue(u.Hashes[i].BytesSha, out var m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_bytes", 0);
             else if (u.Decoded[i] && byPixels.TryGetValue(u.Hashes[i].PixelsSha, out m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_pixels", 0);
         }
-        var histogram = new long[65];
+        var histogram = new long[ImageHash.Bits + 1];
         var allHashes = against.SelectMany((a, s) => Enumerable.Range(0, a.Ids.Length).Where(i => a.Decoded[i]).Select(i => (a.Hashes[i].DHash, s, i))).ToArray();
         var dhashes = allHashes.Select(h => h.DHash).ToArray();
         var nearest = new (int Distance, int At)[u.Ids.Length];
@@ -131,11 +131,11 @@ public static class Deduplicator
         {
             if (!u.Decoded[i] || dhashes.Length == 0)
             {
-                nearest[i] = (65, -1);
+                nearest[i] = (ImageHash.Bits + 1, -1);
                 return;
             }
-            ulong h = u.Hashes[i].DHash;
-            int bestD = 65, bestAt = -1;
+            var h = u.Hashes[i].DHash;
+            int bestD = ImageHash.Bits + 1, bestAt = -1;
             for (int j = 0; j < dhashes.Length; j++)
             {
                 int d = ImageHash.Distance(h, dhashes[j]);
@@ -184,12 +184,12 @@ public static class Deduplicator
             var (best, cosine) = EmbeddingSearch.Nearest(uf, reference, device);
             searchClock.Stop();
             if (!uf.Ids.SequenceEqual(u.Ids)) throw new StreamingException($"{o.Data}: features and hashes read the images in other orders");
-            cosineHistogram = new long[11];
+            cosineHistogram = new long[51];
             var owner = af.SelectMany((f, s) => Enumerable.Range(0, f.Count).Select(i => (s, i))).ToArray();
             for (int i = 0; i < uf.Count; i++)
             {
                 if (best[i] < 0) continue;
-                cosineHistogram[Math.Clamp((int)Math.Floor((cosine[i] - 0.95) / 0.005) + 1, 0, 10)]++;
+                cosineHistogram[Math.Clamp((int)Math.Floor((cosine[i] - 0.95) / 0.001) + 1, 0, 50)]++;
                 if (found[i] is null && cosine[i] >= o.MinCosine)
                 {
                     var (s, j) = owner[best[i]];
@@ -249,10 +249,19 @@ public static class Deduplicator
         var hashes = new List<ImageHash>((int)manifest.Rows);
         var decoded = new List<bool>((int)manifest.Rows);
         var options = new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, threads), CancellationToken = ct };
-        foreach (var shard in manifest.ShardPaths(dataset))
+        // The next shard is read while this one is hashed: reading (Parquet, decompression) is serial, hashing parallel.
+        static async Task<List<ImageRecord>> Read(string shard, CancellationToken ct)
         {
             var records = new List<ImageRecord>();
             await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false)) records.Add(r);
+            return records;
+        }
+        var shards = manifest.ShardPaths(dataset).ToList();
+        Task<List<ImageRecord>>? next = shards.Count > 0 ? Task.Run(() => Read(shards[0], ct), ct) : null;
+        for (int s = 0; s < shards.Count; s++)
+        {
+            var records = await next!.ConfigureAwait(false);
+            next = s + 1 < shards.Count ? Task.Run(() => Read(shards[s + 1], ct), ct) : null;
             var h = new ImageHash[records.Count];
             var ok = new bool[records.Count];
             Parallel.For(0, records.Count, options, i =>
@@ -265,7 +274,7 @@ public static class Deduplicator
                 catch (InvalidDataException)
                 {
                     // Only its bytes can match: no pixels, no dHash.
-                    h[i] = new ImageHash(ImageHash.BytesOnly(records[i].Image), default, 0);
+                    h[i] = new ImageHash(ImageHash.BytesOnly(records[i].Image), default, default);
                 }
             });
             ids.AddRange(records.Select(r => r.Id));

@@ -5,9 +5,13 @@ using static TorchSharp.torch;
 namespace Streaming.Models.Evaluation;
 
 /// <summary>
-/// Nearest neighbours by cosine similarity, brute force: both sets L2-normalized, then the queries in chunks multiplied
-/// by the references' transpose (one matrix product a chunk), keeping each query's best reference. Exact, and memory
-/// stays at one chunk of <c>chunk x references</c> similarities.
+/// Nearest neighbours by cosine similarity, brute force: both sets centred on the references' mean and L2-normalized,
+/// then the queries in chunks multiplied by the references' transpose (one matrix product a chunk), keeping each
+/// query's best reference. Exact, and memory stays at one chunk of <c>chunk x references</c> similarities.
+/// <para>
+/// Centring matters for features read after a ReLU (every value non-negative): uncentred, any two images of one class
+/// have cosines near 1, and a threshold cannot tell a duplicate from a look-alike.
+/// </para>
 /// </summary>
 public static class EmbeddingSearch
 {
@@ -26,12 +30,14 @@ public static class EmbeddingSearch
         }
         using var scope = NewDisposeScope();
         using var _ = no_grad();
-        var r = nn.functional.normalize(tensor(references.Values, [references.Count, references.Dim]).to(device), dim: 1).t().contiguous();
+        var raw = tensor(references.Values, [references.Count, references.Dim]).to(device);
+        var mean = raw.mean([0], keepdim: true);
+        var r = nn.functional.normalize(raw - mean, dim: 1).t().contiguous();
         for (int start = 0; start < queries.Count; start += chunk)
         {
             using var inner = NewDisposeScope();
             int n = Math.Min(chunk, queries.Count - start);
-            var q = nn.functional.normalize(tensor(queries.Values.AsSpan(start * queries.Dim, n * queries.Dim).ToArray(), [n, queries.Dim]).to(device), dim: 1);
+            var q = nn.functional.normalize(tensor(queries.Values.AsSpan(start * queries.Dim, n * queries.Dim).ToArray(), [n, queries.Dim]).to(device) - mean, dim: 1);
             var (values, indexes) = q.mm(r).max(1);
             values.cpu().data<float>().CopyTo(cosine, start);
             var idx = indexes.cpu().data<long>().ToArray();
