@@ -166,7 +166,8 @@ public class TransferAndDedupTests : IAsyncLifetime
 
     /// <summary>
     /// A U made of train images plus copies of test images: 3 byte-identical, 2 with the same pixels in another PNG,
-    /// 2 near copies (one a little brighter, one saved as a JPEG). dedup finds each under its kind, and the embedding search finds the shrunk ones as well.
+    /// 2 near copies (one a little brighter, one saved as a JPEG of quality 95: 6 bits of 256 from its original, hence
+    /// --max-hamming 8 here). dedup finds each under its kind, and the embedding search finds the shrunk ones as well.
     /// </summary>
     [Fact]
     public async Task Dedup_FindsEachKind_WritesPairsSheetAndSummary_AndTheCommandSpeaksJson()
@@ -178,6 +179,7 @@ public class TransferAndDedupTests : IAsyncLifetime
             await foreach (var r in ImageShardReader.ReadAsync(shard)) testRecords.Add(r);
         string u = _tmp.Sub("u");
         var planted = new Dictionary<string, (string Kind, string Of)>();
+        var distances = new Dictionary<string, int>();
         await using (var w = new DatasetWriter(u, new DatasetWriterOptions { ShardSize = 50 }))
         {
             foreach (var shard in DatasetManifest.Load(Data).ShardPaths(Data))
@@ -195,16 +197,17 @@ public class TransferAndDedupTests : IAsyncLifetime
                 };
                 string id = $"copy/{i}";
                 planted[id] = (kind, t.Id);
+                distances[id] = ImageHash.Distance(ImageHash.Of(t.Image).DHash, ImageHash.Of(bytes).DHash);
                 await w.AddAsync(t with { Id = id, Image = bytes, Label = null });
             }
             await w.CompleteAsync(new DatasetManifest { Classes = DatasetManifest.Load(Data).Classes, Origin = "test" });
         }
 
-        var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions { Data = u, Against = [test], Out = _tmp.Sub("dedup"), Threads = 2, MaxHamming = 2 });
+        var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions { Data = u, Against = [test], Out = _tmp.Sub("dedup"), Threads = 2, MaxHamming = 8 });
         foreach (var (id, (kind, of)) in planted)
         {
             var p = pairs.SingleOrDefault(x => x.Id == id);
-            Assert.True(p is not null, $"{id} ({kind}) was not found");
+            Assert.True(p is not null, $"{id} ({kind}, dHash {distances[id]} bits from its original) was not found");
             Assert.Equal((kind, of, "test"), (p!.Kind, p.AgainstId, p.Against));
         }
         Assert.Equal(3, summary.Kinds["exact_bytes"]);
@@ -216,7 +219,7 @@ public class TransferAndDedupTests : IAsyncLifetime
 
         // With the model's features too, and through the command (summary.json on stdout, read by jq).
         var (code, stdout, stderr) = await CliProcess.RunSplitAsync("dedup", "--data", u, "--against", test, "--out", _tmp.Sub("dedup2"), "--model", Model,
-            "--max-hamming", "2", "--min-cosine", "0.999", "--threads", "2", "--json");
+            "--max-hamming", "8", "--min-cosine", "0.999", "--threads", "2", "--json");
         Assert.True(code == 0, stdout + stderr);
         Assert.Contains("exact_bytes", stderr);
         await JsonCheck.Jq(stdout, ".kinds.exact_bytes == 3 and .kinds.exact_pixels == 2 and (.kinds | has(\"embedding\")) and .images == " + summary.Images);

@@ -261,7 +261,8 @@ public static class Deduplicator
         for (int s = 0; s < shards.Count; s++)
         {
             var records = await next!.ConfigureAwait(false);
-            next = s + 1 < shards.Count ? Task.Run(() => Read(shards[s + 1], ct), ct) : null;
+            string? following = s + 1 < shards.Count ? shards[s + 1] : null; // (a local: the lambda must not read s later)
+            next = following is null ? null : Task.Run(() => Read(following, ct), ct);
             var h = new ImageHash[records.Count];
             var ok = new bool[records.Count];
             Parallel.For(0, records.Count, options, i =>
