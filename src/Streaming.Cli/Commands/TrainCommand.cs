@@ -20,12 +20,12 @@ public static class TrainCommand
         var schedule = new Option<ScheduleKind?>("--schedule") { Description = "pretrain (halve 13 times), finetune (three 0.1 drops), cosine or constant (default: cosine, or finetune with --init)" };
         var warmup = new Option<long?>("--warmup-images") { Description = "Linear warm-up length in images (default 3% of the budget)" };
         var momentum = new Option<double>("--momentum") { Description = "SGD momentum", DefaultValueFactory = _ => 0.9 };
-        var wd = new Option<double?>("--weight-decay") { Description = "SGD weight decay (default: 5e-4 up to 10,000 labeled images, 1e-4 above and when fine-tuning)" };
+        var wd = new Option<double?>("--weight-decay") { Description = "SGD weight decay (default: 5e-4 for the small models up to 10,000 labeled images; 1e-4 above, for ImageNet models and with --init)" };
         var init = new Option<string?>("--init") { Description = "Start from this model (fine-tuning): a model.safetensors or a run folder" };
         var freeze = new Option<bool>("--freeze-backbone") { Description = "With --init: train the last layer only (fc-only transfer); every other weight and BatchNorm statistic stays as it is" };
         var seed = new Option<ulong>("--seed") { Description = "Seed of initialisation, data order and augmentation", DefaultValueFactory = _ => 0UL };
         var size = new Option<int?>("--image-size") { Description = "Input size (default: the data's own for small models, 224 for ImageNet models)" };
-        var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips (default: with them up to 10,000 labeled images, without above)" };
+        var noAugment = new Option<bool>("--no-augment") { Description = "Train without crops and flips (default: without them for the small models above 10,000 labeled images; with them otherwise)" };
         var augment = new Option<bool>("--augment") { Description = "Train with random crops and flips, whatever the data size" };
         var softTargets = new Option<string?>("--soft-targets") { Description = "Train on soft targets: the teacher's top-P' probabilities (renormalized) from this scoring folder (the output of 'score'), instead of the labels" };
         var checkpointEvery = new Option<long?>("--checkpoint-every") { Description = "Checkpoint every this many images (default: each epoch, at least 10,000 images apart)" };

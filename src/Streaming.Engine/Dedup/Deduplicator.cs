@@ -229,6 +229,31 @@ public static class Deduplicator
         return (summary, pairs);
     }
 
+    /// <summary>
+    /// Copies <paramref name="dataset"/> to <paramref name="output"/> without the images whose ids are in
+    /// <paramref name="remove"/>, in the same order, with its class names, shard size and withheld labels (which still
+    /// name the removed images: they are never looked up). Returns the new manifest.
+    /// </summary>
+    public static async Task<DatasetManifest> RemoveAsync(string dataset, IReadOnlySet<string> remove, string output, CancellationToken ct = default)
+    {
+        var manifest = DatasetManifest.Load(dataset);
+        await using var writer = new DatasetWriter(output, new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize });
+        foreach (var shard in manifest.ShardPaths(dataset))
+            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
+                if (!remove.Contains(r.Id)) await writer.AddAsync(r, ct).ConfigureAwait(false);
+        if (manifest.WithheldLabelsFile is string withheld)
+            File.Copy(Path.Combine(dataset, withheld), Path.Combine(writer.TempPath, withheld));
+        var parameters = new SortedDictionary<string, string>(manifest.Parameters.ToDictionary(), StringComparer.Ordinal)
+        {
+            ["dedup_removed"] = remove.Count.ToString(CultureInfo.InvariantCulture),
+        };
+        return await writer.CompleteAsync(new DatasetManifest
+        {
+            Name = manifest.Name, Origin = manifest.Origin + ", duplicates of the test set removed", Classes = manifest.Classes,
+            WithheldLabelsFile = manifest.WithheldLabelsFile, Parameters = parameters,
+        }, ct).ConfigureAwait(false);
+    }
+
     /// <summary>Each evaluation set's name: its folder's name, made unique with its position when two share one.</summary>
     private static string[] AgainstNames(IReadOnlyList<string> against)
     {

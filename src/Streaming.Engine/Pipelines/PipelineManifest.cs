@@ -33,6 +33,8 @@ public sealed class PipelineManifest
         new ConfigKey("data.unlabeled", OptionKind.File, null, "optional: a separate unlabeled collection (idx, folder, tar, parquet) that joins U whole, as the paper's YFCC100M / IG-1B"),
         new ConfigKey("data.distractors", OptionKind.File, null, "optional: a folder of photos; random crops of them (images of no class) are added to U"),
         new ConfigKey("data.distractor_count", OptionKind.Int, 10_000, "with data.distractors: how many crops to add to U", Min: 1),
+        new ConfigKey("data.dedup_against", OptionKind.Choice, "none", "test: remove from U, before scoring, the images that duplicate a test image (exact bytes or pixels, or a dHash within data.dedup_max_hamming), recorded in run.json; none: keep U whole", ["none", "test"]),
+        new ConfigKey("data.dedup_max_hamming", OptionKind.Int, Dedup.DedupOptions.DefaultMaxHamming, "with data.dedup_against: the largest dHash distance (bits of 256) that counts as a duplicate", Min: 0) { Max = 256 },
         new ConfigKey("teacher.arch", OptionKind.Text, null, "the teacher's architecture, trained on D"),
         new ConfigKey("teacher.model", OptionKind.File, null, "an imported teacher instead (.safetensors, .pt or .onnx)"),
         new ConfigKey("teacher.images", OptionKind.Long, 55_000L, "training budget in images", Min: 1),

@@ -65,9 +65,18 @@ public sealed class PipelineRunner
         _progress = progress;
     }
 
-    /// <summary>Reports the running stage's progress: a fraction when its total is known, else a count of items.</summary>
-    private void Running(double? fraction, double? imagesPerSecond, TimeSpan? eta = null, long? items = null, string? detail = null) =>
-        _progress?.Report(new StageProgress(_current.Index, StageNames.Length, _current.Name, StageState.Running, fraction, imagesPerSecond, eta, items, detail));
+    /// <summary>
+    /// A reporter of the running stage's progress (a fraction when its total is known, else a count of items), bound to
+    /// the stage running when it is made: a report that comes late (a timer's, after its stage ended) still names its own
+    /// stage, which the view then ignores.
+    /// </summary>
+    private Action<double?, double?, TimeSpan?, long?, string?> Running()
+    {
+        var (index, name) = _current;
+        int count = Stages.Count;
+        return (fraction, rate, eta, items, detail) =>
+            _progress?.Report(new StageProgress(index, count, name, StageState.Running, fraction, rate, eta, items, detail));
+    }
 
     /// <summary>
     /// Progress passed on in the reporting thread. <see cref="Progress{T}"/> would post each report to the thread pool,
@@ -78,12 +87,25 @@ public sealed class PipelineRunner
         public void Report(T value) => report(value);
     }
 
+    /// <summary>A <see cref="Direct{T}"/> reporter bound to the stage running now (see <see cref="Running"/>).</summary>
+    private Direct<T> Reporter<T>(Action<Action<double?, double?, TimeSpan?, long?, string?>, T> report)
+    {
+        var running = Running();
+        return new Direct<T>(p => report(running, p));
+    }
+
     private static TimeSpan? EtaOf(long done, long total, double rate) =>
         rate > 0 && total >= done ? TimeSpan.FromSeconds((total - done) / rate) : null;
 
-    /// <summary>The stages, in the order they run.</summary>
+    /// <summary>The stages, in the order they run (without the optional <c>dedup</c>, see <see cref="Stages"/>).</summary>
     public static readonly string[] StageNames =
         ["ingest-train", "ingest-test", "split", "baseline", "teacher", "score", "select", "dhat-images", "student", "finetune"];
+
+    /// <summary>This run's stages, in order: <see cref="StageNames"/>, with <c>dedup</c> after <c>split</c> when the manifest asks for it.</summary>
+    public IReadOnlyList<string> Stages => StagesOf(_m.Spec);
+
+    /// <summary>The stages a manifest runs, in order.</summary>
+    public static IReadOnlyList<string> StagesOf(PipelineSpec spec) => spec.DedupAgainstTest ? [.. StageNames[..3], "dedup", .. StageNames[3..]] : StageNames;
 
     public string CacheDir => Path.Combine(_out, "cache");
 
@@ -146,6 +168,29 @@ public sealed class PipelineRunner
                 return metrics;
             }, cancellationToken);
         string d = Path.Combine(_done["split"].Folder, "d"), u = Path.Combine(_done["split"].Folder, "u");
+        string uStage = "split";
+        if (_m.Spec.DedupAgainstTest)
+        {
+            // U without the duplicates of the test set (exact, or a dHash within the threshold), before anything reads it.
+            await Stage("dedup", P(("against", "test"), ("max_hamming", _m.Spec.DedupMaxHamming), ("hash", "sha256 bytes, sha256 pixels, dhash 17x16 margin 2")),
+                ["split", "ingest-test"],
+                dir => DatasetArtifacts(Path.Combine(dir, "u")).Select(f => "u/" + f).Append(Dedup.Deduplicator.DuplicatesFile),
+                async dir =>
+                {
+                    string report = Path.Combine(dir, "report");
+                    var (summary, pairs) = await Dedup.Deduplicator.RunAsync(new Dedup.DedupOptions
+                    {
+                        Data = u, Against = [test], Out = report, MaxHamming = _m.Spec.DedupMaxHamming, Threads = threads,
+                    }, _log, null, cancellationToken);
+                    File.Move(Path.Combine(report, Dedup.Deduplicator.DuplicatesFile), Path.Combine(dir, Dedup.Deduplicator.DuplicatesFile));
+                    await Dedup.Deduplicator.RemoveAsync(u, pairs.Select(p => p.Id).ToHashSet(StringComparer.Ordinal), Path.Combine(dir, "u"), cancellationToken);
+                    var metrics = new Dictionary<string, double> { ["dedup_removed"] = pairs.Count };
+                    foreach (var (kind, n) in summary.Kinds) metrics["dedup_" + kind] = n;
+                    return metrics;
+                }, cancellationToken);
+            u = Path.Combine(_done["dedup"].Folder, "u");
+            uStage = "dedup";
+        }
 
         string studentArch = _m.Spec.StudentArch;
         await TrainStage("baseline", "baseline", studentArch, d, ["split"], null, "baseline", test, seed, threads, device, cancellationToken);
@@ -170,15 +215,15 @@ public sealed class PipelineRunner
         }
         string teacherModel = TeacherModel();
 
-        await Stage("score", P(("top_p", _m.Spec.TopP), ("batch", _m.Spec.ScoringBatch), ("kernels", Streaming.Models.Compute.Kernels.KernelKey(_compute))), ["split", "teacher"], dir => ScoreArtifacts(dir),
+        await Stage("score", P(("top_p", _m.Spec.TopP), ("batch", _m.Spec.ScoringBatch), ("kernels", Streaming.Models.Compute.Kernels.KernelKey(_compute))), [uStage, "teacher"], dir => ScoreArtifacts(dir),
             async dir =>
             {
                 var r = await ScoreEngine.RunAsync(new ScoreOptions
                 {
                     Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Spec.TopP, BatchSize = _m.Spec.ScoringBatch, DecodeWorkers = _m.Spec.DecodeWorkers,
                     Device = device, Threads = threads,
-                }, new Direct<(long Scored, long Total, double Rate)>(p => Running(p.Total > 0 ? (double)p.Scored / p.Total : null, p.Rate,
-                    EtaOf(p.Scored, p.Total, p.Rate), p.Scored)), _log, cancellationToken);
+                }, Reporter<(long Scored, long Total, double Rate)>((running, p) => running(p.Total > 0 ? (double)p.Scored / p.Total : null, p.Rate,
+                    EtaOf(p.Scored, p.Total, p.Rate), p.Scored, null)), _log, cancellationToken);
                 if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");
                 return new() { ["images_scored"] = r.ImagesScored, ["scoring_images_per_second"] = Math.Round(r.ImagesPerSecond, 1) };
             }, cancellationToken);
@@ -197,7 +242,7 @@ public sealed class PipelineRunner
             }, cancellationToken);
 
         var classes = DatasetManifest.Load(d).Classes;
-        await Stage("dhat-images", P(), ["select", "split"], DatasetArtifacts,
+        await Stage("dhat-images", P(), uStage == "split" ? ["select", "split"] : ["select", "split", uStage], DatasetArtifacts,
             async dir =>
             {
                 var m = await SelectionImages.MaterializeAsync(_done["select"].Folder, u, dir, classes, cancellationToken);
@@ -262,7 +307,7 @@ public sealed class PipelineRunner
                 Data = data, Arch = arch, Out = dir, Images = section.Images, BatchSize = section.Batch, BaseLr = section.Lr,
                 Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
                 WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
-            }, new Direct<TrainProgress>(p => Running(p.TotalImages > 0 ? (double)p.ImagesSeen / p.TotalImages : null, p.ImagesPerSecond,
+            }, Reporter<TrainProgress>((running, p) => running(p.TotalImages > 0 ? (double)p.ImagesSeen / p.TotalImages : null, p.ImagesPerSecond,
                 EtaOf(p.ImagesSeen, p.TotalImages, p.ImagesPerSecond), p.ImagesSeen, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}"))), _log, ct);
             var eval = await EvaluateAsync(result.ModelPath, test, device, ct);
             await File.WriteAllTextAsync(Path.Combine(dir, "eval-test.json"), eval.ToJson(), ct);
@@ -297,8 +342,8 @@ public sealed class PipelineRunner
         // Ingested shards do not depend on the worker count (IngestTests), so it is not part of the stage's key.
         await Ingestor.RunAsync(src, dir, new IngestOptions { Workers = _m.Spec.IngestWorkers, Name = name, IdPrefix = idPrefix,
             Writer = new DatasetWriterOptions { Overwrite = true } },
-            new Direct<IngestProgress>(p => Running(null, p.Elapsed.TotalSeconds > 0 ? p.Read / p.Elapsed.TotalSeconds : null, items: p.Read,
-                detail: idPrefix.Length > 0 ? "the unlabeled collection" : null)), ct);
+            Reporter<IngestProgress>((running, p) => running(null, p.Elapsed.TotalSeconds > 0 ? p.Read / p.Elapsed.TotalSeconds : null, null, p.Read,
+                idPrefix.Length > 0 ? "the unlabeled collection" : null)), ct);
     }
 
     private static IEnumerable<string> DatasetArtifacts(string dir) =>
@@ -317,7 +362,8 @@ public sealed class PipelineRunner
     private async Task Stage(string name, SortedDictionary<string, object> parameters, string[] inputs, Func<string, IEnumerable<string>> artifacts,
         Func<string, Task<Dictionary<string, double>>> run, CancellationToken ct)
     {
-        int index = Array.IndexOf(StageNames, name) + 1;
+        int index = Stages.ToList().IndexOf(name) + 1;
+        int count = Stages.Count;
         _current = (index, name);
         var inputHashes = new SortedDictionary<string, string>(StringComparer.Ordinal);
         foreach (var i in inputs) inputHashes[i] = _done[i].OutputSha256;
@@ -330,13 +376,13 @@ public sealed class PipelineRunner
         {
             var saved = JsonSerializer.Deserialize<StageFile>(File.ReadAllText(marker))!;
             record = new StageRecord(name, key, true, saved.WallSeconds, folder, parameters, inputHashes, saved.Outputs, saved.OutputSha256, saved.Metrics);
-            _log($"[{index}/{StageNames.Length}] {name}: reused {Path.GetRelativePath(_out, folder)} (inputs and parameters unchanged)");
-            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Reused, Summary: "reused"));
+            _log($"[{index}/{count}] {name}: reused {Path.GetRelativePath(_out, folder)} (inputs and parameters unchanged)");
+            _progress?.Report(new StageProgress(index, count, name, StageState.Reused, Summary: "reused"));
         }
         else
         {
-            _log($"[{index}/{StageNames.Length}] {name}: running ({string.Join(", ", parameters.Select(kv => $"{kv.Key}={Fmt(kv.Value)}"))})");
-            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Running));
+            _log($"[{index}/{count}] {name}: running ({string.Join(", ", parameters.Select(kv => $"{kv.Key}={Fmt(kv.Value)}"))})");
+            _progress?.Report(new StageProgress(index, count, name, StageState.Running));
             string temp = Path.Combine(CacheDir, $".{name}-{key}.tmp-{Environment.ProcessId}");
             if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
             Directory.CreateDirectory(temp);
@@ -355,7 +401,7 @@ public sealed class PipelineRunner
             record = new StageRecord(name, key, false, clock.Elapsed.TotalSeconds, folder, parameters, inputHashes, outputs, outputSha, sortedMetrics);
             string shown = string.Join(", ", sortedMetrics.Where(kv => !kv.Key.EndsWith("per_second", StringComparison.Ordinal)).Select(kv => $"{kv.Key} {Fmt(kv.Value)}"));
             _log($"      {name}: done in {clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}");
-            _progress?.Report(new StageProgress(index, StageNames.Length, name, StageState.Done,
+            _progress?.Report(new StageProgress(index, count, name, StageState.Done,
                 Summary: string.Create(CultureInfo.InvariantCulture, $"{clock.Elapsed.TotalSeconds:F1} s{(shown.Length > 0 ? "; " + shown : "")}")));
         }
         _done[name] = record;

@@ -30,6 +30,9 @@ public sealed record PipelineSpec
     public string? Unlabeled { get; init; }
     public string? Distractors { get; init; }
     public int DistractorCount { get; init; }
+    /// <summary>Remove from U the duplicates of the test set before scoring (<c>data.dedup_against: test</c>).</summary>
+    public bool DedupAgainstTest { get; init; }
+    public int DedupMaxHamming { get; init; }
 
     /// <summary>The teacher's architecture, trained on D; or null, and <see cref="TeacherModel"/> imported.</summary>
     public string? TeacherArch { get; init; }
@@ -86,6 +89,8 @@ public sealed record PipelineSpec
             Unlabeled = Maybe<string>("data.unlabeled"),
             Distractors = Maybe<string>("data.distractors"),
             DistractorCount = Get<int>("data.distractor_count"),
+            DedupAgainstTest = Get<string>("data.dedup_against") == "test",
+            DedupMaxHamming = Get<int>("data.dedup_max_hamming"),
             TeacherArch = teacherArch,
             TeacherModel = Maybe<string>("teacher.model"),
             Teacher = teacherArch is null ? null : Training("teacher"),

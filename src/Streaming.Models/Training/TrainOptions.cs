@@ -14,9 +14,9 @@ public sealed record TrainOptions
     public double? Epochs { get; init; }
 
     public int BatchSize { get; init; } = 128;
-    /// <summary>The rate at batch 256; the peak rate is BaseLr x BatchSize / 256 (linear scaling). Null: the paper's (0.1, or 0.00025 for fine-tuning).</summary>
+    /// <summary>The rate at batch 256; the peak rate is BaseLr x BatchSize / 256 (linear scaling). Null: the recipe's (<see cref="TrainRecipe"/>).</summary>
     public double? BaseLr { get; init; }
-    /// <summary>Null: the paper's pre-training schedule, or its fine-tuning schedule when starting from --init.</summary>
+    /// <summary>Null: the recipe's (<see cref="TrainRecipe"/>): cosine, or the fine-tuning schedule when starting from --init.</summary>
     public ScheduleKind? Schedule { get; init; }
     /// <summary>Linear warm-up, in images. Null: 3% of the budget.</summary>
     public long? WarmupImages { get; init; }

@@ -20,9 +20,9 @@ using static TorchSharp.torch;
 namespace Streaming.Models.Training;
 
 /// <summary>
-/// Trains a classifier from image shards: the paper's recipe (SGD, momentum 0.9, weight decay 1e-4,
-/// linear scaling with warm-up, its pre-training and fine-tuning schedules), checkpoints that make a
-/// killed run continue exactly, metrics as JSON lines and curves as a PNG.
+/// Trains a classifier from image shards: SGD with momentum 0.9, linear scaling with warm-up, the paper's
+/// pre-training and fine-tuning schedules or cosine, what is not given picked by <see cref="TrainRecipe"/>;
+/// checkpoints that make a killed run continue exactly, metrics as JSON lines and curves as a PNG.
 /// </summary>
 public static class Trainer
 {
@@ -41,7 +41,7 @@ public static class Trainer
         if (o.FreezeBackbone && o.Init is null) throw new ArgumentException("--freeze-backbone needs --init: a backbone to keep");
         long epochImages = manifest.Labeled;
         // What is not given comes from the recipe for this architecture and data size, and the log says which.
-        var recipe = TrainRecipe.For(o.Arch, epochImages, fineTuning: o.Init is not null);
+        var recipe = TrainRecipe.For(o.Arch, epochImages, fineTuning: o.Init is not null, frozenBackbone: o.FreezeBackbone);
         long images = o.Images ?? (o.Epochs is double epochs ? (long)Math.Round(epochs * epochImages) : recipe.Images);
         if (images < 1) throw new ArgumentException("the training budget must be at least one image");
         var schedule = o.Schedule ?? recipe.Schedule;
@@ -73,6 +73,34 @@ public static class Trainer
             CheckpointEvery = o.CheckpointEvery ?? Math.Max(epochImages, 10_000),
             EvalEvery = o.EvalEvery ?? Math.Max(epochImages, 10_000),
             LogEveryImages = o.LogEveryImages ?? Math.Max(o.BatchSize, images / 200),
+        };
+    }
+
+    /// <summary>
+    /// On --resume, what was left to defaults takes the values the run was started with (its config.json), not today's
+    /// recipe: a run begun before the recipe changed still resumes.
+    /// </summary>
+    private static TrainOptions WithSavedSettings(TrainOptions o)
+    {
+        string config = Path.Combine(o.Out, ConfigFile);
+        if (!o.Resume || !File.Exists(config)) return o;
+        TrainOptions? saved;
+        try
+        {
+            saved = JsonSerializer.Deserialize<TrainOptions>(File.ReadAllText(config));
+        }
+        catch (JsonException)
+        {
+            return o;
+        }
+        if (saved is null) return o;
+        return o with
+        {
+            Images = o.Images ?? (o.Epochs is null ? saved.Images : null),
+            Schedule = o.Schedule ?? saved.Schedule,
+            BaseLr = o.BaseLr ?? saved.BaseLr,
+            WeightDecay = o.WeightDecay ?? saved.WeightDecay,
+            Augment = o.Augment ?? saved.Augment,
         };
     }
 
@@ -117,6 +145,7 @@ public static class Trainer
         if (manifest.Labeled == 0) throw new StreamingException($"{options.Data}: has no labeled images to train on");
         var first = await manifest.FirstImageAsync(options.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, first.Width, first.Height);
+        options = WithSavedSettings(options);
         var o = Resolve(options, manifest, imageSize);
         Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
         var device = TorchDevice.Resolve(o.Device);
@@ -257,7 +286,7 @@ public static class Trainer
         return new TrainResult(modelPath, step, step * batch, ema, clock.Elapsed, overall, lastEval, startStep > 0);
     }
 
-    /// <summary>Training mode; with a frozen backbone, every module but the head stays in evaluation mode (its BatchNorm statistics fixed).</summary>
+    /// <summary>Training mode; with a frozen backbone, every module below the root goes back to evaluation mode, so no BatchNorm statistic moves (the head, a linear layer, computes the same in either mode).</summary>
     private static void Train(nn.Module<Tensor, Tensor> model, bool freezeBackbone)
     {
         model.train();
