@@ -26,6 +26,7 @@ public static class StreamingCli
             ClusterCommand.Create(),
             DedupCommand.Create(),
             FeaturesCommand.Create(),
+            TagsCommand.Create(),
         };
 
     /// <summary>Parses and runs <paramref name="args"/>, returning the process exit code.</summary>
