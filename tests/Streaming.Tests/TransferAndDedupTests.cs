@@ -108,6 +108,22 @@ public class TransferAndDedupTests : IAsyncLifetime
         Assert.True(code == 0, output);
         Assert.Contains("256 features each", output);
         Assert.Equal(set.Ids, (await FeatureFile.ReadAsync(_tmp.Sub("cli.parquet"))).Ids);
+
+        // DuckDB reads it (an independent reader of its LIST column): tools/interop, installed by .ci/run.
+        string interop = Path.Combine(TestPaths.Root, "tools", "interop");
+        Assert.True(Directory.Exists(Path.Combine(interop, "node_modules", "@duckdb")), "tools/interop/node_modules is missing: npm ci --prefix tools/interop (.ci/run does)");
+        var info = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(interop, "check_features.mjs"), _tmp.Sub("cli.parquet")]) { RedirectStandardOutput = true, RedirectStandardError = true };
+        using var node = System.Diagnostics.Process.Start(info)!;
+        string json = await node.StandardOutput.ReadToEndAsync();
+        string errors = await node.StandardError.ReadToEndAsync();
+        await node.WaitForExitAsync();
+        Assert.True(node.ExitCode == 0, json + errors);
+        using var duck = System.Text.Json.JsonDocument.Parse(json);
+        var r = duck.RootElement;
+        Assert.Equal(set.Count.ToString(System.Globalization.CultureInfo.InvariantCulture), r.GetProperty("rows").GetString());
+        Assert.Equal(("256", "256"), (r.GetProperty("min_dim").GetString(), r.GetProperty("max_dim").GetString()));
+        Assert.Equal(set.Ids[0], r.GetProperty("first_id").GetString());
+        Assert.Equal(set.Row(0).ToArray().Sum(v => (double)v), r.GetProperty("first_sum").GetDouble(), 2);
     }
 
     [Fact]
