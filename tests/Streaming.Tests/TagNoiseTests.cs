@@ -81,6 +81,12 @@ public class TagNoiseTests
         }
         using (var report = System.Text.Json.JsonDocument.Parse(File.ReadAllText(tmp.Sub("weak/tags.json"))))
             Assert.Equal(Math.Round(result.Quality.Precision, 4), report.RootElement.GetProperty("precision").GetDouble());
+        // Balanced-with-tags (Table 5's row): select on the tags, random balance, gives K images a class, each tagged with it.
+        await Streaming.Core.Selection.SelectFromScores.RunAsync(result.Tags, 4, 10, tmp.Sub("balanced"), Streaming.Core.Selection.BalanceMode.Random, 5);
+        var picked = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(tmp.Sub("balanced"));
+        Assert.NotEmpty(picked);
+        Assert.All(picked.GroupBy(p => p.Class), g => Assert.InRange(g.Count(), 1, 4));
+        Assert.All(picked, p => Assert.Contains(p.Class, model.Tags(p.Id, withheld[p.Id], 10)));
         // Pre-training on W with its tags runs (and starts from a uniform-ish loss, well above 0).
         var trained = await Trainer.RunAsync(new TrainOptions { Data = result.Dataset, Arch = "cnn-small", Out = tmp.Sub("weak-teacher"), Images = 64, BatchSize = 32, Threads = 2, SoftTargets = result.Tags });
         Assert.True(File.Exists(trained.ModelPath));
