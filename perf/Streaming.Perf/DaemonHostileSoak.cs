@@ -114,7 +114,7 @@ internal static class DaemonHostileSoak
         foreach (var f in Directory.EnumerateFiles(sample, "*.parquet").Order(StringComparer.Ordinal))
             await foreach (var r in ImageShardReader.ReadAsync(f)) records.Add(r);
         string teacher = Path.Combine(work, "teacher");
-        await Trainer.RunAsync(new TrainOptions { Data = sample, Arch = "cnn-small", Out = teacher, Images = 32 * 20, BatchSize = 32, BaseLr = 0.2, Schedule = ScheduleKind.Cosine, Threads = 2 });
+        await Trainer.RunAsync(new TrainOptions { Data = sample, Arch = "cnn-small", Out = teacher, Images = 32 * 20, BatchSize = 32, BaseLr = 0.2, Schedule = ScheduleKind.Cosine, WeightDecay = 1e-4, Augment = true, Threads = 2 });
 
         string inbox = Path.Combine(disk, "inbox"), state = Path.Combine(disk, "state"), staging = Path.Combine(work, "staging");
         Directory.CreateDirectory(inbox);

@@ -43,7 +43,7 @@ internal static class DaemonSoak
             await foreach (var r in ImageShardReader.ReadAsync(f)) records.Add(r);
         string teacher = args.Length > 4 ? args[4] : Path.Combine(work, "teacher");
         if (args.Length <= 4)
-            await Trainer.RunAsync(new TrainOptions { Data = sample, Arch = "cnn-small", Out = teacher, Images = 32 * 20, BatchSize = 32, BaseLr = 0.2, Schedule = ScheduleKind.Cosine, Threads = 2 });
+            await Trainer.RunAsync(new TrainOptions { Data = sample, Arch = "cnn-small", Out = teacher, Images = 32 * 20, BatchSize = 32, BaseLr = 0.2, Schedule = ScheduleKind.Cosine, WeightDecay = 1e-4, Augment = true, Threads = 2 });
 
         int serial = 0;
         async Task<string> MakeShard(string folder, int images)
