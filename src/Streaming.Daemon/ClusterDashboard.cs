@@ -22,12 +22,7 @@ public static class ClusterDashboard
 {
     private static readonly TimeSpan SampleEvery = TimeSpan.FromSeconds(10), Fresh = TimeSpan.FromSeconds(1);
 
-    private static readonly Lazy<string> Page = new(() =>
-    {
-        using var stream = typeof(ClusterDashboard).Assembly.GetManifestResourceStream("cluster-dashboard.html") ?? throw new InvalidOperationException("cluster-dashboard.html is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    });
+    private static readonly Lazy<string> Page = HttpListen.EmbeddedPage("cluster-dashboard.html");
 
     /// <summary>Serves until <paramref name="cancellationToken"/> fires or the process gets SIGTERM; returns 0.</summary>
     public static async Task<int> RunAsync(Func<Task<ClusterStatusReport>> collect, (IPAddress? Address, int Port) listen, string? token, Action<string> log,

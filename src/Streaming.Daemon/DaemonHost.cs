@@ -20,12 +20,7 @@ public static class DaemonHost
     public const string InfoFile = "daemon.json";
 
     /// <summary>The live dashboard served at <c>/</c> (Dashboard/index.html, embedded: no file, no CDN).</summary>
-    private static readonly Lazy<string> Dashboard = new(() =>
-    {
-        using var stream = typeof(DaemonHost).Assembly.GetManifestResourceStream("dashboard.html") ?? throw new InvalidOperationException("dashboard.html is not embedded");
-        using var reader = new StreamReader(stream);
-        return reader.ReadToEnd();
-    });
+    private static readonly Lazy<string> Dashboard = HttpListen.EmbeddedPage("dashboard.html");
 
     /// <summary>Runs until stopped; returns 0 after a clean stop, 3 when the daemon could not run (the log says why).</summary>
     public static async Task<int> RunAsync(DaemonConfig config, CancellationToken cancellationToken = default)

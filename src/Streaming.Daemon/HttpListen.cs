@@ -47,6 +47,14 @@ public static class HttpListen
         return token;
     }
 
+    /// <summary>A page embedded in this assembly (the dashboards: no file, no CDN), read once.</summary>
+    public static Lazy<string> EmbeddedPage(string name) => new(() =>
+    {
+        using var stream = typeof(HttpListen).Assembly.GetManifestResourceStream(name) ?? throw new InvalidOperationException($"{name} is not embedded");
+        using var reader = new StreamReader(stream);
+        return reader.ReadToEnd();
+    });
+
     /// <summary>Has Kestrel listen where <see cref="Parse"/> said: localhost on IPv4 and IPv6, every interface, or one address.</summary>
     public static void Bind(Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions k, IPAddress? address, int port)
     {

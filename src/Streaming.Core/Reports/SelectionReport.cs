@@ -179,22 +179,10 @@ public static class SelectionReport
         DhatStats dhat, bool labelsKnown, string outDir, List<string> notes, CancellationToken cancellationToken)
     {
         // One pass over U for the few images the sheets show, ending as soon as all are found.
-        var images = new Dictionary<string, byte[]?>(StringComparer.Ordinal);
-        foreach (var cells in dhat.Cells)
-            foreach (var cell in cells)
-                images[cell.Id] = null;
-        int missing = images.Count;
-        foreach (var shard in dataset.ShardPaths(inputs.UnlabeledDir))
-        {
-            if (missing == 0) break;
-            await foreach (var record in ImageShardReader.ReadAsync(shard, cancellationToken).ConfigureAwait(false))
-            {
-                if (!images.TryGetValue(record.Id, out var found) || found is not null) continue;
-                images[record.Id] = record.Image;
-                if (--missing == 0) break;
-            }
-        }
-        if (missing > 0) notes.Add($"{missing} of the {images.Count} images on the contact sheets are not in {inputs.UnlabeledDir} (drawn as pink squares): is it the dataset that was scored?");
+        var wanted = dhat.Cells.SelectMany(cells => cells.Select(c => c.Id)).ToHashSet(StringComparer.Ordinal);
+        var images = await ImageShardReader.FindAsync(dataset.ShardPaths(inputs.UnlabeledDir), wanted, cancellationToken).ConfigureAwait(false);
+        int missing = wanted.Count - images.Count;
+        if (missing > 0) notes.Add($"{missing} of the {wanted.Count} images on the contact sheets are not in {inputs.UnlabeledDir} (drawn as pink squares): is it the dataset that was scored?");
 
         var names = selection.Classes;
         var result = new List<ContactSheetSummary>(names.Count);
@@ -229,7 +217,7 @@ public static class SelectionReport
                         frame = Wrong;
                     }
                 }
-                var bytes = images[cell.Id];
+                var bytes = images.GetValueOrDefault(cell.Id);
                 caption.Add(bytes is null ? new TextLine($"not in U: {cell.Id}", Wrong) : new TextLine(cell.Id, Grey, KeepEnd: true));
                 cells.Add(new GridCell(bytes, caption, frame));
             }

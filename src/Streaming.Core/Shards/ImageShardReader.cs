@@ -18,6 +18,25 @@ public static class ImageShardReader
         }
     }
 
+    /// <summary>
+    /// The encoded images of <paramref name="ids"/>, found in one pass over <paramref name="shards"/> in order that ends
+    /// as soon as all are found (the first of a repeated id wins). Ids not found are absent from the result.
+    /// </summary>
+    public static async Task<Dictionary<string, byte[]>> FindAsync(IEnumerable<string> shards, IReadOnlySet<string> ids, CancellationToken cancellationToken = default)
+    {
+        var found = new Dictionary<string, byte[]>(StringComparer.Ordinal);
+        if (ids.Count == 0) return found;
+        foreach (var shard in shards)
+        {
+            await foreach (var record in ReadAsync(shard, cancellationToken).ConfigureAwait(false))
+            {
+                if (!ids.Contains(record.Id) || !found.TryAdd(record.Id, record.Image)) continue;
+                if (found.Count == ids.Count) return found;
+            }
+        }
+        return found;
+    }
+
     /// <summary>Reads only the id and label columns of a shard (no image bytes), for splits and inventories.</summary>
     public static async Task<List<(string Id, int? Label)>> ReadIdsAndLabelsAsync(string path, CancellationToken cancellationToken = default)
     {

@@ -397,17 +397,6 @@ public static class Deduplicator
         ImageGrid.Save(path, cells, 8, 96, heading);
     }
 
-    private static async Task<Dictionary<string, byte[]>> ImagesAsync(string dataset, HashSet<string> wanted, CancellationToken ct)
-    {
-        var result = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        if (wanted.Count == 0) return result;
-        var manifest = DatasetManifest.Load(dataset);
-        foreach (var shard in manifest.ShardPaths(dataset))
-        {
-            await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
-                if (wanted.Contains(r.Id)) result[r.Id] = r.Image;
-            if (result.Count == wanted.Count) break;
-        }
-        return result;
-    }
+    private static Task<Dictionary<string, byte[]>> ImagesAsync(string dataset, HashSet<string> wanted, CancellationToken ct) =>
+        ImageShardReader.FindAsync(DatasetManifest.Load(dataset).ShardPaths(dataset), wanted, ct);
 }

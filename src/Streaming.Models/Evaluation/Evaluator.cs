@@ -11,18 +11,22 @@ namespace Streaming.Models.Evaluation;
 /// <summary>Evaluates a classifier on a labeled dataset: no augmentation, the dataset's order, every image.</summary>
 public static class Evaluator
 {
+    /// <summary>Every image of a dataset in its own order, as the model sees it: no augmentation, no shuffle, the last batch kept (unlabeled ones too, with label -1, when asked).</summary>
+    internal static BatchLoader InOrder(ModelSpec spec, string dataset, int batchSize, int decodeWorkers, bool includeUnlabeled = false) => new(dataset, new LoaderOptions
+    {
+        Preprocess = spec.Preprocess(),
+        Augment = AugmentationOptions.None,
+        Shuffle = false,
+        DropLast = false,
+        IncludeUnlabeled = includeUnlabeled,
+        BatchSize = batchSize,
+        Workers = decodeWorkers,
+    });
+
     public static async Task<EvalResult> EvaluateAsync(nn.Module<Tensor, Tensor> model, ModelSpec spec, string dataset, Device device,
         int batchSize = 256, int decodeWorkers = 1, string modelName = "", CancellationToken cancellationToken = default)
     {
-        var loader = new BatchLoader(dataset, new LoaderOptions
-        {
-            Preprocess = spec.Preprocess(),
-            Augment = AugmentationOptions.None,
-            Shuffle = false,
-            DropLast = false,
-            BatchSize = batchSize,
-            Workers = decodeWorkers,
-        });
+        var loader = InOrder(spec, dataset, batchSize, decodeWorkers);
         var manifest = loader.Manifest;
         if (manifest.Classes.Count > spec.NumClasses)
             throw new Streaming.Core.StreamingException($"{dataset}: has {manifest.Classes.Count} classes, the model predicts {spec.NumClasses}");

@@ -20,16 +20,7 @@ public static class FeatureExtractor
     {
         if (model is not IFeatureModel features)
             throw new Streaming.Core.StreamingException($"{spec.Arch}: has no penultimate layer to read features from (an ONNX model?); use a model of the zoo");
-        var loader = new BatchLoader(dataset, new LoaderOptions
-        {
-            Preprocess = spec.Preprocess(),
-            Augment = AugmentationOptions.None,
-            Shuffle = false,
-            DropLast = false,
-            IncludeUnlabeled = true,
-            BatchSize = batchSize,
-            Workers = decodeWorkers,
-        });
+        var loader = Evaluator.InOrder(spec, dataset, batchSize, decodeWorkers, includeUnlabeled: true);
         long total = loader.EpochSize;
         var ids = new List<string>((int)Math.Min(total, int.MaxValue));
         var labels = new List<int>((int)Math.Min(total, int.MaxValue));
