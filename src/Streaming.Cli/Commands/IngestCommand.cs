@@ -26,16 +26,18 @@ public static class IngestCommand
         var labelColumn = new Option<string?>("--label-column") { Description = "Parquet: the integer label column" };
         var name = new Option<string?>("--name") { Description = "Dataset name in the manifest (default: the output folder's name)" };
         var overwrite = new Option<bool>("--overwrite") { Description = "Replace the output folder if it exists" };
+        var tagsColumn = new Option<string?>("--tags-column") { Description = "Parquet: the column of weak labels, a list of class indices or names (default: 'tags' when present)" };
+        var tags = new Option<bool>("--tags") { Description = "Give the dataset a tags column even if the source's first samples have no tags (WebDataset .tags/.json members are looked for in the first 1,000 samples)" };
         var idPrefix = new Option<string?>("--id-prefix") { Description = "Put this before every image id (e.g. yfcc/), so that collections ingested apart never share ids" };
 
         var command = new Command("ingest", "Turn an image collection into a dataset of Parquet image shards, with dedup, decode checks and a quarantine list.")
         {
-            source, output, format, noVerify, shardSize, compression, workers, maxPixels, classNames, imageColumn, labelColumn, name, overwrite, idPrefix,
+            source, output, format, noVerify, shardSize, compression, workers, maxPixels, classNames, imageColumn, labelColumn, name, overwrite, idPrefix, tagsColumn, tags,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
             var names = ParseClassNames(parse.GetValue(classNames));
-            var src = ImageSource.Open(parse.GetValue(source)!, parse.GetValue(format), names, parse.GetValue(imageColumn), parse.GetValue(labelColumn));
+            var src = ImageSource.Open(parse.GetValue(source)!, parse.GetValue(format), names, parse.GetValue(imageColumn), parse.GetValue(labelColumn), tagsColumn: parse.GetValue(tagsColumn));
             var options = new IngestOptions
             {
                 Verify = !parse.GetValue(noVerify),
@@ -43,7 +45,7 @@ public static class IngestCommand
                 MaxPixels = parse.GetValue(maxPixels),
                 Name = parse.GetValue(name) ?? "",
                 IdPrefix = parse.GetValue(idPrefix) ?? "",
-                Writer = new DatasetWriterOptions { ShardSize = parse.GetValue(shardSize), Compression = parse.GetValue(compression), Overwrite = parse.GetValue(overwrite) },
+                Writer = new DatasetWriterOptions { ShardSize = parse.GetValue(shardSize), Compression = parse.GetValue(compression), Overwrite = parse.GetValue(overwrite), Tags = parse.GetValue(tags) },
             };
             string outDir = parse.GetValue(output)!;
             Console.Error.WriteLine($"ingesting {parse.GetValue(source)} ({src.Format.ToString().ToLowerInvariant()}) into {outDir}");
@@ -61,7 +63,7 @@ public static class IngestCommand
             }
             var m = result.Manifest;
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                $"ingested {m.Rows:N0} images into {outDir}: {m.Shards.Count} shards, {m.Classes.Count} classes, {m.Labeled:N0} labeled, {m.Unlabeled:N0} unlabeled"));
+                $"ingested {m.Rows:N0} images into {outDir}: {m.Shards.Count} shards, {m.Classes.Count} classes, {m.Labeled:N0} labeled, {m.Unlabeled:N0} unlabeled{(m.Tagged is long t ? $", {t:N0} with tags" : "")}"));
             Console.WriteLine(string.Create(CultureInfo.InvariantCulture,
                 $"  read {result.Read:N0} in {result.Elapsed.TotalSeconds:N1} s ({result.ImagesPerSecond:N0} images/s); dropped {result.Duplicates:N0} exact duplicates; quarantined {m.Quarantined:N0}{(result.Ignored > 0 ? $"; ignored {result.Ignored:N0} non-image files" : "")}"));
             foreach (var (reason, n) in m.QuarantineReasons)

@@ -39,6 +39,12 @@ public sealed record DatasetManifest
     [JsonPropertyName("quarantine_reasons")] public IReadOnlyDictionary<string, long> QuarantineReasons { get; init; } = new SortedDictionary<string, long>(StringComparer.Ordinal);
     /// <summary>For an unlabeled split: the Parquet side file (id, label) with the labels withheld from the shards.</summary>
     [JsonPropertyName("withheld_labels_file")] public string? WithheldLabelsFile { get; init; }
+    /// <summary>
+    /// With a <c>tags</c> column in its shards (weak labels): how many images have tags recorded; null (absent) for a
+    /// dataset without the column. Datasets made from this one keep the column (<see cref="HasTags"/>).
+    /// </summary>
+    [JsonPropertyName("tagged")] public long? Tagged { get; init; }
+    [JsonIgnore] public bool HasTags => Tagged is not null;
     /// <summary>Free-form facts of how the dataset was made (split seed, per-class count, ...).</summary>
     [JsonPropertyName("parameters")] public IReadOnlyDictionary<string, string> Parameters { get; init; } = new SortedDictionary<string, string>(StringComparer.Ordinal);
 

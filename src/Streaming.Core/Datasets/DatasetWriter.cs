@@ -23,7 +23,7 @@ public sealed class DatasetWriter : IAsyncDisposable
     private ImageShardWriter? _current;
     private string? _currentName;
     private StreamWriter? _quarantine;
-    private long _labeled, _unlabeled, _quarantined;
+    private long _labeled, _unlabeled, _quarantined, _tagged;
 
     /// <summary>The writer's own bound on labels (sources check their tighter <c>limits.max_classes</c> first).</summary>
     public const int MaxClasses = 100_000_000;
@@ -56,9 +56,10 @@ public sealed class DatasetWriter : IAsyncDisposable
         if (_current is null)
         {
             _currentName = $"shard-{_shards.Count:D5}.parquet";
-            _current = await ImageShardWriter.CreateAsync(Path.Combine(TempPath, _currentName), _options.Compression, _options.RowGroupSize, cancellationToken).ConfigureAwait(false);
+            _current = await ImageShardWriter.CreateAsync(Path.Combine(TempPath, _currentName), _options.Compression, _options.RowGroupSize, cancellationToken, _options.Tags).ConfigureAwait(false);
         }
         await _current.WriteAsync(record, cancellationToken).ConfigureAwait(false);
+        if (record.Tags is not null) _tagged++;
         if (record.Label is int label)
         {
             if (label < 0) throw new InvalidOperationException($"negative label {label} for '{record.Id}'");
@@ -131,6 +132,7 @@ public sealed class DatasetWriter : IAsyncDisposable
             Quarantined = _quarantined,
             QuarantineFile = _quarantined > 0 ? QuarantineFileName : null,
             QuarantineReasons = new SortedDictionary<string, long>(_reasons, StringComparer.Ordinal),
+            Tagged = _options.Tags ? _tagged : null,
         };
         manifest.Save(TempPath);
 

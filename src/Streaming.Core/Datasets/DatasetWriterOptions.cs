@@ -33,6 +33,16 @@ public sealed record DatasetWriterOptions
 
     public ShardCompression Compression { get; init; } = ShardCompression.Snappy;
 
+    /// <summary>Shards with a <c>tags</c> column (weak labels); without it, a record that has tags is an error.</summary>
+    public bool Tags { get; init; }
+
+    /// <summary>Options for a dataset made from <paramref name="parent"/> (a split, a subset, a copy): its shard size, and its tags column if it has one.</summary>
+    public static DatasetWriterOptions Like(DatasetManifest parent) => new()
+    {
+        ShardSize = parent.ShardSize > 0 ? parent.ShardSize : DefaultShardSize,
+        Tags = parent.HasTags,
+    };
+
     /// <summary>Replace an existing output folder instead of refusing.</summary>
     public bool Overwrite { get; init; }
 }

@@ -16,6 +16,12 @@ public abstract class ImageSource
     /// <summary>Inputs that were seen but are not images and were not counted (for example README files in a folder).</summary>
     public long Ignored { get; protected set; }
 
+    /// <summary>
+    /// Whether the source carries weak labels (tags), so that the dataset gets a <c>tags</c> column: a Parquet tags column,
+    /// a list file's third field, WebDataset <c>.tags</c> or <c>.json</c> members (looked for in the first samples).
+    /// </summary>
+    public virtual bool HasTags => false;
+
     /// <summary>What the source's headers may declare before it refuses them.</summary>
     public SourceLimits Limits { get; init; } = SourceLimits.Default;
 
@@ -23,7 +29,7 @@ public abstract class ImageSource
 
     /// <summary>Opens a source, detecting its format from the path when <paramref name="format"/> is Auto.</summary>
     public static ImageSource Open(string path, SourceFormat format = SourceFormat.Auto, IReadOnlyList<string>? classNames = null,
-        string? imageColumn = null, string? labelColumn = null, SourceLimits? limits = null)
+        string? imageColumn = null, string? labelColumn = null, SourceLimits? limits = null, string? tagsColumn = null)
     {
         limits ??= SourceLimits.Default;
         if (!File.Exists(path) && !Directory.Exists(path)) throw new StreamingException($"{path}: no such file or folder");
@@ -33,8 +39,8 @@ public abstract class ImageSource
             SourceFormat.Idx => new IdxSource(path, classNames) { Limits = limits },
             SourceFormat.Folder => new FolderSource(path) { Limits = limits },
             SourceFormat.WebDataset => new WebDatasetSource(path, classNames) { Limits = limits },
-            SourceFormat.Parquet => new ParquetImageSource(path, classNames, imageColumn, labelColumn) { Limits = limits },
-            SourceFormat.List => new ListSource(path, classNames),
+            SourceFormat.Parquet => new ParquetImageSource(path, classNames, imageColumn, labelColumn, tagsColumn) { Limits = limits },
+            SourceFormat.List => new ListSource(path, classNames) { Limits = limits },
             SourceFormat.DigitsJson => new DigitsJsonSource(path),
             _ => throw new ArgumentOutOfRangeException(nameof(format)),
         };

@@ -9,6 +9,7 @@ public sealed record IngestOptions
     private readonly int _workers = Math.Max(1, Environment.ProcessorCount);
     private readonly long _maxPixels = ImageDecoder.DefaultMaxPixels;
 
+    /// <summary>Where the shards go; <see cref="DatasetWriterOptions.Tags"/> forces a tags column (a source with tags gets one anyway).</summary>
     public DatasetWriterOptions Writer { get; init; } = new();
 
     /// <summary>Decode every image with SkiaSharp and quarantine those that fail. On by default.</summary>

@@ -27,7 +27,9 @@ public static class Ingestor
         var clock = Stopwatch.StartNew();
         using var cts = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var token = cts.Token;
-        await using var writer = new DatasetWriter(output, options.Writer);
+        // A source with tags gives the dataset a tags column; one without keeps the plain schema (and its shards' bytes).
+        bool tags = options.Writer.Tags || source.HasTags;
+        await using var writer = new DatasetWriter(output, options.Writer with { Tags = tags });
 
         long read = 0, duplicates = 0;
         var seen = new Dictionary<UInt128, string>();
@@ -48,6 +50,8 @@ public static class Ingestor
                 return;
             }
             var record = p.Record!;
+            if (record.Tags is not null && !tags)
+                throw new StreamingException($"{record.Source}: has tags, but the source's first samples had none, so the dataset has no tags column; ingest again with --tags");
             if (seen.TryGetValue(p.Hash, out var firstId))
             {
                 duplicates++;
@@ -148,7 +152,7 @@ public static class Ingestor
         Span<byte> digest = stackalloc byte[32];
         SHA256.HashData(bytes, digest);
         var hash = new UInt128(BitConverter.ToUInt64(digest), BitConverter.ToUInt64(digest[8..]));
-        var record = new ImageRecord(r.Id, bytes, r.Label, r.Source, format, width, height, Convert.ToHexStringLower(digest));
+        var record = new ImageRecord(r.Id, bytes, r.Label, r.Source, format, width, height, Convert.ToHexStringLower(digest)) { Tags = r.Tags };
         return new Prepared(record, null, hash);
     }
 }

@@ -6,12 +6,14 @@ namespace Streaming.Core.Ingest;
 
 /// <summary>
 /// A text file that lists image paths, one a line (relative paths are relative to the list file),
-/// optionally followed by a tab and an integer label. Blank lines and lines starting with # are skipped.
+/// optionally followed by a tab and an integer label (which may be empty), and by a second tab and the image's tags,
+/// comma-separated class indices or names (<see cref="TagMapper"/>). Blank lines and lines starting with # are skipped.
 /// </summary>
 public sealed class ListSource : ImageSource
 {
     private readonly string _path;
     private readonly IReadOnlyList<string> _classNames;
+    private TagMapper? _tags;
 
     public ListSource(string path, IReadOnlyList<string>? classNames = null)
     {
@@ -23,6 +25,11 @@ public sealed class ListSource : ImageSource
     public override SourceFormat Format => SourceFormat.List;
     public override IReadOnlyList<string> ClassNames => _classNames;
 
+    /// <summary>Whether a line has a tags field (a third, tab-separated): one read of the list, before its images are.</summary>
+    public override bool HasTags => _hasTags ??= File.ReadLines(_path).Select(l => l.Trim(' ', '\r', '\n')).Where(l => l.Length > 0 && !l.StartsWith('#'))
+        .Any(l => l.Split('\t').Length >= 3);
+    private bool? _hasTags;
+
     public override async IAsyncEnumerable<SourceRecord> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         string baseDir = Path.GetDirectoryName(_path) ?? ".";
@@ -31,15 +38,25 @@ public sealed class ListSource : ImageSource
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNo++;
-            string trimmed = line.Trim();
+            string trimmed = line.Trim(' ', '\r', '\n'); // not tabs: an empty last field (no tags) still counts
             if (trimmed.Length == 0 || trimmed.StartsWith('#')) continue;
-            string entry = trimmed;
+            var fields = trimmed.Split('\t');
+            string entry = fields[0].Trim();
             int? label = null;
-            int tab = trimmed.LastIndexOf('\t');
-            if (tab > 0)
+            int[]? tags = null;
+            if (fields.Length >= 3)
             {
-                entry = trimmed[..tab].Trim();
-                string labelText = trimmed[(tab + 1)..].Trim();
+                var (mapped, bad) = (_tags ??= new TagMapper(_classNames, Limits.MaxClasses)).Map(TagMapper.SplitText(string.Join(",", fields[2..])));
+                if (bad is not null)
+                {
+                    yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad tags on line {lineNo}: {bad}"));
+                    continue;
+                }
+                tags = mapped;
+            }
+            if (fields.Length >= 2 && fields[1].Trim().Length > 0)
+            {
+                string labelText = fields[1].Trim();
                 if (!int.TryParse(labelText, NumberStyles.None, CultureInfo.InvariantCulture, out int parsed) || parsed >= Limits.MaxClasses)
                 {
                     yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad label '{labelText}' on line {lineNo} (0 to {Limits.MaxClasses - 1:N0}, limits.max_classes)"));
@@ -66,7 +83,7 @@ public sealed class ListSource : ImageSource
             {
                 error = new SourceError(Decode.QuarantineReasons.Unreadable, e.Message);
             }
-            yield return new SourceRecord(entry, full, label, bytes, Error: error);
+            yield return new SourceRecord(entry, full, label, bytes, Error: error) { Tags = tags };
         }
     }
 }

@@ -10,7 +10,8 @@ namespace Streaming.Core.Ingest;
 /// Parquet files with an image column: a binary column, or a struct with a binary 'bytes' field (the
 /// Hugging Face datasets Image feature, <c>{bytes, path}</c>). Labels come from an integer 'label'
 /// column, class names from Hugging Face's ClassLabel metadata when present. A path may be one file
-/// or a folder of *.parquet files, read in name order.
+/// or a folder of *.parquet files, read in name order. Weak labels come from a LIST column of class indices or class
+/// names, <c>tags</c> unless another is named (<see cref="TagMapper"/>).
 /// </summary>
 public sealed class ParquetImageSource : ImageSource
 {
@@ -21,10 +22,11 @@ public sealed class ParquetImageSource : ImageSource
     private readonly List<string> _files;
     private readonly string? _imageColumn;
     private readonly string? _labelColumn;
+    private readonly string? _tagsColumn;
     private IReadOnlyList<string> _classNames;
     private readonly bool _namesGiven;
 
-    public ParquetImageSource(string path, IReadOnlyList<string>? classNames = null, string? imageColumn = null, string? labelColumn = null)
+    public ParquetImageSource(string path, IReadOnlyList<string>? classNames = null, string? imageColumn = null, string? labelColumn = null, string? tagsColumn = null)
     {
         if (Directory.Exists(path))
         {
@@ -38,6 +40,7 @@ public sealed class ParquetImageSource : ImageSource
         }
         _imageColumn = imageColumn;
         _labelColumn = labelColumn;
+        _tagsColumn = tagsColumn;
         _classNames = classNames ?? [];
         _namesGiven = classNames is not null;
     }
@@ -45,7 +48,25 @@ public sealed class ParquetImageSource : ImageSource
     public override SourceFormat Format => SourceFormat.Parquet;
     public override IReadOnlyList<string> ClassNames => _classNames;
 
-    private sealed record Columns(DataField Image, DataField? Label, DataField? Id, DataField? ImagePath);
+    /// <summary>Whether the first file has the tags column (its footer only); a named one that is missing is an error.</summary>
+    public override bool HasTags => _hasTags ??= PeekTags();
+    private bool? _hasTags;
+
+    private bool PeekTags()
+    {
+        using var stream = ParquetFiles.OpenRead(_files[0]);
+        var reader = ParquetFiles.OpenAsync(stream, _files[0], CancellationToken.None).GetAwaiter().GetResult();
+        try
+        {
+            return FindColumns(_files[0], reader.Schema).Tags is not null;
+        }
+        finally
+        {
+            reader.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        }
+    }
+
+    private sealed record Columns(DataField Image, DataField? Label, DataField? Id, DataField? ImagePath, DataField? Tags, bool TagsNullable);
 
     private Columns FindColumns(string file, ParquetSchema schema)
     {
@@ -94,7 +115,16 @@ public sealed class ParquetImageSource : ImageSource
         DataField? id = null;
         foreach (var n in IdNames)
             if ((id = TopLevel(n, IsString)) is not null) break;
-        return new Columns(image, label, id, imagePath);
+
+        // Tags: a LIST of integers or strings (its one leaf, below the top-level field).
+        string tagsName = _tagsColumn ?? "tags";
+        var tagsTop = schema.Fields.FirstOrDefault(f => string.Equals(f.Name, tagsName, StringComparison.OrdinalIgnoreCase));
+        DataField? tags = tagsTop is null ? null
+            : fields.FirstOrDefault(f => f.Path.Length > 1 && string.Equals(f.Path[0], tagsTop.Name, StringComparison.Ordinal) && f.MaxRepetitionLevel == 1
+                && (IsInteger(f) || IsString(f)));
+        if (tags is null && (_tagsColumn is not null || tagsTop is not null))
+            throw new StreamingException($"{file}: {(tagsTop is null ? $"no tags column '{tagsName}'" : $"column '{tagsTop.Name}' is not a list of class indices or names")}; columns are: {Describe()}");
+        return new Columns(image, label, id, imagePath, tags, tagsTop?.IsNullable ?? true);
     }
 
     private void ReadClassNames(ParquetReader reader)
@@ -136,6 +166,7 @@ public sealed class ParquetImageSource : ImageSource
                     byte[]?[] images;
                     long?[]? labels = null;
                     string?[]? ids = null, paths = null;
+                    (int[]? Tags, string? Error)[]? tags = null;
                     try
                     {
                         using var rg = reader.OpenRowGroupReader(g);
@@ -150,6 +181,7 @@ public sealed class ParquetImageSource : ImageSource
                             ids = new string?[n];
                             await rg.ReadAsync(columns.Id, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
                         }
+                        if (columns.Tags is not null) tags = await ReadTagsAsync(rg, columns.Tags, columns.TagsNullable, n, cancellationToken).ConfigureAwait(false);
                         if (columns.ImagePath is not null)
                         {
                             paths = new string?[n];
@@ -177,13 +209,40 @@ public sealed class ParquetImageSource : ImageSource
                                 continue;
                             }
                         }
+                        if (tags?[i].Error is string bad)
+                        {
+                            yield return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad tags: {bad}"));
+                            continue;
+                        }
                         yield return images[i] is null
                             ? new SourceRecord(id, source, (int?)raw, Error: new SourceError(Decode.QuarantineReasons.Empty, "null image"))
-                            : new SourceRecord(id, source, (int?)raw, images[i]);
+                            : new SourceRecord(id, source, (int?)raw, images[i]) { Tags = tags?[i].Tags };
                     }
                 }
             }
         }
+    }
+
+    private TagMapper Mapper => _mapper ??= new TagMapper(_classNames, Limits.MaxClasses);
+    private TagMapper? _mapper;
+
+    /// <summary>Each row's tags as class indices (null where the list is null), or why they are bad.</summary>
+    private async Task<(int[]? Tags, string? Error)[]> ReadTagsAsync(ParquetRowGroupReader rg, DataField field, bool nullable, int n, CancellationToken cancellationToken)
+    {
+        var result = new (int[]?, string?)[n];
+        if (field.ClrType == typeof(int) || field.ClrType == typeof(long))
+        {
+            long[]?[] lists = field.ClrType == typeof(int)
+                ? [.. (await Streaming.Core.Shards.ParquetLists.ReadAsync<int>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
+                : await Streaming.Core.Shards.ParquetLists.ReadAsync<long>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l) : (null, null);
+        }
+        else
+        {
+            var lists = await Streaming.Core.Shards.ParquetLists.ReadAsync<ReadOnlyMemory<char>>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l.Select(m => m.ToString())) : (null, null);
+        }
+        return result;
     }
 
     private static async Task<long?[]> ReadIntegersAsync(ParquetRowGroupReader rg, DataField field, int n, CancellationToken cancellationToken)

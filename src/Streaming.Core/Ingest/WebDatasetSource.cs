@@ -8,7 +8,8 @@ namespace Streaming.Core.Ingest;
 
 /// <summary>
 /// WebDataset tar shards: members that share a key (the path up to the first dot of the file name)
-/// form one sample; its image is key.jpg / key.png / ..., its label the integer in key.cls if present.
+/// form one sample; its image is key.jpg / key.png / ..., its label the integer in key.cls if present, and its tags (weak
+/// labels) those of key.tags (comma- or line-separated class indices or names), else the <c>tags</c> array of key.json.
 /// A path may be one tar (.tar, .tar.gz, .tgz) or a folder of them, read in name order.
 /// </summary>
 public sealed class WebDatasetSource : ImageSource
@@ -34,6 +35,40 @@ public sealed class WebDatasetSource : ImageSource
 
     public override SourceFormat Format => SourceFormat.WebDataset;
     public override IReadOnlyList<string> ClassNames => _classNames;
+
+    /// <summary>Whether one of the first tar's first 1,000 samples has a <c>.tags</c> or <c>.json</c> member (headers only).</summary>
+    public override bool HasTags => _hasTags ??= PeekTags();
+    private bool? _hasTags;
+
+    private bool PeekTags()
+    {
+        try
+        {
+            using var file = new FileStream(_tars[0], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+            Stream stream = file;
+            string lower = _tars[0].ToLowerInvariant();
+            if (lower.EndsWith(".gz", StringComparison.Ordinal) || lower.EndsWith(".tgz", StringComparison.Ordinal))
+                stream = new GZipStream(file, CompressionMode.Decompress);
+            using var reader = new TarReader(stream);
+            var keys = new HashSet<string>(StringComparer.Ordinal);
+            for (TarEntry? e; (e = reader.GetNextEntry(copyData: false)) is not null;)
+            {
+                string name = e.Name.Replace('\\', '/');
+                int slash = name.LastIndexOf('/');
+                int dot = name.IndexOf('.', slash + 1);
+                if (dot < 0) continue;
+                keys.Add(name[..dot]);
+                if (keys.Count > 1000) break;
+                string ext = name[(dot + 1)..].ToLowerInvariant();
+                if (ext is "tags" or "json") return true;
+            }
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or FormatException or OverflowException or ArgumentException)
+        {
+            // A tar that cannot be read fails properly when it is read; no tags column is assumed here.
+        }
+        return false;
+    }
 
     internal static bool IsTarName(string lowerName) =>
         lowerName.EndsWith(".tar", StringComparison.Ordinal) || lowerName.EndsWith(".tar.gz", StringComparison.Ordinal) || lowerName.EndsWith(".tgz", StringComparison.Ordinal);
@@ -83,7 +118,7 @@ public sealed class WebDatasetSource : ImageSource
                 string ext = dot < 0 ? "" : name[(dot + 1)..].ToLowerInvariant();
                 if (key is not null && memberKey != key)
                 {
-                    yield return MakeSample(tar, stem, prefix, key, members, Limits);
+                    yield return MakeSample(tar, stem, prefix, key, members, Limits, Tags);
                     members.Clear();
                 }
                 key = memberKey;
@@ -107,7 +142,7 @@ public sealed class WebDatasetSource : ImageSource
                 }
                 members[ext] = data;
             }
-            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits);
+            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits, Tags);
         }
     }
 
@@ -119,7 +154,10 @@ public sealed class WebDatasetSource : ImageSource
         return false;
     }
 
-    private static SourceRecord MakeSample(string tar, string stem, bool prefix, string key, Dictionary<string, byte[]> members, SourceLimits limits)
+    private TagMapper Tags => _tags ??= new TagMapper(_classNames, Limits.MaxClasses);
+    private TagMapper? _tags;
+
+    private static SourceRecord MakeSample(string tar, string stem, bool prefix, string key, Dictionary<string, byte[]> members, SourceLimits limits, TagMapper mapper)
     {
         string id = prefix ? $"{stem}/{key}" : key;
         string source = $"{tar}:{key}";
@@ -136,6 +174,38 @@ public sealed class WebDatasetSource : ImageSource
                 return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"label {value:N0} in {key}.cls is over the limit of {limits.MaxClasses:N0} classes (limits.max_classes)"));
             label = value;
         }
-        return new SourceRecord(id, $"{source}.{imageExt}", label, members[imageExt]);
+        int[]? tags = null;
+        string? bad = null;
+        if (members.TryGetValue("tags", out var tagText))
+            (tags, bad) = mapper.Map(TagMapper.SplitText(System.Text.Encoding.UTF8.GetString(tagText)));
+        else if (members.TryGetValue("json", out var json))
+            (tags, bad) = JsonTags(json, mapper);
+        if (bad is not null)
+            return new SourceRecord(id, source, null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad tags in {key}: {bad}"));
+        return new SourceRecord(id, $"{source}.{imageExt}", label, members[imageExt]) { Tags = tags };
+    }
+
+    /// <summary>The <c>tags</c> array of a sample's JSON (strings or integers); no tags when the JSON has none.</summary>
+    private static (int[]? Tags, string? Error) JsonTags(byte[] json, TagMapper mapper)
+    {
+        try
+        {
+            using var doc = System.Text.Json.JsonDocument.Parse(json);
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !doc.RootElement.TryGetProperty("tags", out var tags)) return (null, null);
+            if (tags.ValueKind != System.Text.Json.JsonValueKind.Array) return (null, "'tags' in its .json is not an array");
+            var items = new List<string>();
+            foreach (var t in tags.EnumerateArray())
+                items.Add(t.ValueKind switch
+                {
+                    System.Text.Json.JsonValueKind.String => t.GetString()!,
+                    System.Text.Json.JsonValueKind.Number when t.TryGetInt32(out int i) && i >= 0 => i.ToString(CultureInfo.InvariantCulture),
+                    _ => throw new System.Text.Json.JsonException($"tag {t.GetRawText()} is neither a class name nor a class index"),
+                });
+            return mapper.Map(items);
+        }
+        catch (System.Text.Json.JsonException e)
+        {
+            return (null, $"its .json does not parse ({e.Message})");
+        }
     }
 }

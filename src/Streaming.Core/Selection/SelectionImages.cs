@@ -48,7 +48,7 @@ public static class SelectionImages
         }
         var manifest = DatasetManifest.Load(unlabeledDataset);
         long found = 0;
-        await using (var writer = new DatasetWriter(output, new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize }))
+        await using (var writer = new DatasetWriter(output, DatasetWriterOptions.Like(manifest)))
         {
             foreach (var shard in manifest.ShardPaths(unlabeledDataset))
             {

@@ -84,12 +84,13 @@ public static class ImageShardReader
             await rg.ReadAsync<int>(shard.Width, widths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.ReadAsync<int>(shard.Height, heights.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.ReadAsync(shard.Sha256, hashes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            var tags = shard.Tags is null ? null : await ParquetLists.ReadAsync<int>(rg, shard.Tags, n, listNullable: true, cancellationToken).ConfigureAwait(false);
             var rows = new ImageRecord[n];
             for (int i = 0; i < n; i++)
             {
                 string id = ids[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null id");
                 byte[] image = images[i] ?? throw new InvalidDataException($"row {i} of row group {group} has a null image");
-                rows[i] = new ImageRecord(id, image, labels[i], sources[i] ?? "", formats[i] ?? "", widths[i], heights[i], hashes[i] ?? "");
+                rows[i] = new ImageRecord(id, image, labels[i], sources[i] ?? "", formats[i] ?? "", widths[i], heights[i], hashes[i] ?? "") { Tags = tags?[i] };
             }
             return rows;
         }
@@ -122,7 +123,7 @@ public static class ImageShardReader
             DataField Field(string name) => fields.FirstOrDefault(f => f.Path.Length == 1 && f.Name == name)
                 ?? throw new StreamingException($"{path}: not an image shard: column '{name}' is missing");
             return new OpenShard(path, stream, reader, Field("id"), Field("image"), Field("label"), Field("source"),
-                Field("format"), Field("width"), Field("height"), Field("sha256"));
+                Field("format"), Field("width"), Field("height"), Field("sha256"), fields.FirstOrDefault(f => f.Path.Length > 1 && f.Path[0] == "tags"));
         }
         catch
         {
@@ -133,7 +134,7 @@ public static class ImageShardReader
     }
 
     private sealed record OpenShard(string Path, FileStream Stream, ParquetReader Reader, DataField Id, DataField Image, DataField Label,
-        DataField Source, DataField Format, DataField Width, DataField Height, DataField Sha256) : IAsyncDisposable
+        DataField Source, DataField Format, DataField Width, DataField Height, DataField Sha256, DataField? Tags) : IAsyncDisposable
     {
         public async ValueTask DisposeAsync()
         {

@@ -14,10 +14,12 @@ public sealed class ImageShardWriter : IAsyncDisposable
     private readonly FileStream _stream;
     private readonly ParquetWriter _writer;
     private readonly List<ImageRecord> _pending = new();
+    private readonly bool _tags;
     private bool _completed;
 
-    private ImageShardWriter(string path, string tempPath, int rowGroupSize, FileStream stream, ParquetWriter writer)
+    private ImageShardWriter(string path, string tempPath, int rowGroupSize, FileStream stream, ParquetWriter writer, bool tags)
     {
+        _tags = tags;
         _path = path;
         _tempPath = tempPath;
         _rowGroupSize = rowGroupSize;
@@ -32,7 +34,7 @@ public sealed class ImageShardWriter : IAsyncDisposable
     public long ImageBytes { get; private set; }
 
     public static async Task<ImageShardWriter> CreateAsync(string path, ShardCompression compression = ShardCompression.Snappy,
-        int rowGroupSize = 1024, CancellationToken cancellationToken = default)
+        int rowGroupSize = 1024, CancellationToken cancellationToken = default, bool tags = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(rowGroupSize, 1);
         string temp = AtomicFile.TempFor(path);
@@ -40,8 +42,8 @@ public sealed class ImageShardWriter : IAsyncDisposable
         try
         {
             var options = new ParquetOptions { CompressionMethod = compression.ToParquet() };
-            var writer = await ParquetWriter.CreateAsync(ImageShardSchema.Schema, stream, options, append: false, cancellationToken).ConfigureAwait(false);
-            return new ImageShardWriter(path, temp, rowGroupSize, stream, writer);
+            var writer = await ParquetWriter.CreateAsync(tags ? ImageShardSchema.WithTags : ImageShardSchema.Schema, stream, options, append: false, cancellationToken).ConfigureAwait(false);
+            return new ImageShardWriter(path, temp, rowGroupSize, stream, writer, tags);
         }
         catch
         {
@@ -54,6 +56,7 @@ public sealed class ImageShardWriter : IAsyncDisposable
     public async Task WriteAsync(ImageRecord record, CancellationToken cancellationToken = default)
     {
         ObjectDisposedException.ThrowIf(_completed, this);
+        if (record.Tags is not null && !_tags) throw new InvalidOperationException($"'{record.Id}' has tags, but the shard was opened without a tags column");
         _pending.Add(record);
         Rows++;
         ImageBytes += record.Image.Length;
@@ -88,8 +91,38 @@ public sealed class ImageShardWriter : IAsyncDisposable
             await rg.WriteAsync<int>(ImageShardSchema.Width, widths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.WriteAsync<int>(ImageShardSchema.Height, heights.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.WriteAsync(ImageShardSchema.Sha256, hashes).ConfigureAwait(false);
+            if (_tags) await WriteTagsAsync(rg, cancellationToken).ConfigureAwait(false);
         }
         _pending.Clear();
+    }
+
+    /// <summary>
+    /// The pending rows' tags as a list column: definition level 0 for a null list, 1 for an empty one, 2 for each
+    /// element; repetition 0 where a row starts. Only the elements are written as values.
+    /// </summary>
+    private async Task WriteTagsAsync(ParquetRowGroupWriter rg, CancellationToken cancellationToken)
+    {
+        var values = new List<int>();
+        var definition = new List<int>();
+        var repetition = new List<int>();
+        int max = ImageShardSchema.TagElement.MaxDefinitionLevel;
+        foreach (var r in _pending)
+        {
+            if (r.Tags is null || r.Tags.Length == 0)
+            {
+                definition.Add(r.Tags is null ? 0 : max - 1);
+                repetition.Add(0);
+                continue;
+            }
+            for (int i = 0; i < r.Tags.Length; i++)
+            {
+                values.Add(r.Tags[i]);
+                definition.Add(max);
+                repetition.Add(i == 0 ? 0 : 1);
+            }
+        }
+        await rg.WriteAllPartsAsync<int>(ImageShardSchema.TagElement, values.ToArray().AsMemory(), definition.ToArray().AsMemory(), repetition.ToArray().AsMemory(),
+            cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Flushes, closes and renames the shard into place.</summary>

@@ -100,32 +100,40 @@ public sealed record TagNoiseModel
         }
     }
 
-    /// <summary>What the tags of a labeled set came out as.</summary>
-    public sealed record Quality(long Images, long Tagged, long Tags, long CorrectTags, double Precision, double Recall, double[] RecallByClass);
-
     /// <summary>
     /// Precision (the share of tags that are the image's true class) and recall (the share of images whose true class
-    /// is among their tags, untagged images included) of the tags of <paramref name="images"/>.
+    /// is among their tags, untagged images included) of this model's tags of <paramref name="images"/>.
     /// </summary>
-    public Quality Measure(IEnumerable<(string Id, int Label)> images, int classes)
+    public TagQuality Measure(IEnumerable<(string Id, int Label)> images, int classes) =>
+        TagQuality.Of(images.Select(i => ((int?)i.Label, Tags(i.Id, i.Label, classes))), classes);
+}
+
+/// <summary>What the tags of a set came out as: counts, and precision and recall against true labels (NaN with none).</summary>
+public sealed record TagQuality(long Images, long Tagged, long Tags, long CorrectTags, double Precision, double Recall, double[] RecallByClass)
+{
+    /// <summary>Precision and recall of <paramref name="images"/>' tags against their true labels (null: not known).</summary>
+    public static TagQuality Of(IEnumerable<(int? Label, int[] Tags)> images, int classes)
     {
-        long n = 0, tagged = 0, tags = 0, correct = 0;
+        long n = 0, tagged = 0, tags = 0, measured = 0, measuredTags = 0, correct = 0;
         var perClass = new long[classes];
         var hits = new long[classes];
-        foreach (var (id, y) in images)
+        foreach (var (label, t) in images)
         {
-            var t = Tags(id, y, classes);
             n++;
-            perClass[y]++;
             if (t.Length > 0) tagged++;
             tags += t.Length;
+            if (label is not int y || (uint)y >= (uint)classes) continue;
+            measured++;
+            measuredTags += t.Length;
+            perClass[y]++;
             if (Array.IndexOf(t, y) >= 0)
             {
                 correct++;
                 hits[y]++;
             }
         }
-        return new Quality(n, tagged, tags, correct, tags == 0 ? 0 : (double)correct / tags, n == 0 ? 0 : (double)correct / n,
-            [.. Enumerable.Range(0, classes).Select(c => perClass[c] == 0 ? 0 : (double)hits[c] / perClass[c])]);
+        return new TagQuality(n, tagged, tags, correct, measured == 0 ? double.NaN : measuredTags == 0 ? 0 : (double)correct / measuredTags,
+            measured == 0 ? double.NaN : (double)correct / measured,
+            [.. Enumerable.Range(0, classes).Select(c => perClass[c] == 0 ? double.NaN : (double)hits[c] / perClass[c])]);
     }
 }

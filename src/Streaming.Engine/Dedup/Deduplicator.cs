@@ -237,7 +237,7 @@ public static class Deduplicator
     public static async Task<DatasetManifest> RemoveAsync(string dataset, IReadOnlySet<string> remove, string output, CancellationToken ct = default)
     {
         var manifest = DatasetManifest.Load(dataset);
-        await using var writer = new DatasetWriter(output, new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize });
+        await using var writer = new DatasetWriter(output, DatasetWriterOptions.Like(manifest));
         foreach (var shard in manifest.ShardPaths(dataset))
             await foreach (var r in ImageShardReader.ReadAsync(shard, ct).ConfigureAwait(false))
                 if (!remove.Contains(r.Id)) await writer.AddAsync(r, ct).ConfigureAwait(false);
