@@ -184,6 +184,9 @@ public class PipelineTests
         var pairs = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(run.StageFolder(tmp.Sub("run"), "select"));
         Assert.NotEmpty(pairs);
         Assert.All(pairs, p => Assert.StartsWith("unlabeled/", p.Id));
+        // How many of the collection's images reached D-hat (here all of D-hat: U is the collection alone).
+        Assert.Equal(pairs.Count, run.Metrics["dhat_unlabeled_source_rows"]);
+        Assert.Equal(1.0, run.Metrics["dhat_unlabeled_source_share"]);
     }
 
     /// <summary>
@@ -211,6 +214,61 @@ public class PipelineTests
         Assert.DoesNotContain(pairs, p => scored.Contains(p.Id));
         Assert.Contains(run.Stages, st => st.Name == "dedup" && st.Inputs.ContainsKey("ingest-test"));
         Assert.Contains(run.Stages, st => st.Name == "score" && st.Inputs.ContainsKey("dedup"));
+    }
+
+    /// <summary>
+    /// weak.tags: noise runs the semi-weakly supervised setting: W (U with the tag-noise model's tags) pre-trains the
+    /// teacher, which is then fine-tuned on D; the weakly supervised baseline and the balanced-with-tags student are
+    /// trained and fine-tuned, and the equal-budget control gets the student's whole budget. Every row lands in run.json,
+    /// and a second run reuses every stage.
+    /// </summary>
+    [Fact]
+    public async Task Run_SemiWeak_PretrainsTheTeacherOnTags_AndReportsEveryRow()
+    {
+        using var tmp = new TempDir();
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest()
+            .Replace("teacher:\n", "weak:\n  tags: noise\n  images: 128\n  batch: 32\nteacher:\n")
+            .Replace("baseline:\n", "baseline:\n  equal_budget: true\n"));
+        var manifest = PipelineManifest.Load(tmp.Sub("mini.yaml"));
+        var runner = new PipelineRunner(manifest, tmp.Sub("run"), _ => { });
+        Assert.Equal(["ingest-train", "ingest-test", "split", "baseline", "control", "tags", "teacher-weak", "teacher", "score", "select", "dhat-images",
+            "student", "finetune", "weak-student", "weak-finetune", "tags-select", "tags-images", "tags-student", "tags-finetune"], runner.Stages);
+        var run = await runner.RunAsync();
+        Assert.Equal(runner.Stages, run.Stages.Select(st => st.Name));
+        foreach (var metric in new[] { "baseline", "control", "teacher_weak", "teacher", "student_finetuned", "weak_pretrained", "weak_finetuned", "tags_pretrained", "tags_finetuned" })
+            Assert.InRange(run.Metrics[metric], 0.0, 1.0);
+        Assert.InRange(run.Metrics["tag_precision"], 0.2, 1.0);
+        Assert.InRange(run.Metrics["tagged_images"], 50, 249);
+
+        // The teacher starts from the weakly pre-trained model; the control's budget is the student's pre-training plus fine-tuning.
+        var teacher = run.Stage("teacher");
+        Assert.Equal("the teacher-weak stage's model", teacher.Parameters["init"].GetString());
+        Assert.Equal(run.Stage("teacher-weak").OutputSha256, teacher.Inputs["teacher-weak"]);
+        Assert.Equal(256 + 128, run.Stage("control").Parameters["images"].GetInt64());
+        Assert.Equal("weak: the tags stage's tags, each 1/count", run.Stage("weak-student").Parameters["targets"].GetString());
+
+        // W holds exactly the tagged images, and balanced-with-tags only picks an image for a class it is tagged with, at most K a class.
+        string tags = run.StageFolder(tmp.Sub("run"), "tags");
+        var w = Streaming.Core.Datasets.DatasetManifest.Load(Path.Combine(tags, "w"));
+        Assert.Equal((long)run.Metrics["tagged_images"], w.Shards.Sum(sh => sh.Rows));
+        var tagged = new Dictionary<string, int[]>(StringComparer.Ordinal);
+        foreach (var f in Directory.GetFiles(Path.Combine(tags, "tags", "scores"), "*.parquet"))
+            await foreach (var row in Streaming.Core.Selection.ScoreShards.ReadAsync(f)) tagged[row.Id] = row.Classes;
+        Assert.Equal(tagged.Count, (int)run.Metrics["tagged_images"]);
+        var pairs = await Streaming.Core.Selection.SelectionImages.ReadPairsAsync(run.StageFolder(tmp.Sub("run"), "tags-select"));
+        Assert.NotEmpty(pairs);
+        Assert.All(pairs, p => Assert.Contains(p.Class, tagged[p.Id]));
+        Assert.All(pairs.GroupBy(p => p.Class), g => Assert.InRange(g.Count(), 1, 10));
+        Assert.InRange(run.Metrics["tags_dhat_precision"], 0.0, 1.0);
+
+        var again = await new PipelineRunner(manifest, tmp.Sub("run"), _ => { }).RunAsync();
+        Assert.All(again.Stages, st => Assert.True(st.Reused, st.Name));
+        Assert.Equal(run.Metrics["tags_finetuned"], again.Metrics["tags_finetuned"]);
+
+        // A teacher that is imported cannot be pre-trained on tags.
+        File.WriteAllText(tmp.Sub("bad.yaml"), File.ReadAllText(tmp.Sub("mini.yaml")).Replace("  arch: cnn-small\n  images: 256", $"  model: {tmp.Sub("mini.yaml")}\n  images: 256"));
+        var e = Assert.Throws<StreamingException>(() => PipelineManifest.Load(tmp.Sub("bad.yaml")));
+        Assert.Contains("weak.tags", e.Message);
     }
 
     [Fact]

@@ -97,6 +97,25 @@ public class SplitTests : IAsyncLifetime
         Assert.All(u, r => Assert.Equal(truth[r.Id], withheld[r.Id]));
     }
 
+    /// <summary>--keep-labels: the rest is a labeled held-out set (the transfer study's digits test set), with no side file.</summary>
+    [Fact]
+    public async Task KeepLabels_TheRestIsALabeledHeldOutSet()
+    {
+        var result = await DatasetSplitter.SplitAsync(Dataset, 10, 7, _tmp.Sub("k-d"), _tmp.Sub("k-u"), keepLabels: true);
+        Assert.Equal(200, result.Unlabeled.Rows);
+        Assert.Equal(200, result.Unlabeled.Labeled);
+        Assert.Null(result.Unlabeled.WithheldLabelsFile);
+        Assert.False(File.Exists(Path.Combine(_tmp.Sub("k-u"), DatasetSplitter.WithheldLabelsFileName)));
+        var truth = (await IngestTests.ReadAll(Dataset)).ToDictionary(r => r.Id, r => r.Label);
+        var held = await IngestTests.ReadAll(_tmp.Sub("k-u"));
+        Assert.All(held, r => Assert.Equal(truth[r.Id], r.Label));
+        // D is the same as a plain split's with the same seed.
+        await Split("plain", 10, 7);
+        Assert.Equal((await IngestTests.ReadAll(_tmp.Sub("plain-d"))).Select(r => r.Id), (await IngestTests.ReadAll(_tmp.Sub("k-d"))).Select(r => r.Id));
+        await Assert.ThrowsAsync<StreamingException>(() => DatasetSplitter.SplitAsync(Dataset, 10, 7, _tmp.Sub("k2-d"), _tmp.Sub("k2-u"),
+            distractors: new DistractorOptions(TestPaths.Photos, 4), keepLabels: true));
+    }
+
     [Fact]
     public async Task Split_SameSeed_IsByteIdentical_OtherSeed_Differs()
     {

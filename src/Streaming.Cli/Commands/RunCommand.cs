@@ -61,11 +61,26 @@ public static class RunCommand
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine(string.Create(inv, $"{"result",-34} {"model",-14} {"top-1 (test)",12}"));
-        sb.AppendLine(string.Create(inv, $"{"baseline (supervised on D)",-34} {student,-14} {Pct("baseline"),12}"));
-        sb.AppendLine(string.Create(inv, $"{"teacher (on D)",-34} {teacher,-14} {Pct("teacher"),12}"));
-        sb.AppendLine(string.Create(inv, $"{"student, pre-trained on D-hat",-34} {student,-14} {Pct("student_pretrained"),12}"));
-        sb.AppendLine(string.Create(inv, $"{"student, fine-tuned on D",-34} {student,-14} {Pct("student_finetuned"),12}"));
+        void Row(string what, string model, string key)
+        {
+            if (run.Metrics.ContainsKey(key) || key is "baseline" or "teacher" or "student_pretrained" or "student_finetuned")
+                sb.AppendLine(string.Create(inv, $"{what,-34} {model,-14} {Pct(key),12}"));
+        }
+        bool weak = run.Metrics.ContainsKey("teacher_weak");
+        Row("baseline (supervised on D)", student, "baseline");
+        Row("control (baseline, student's budget)", student, "control");
+        Row("teacher, pre-trained on W's tags", teacher, "teacher_weak");
+        Row(weak ? "teacher (W's tags, then D)" : "teacher (on D)", teacher, "teacher");
+        Row("student, pre-trained on D-hat", student, "student_pretrained");
+        Row("student, fine-tuned on D", student, "student_finetuned");
+        Row("weakly supervised (W's tags, then D)", student, "weak_finetuned");
+        Row("balanced-with-tags, fine-tuned", student, "tags_finetuned");
         sb.AppendLine(string.Create(inv, $"{"pseudo-label precision of D-hat",-34} {"K=" + run.Text("scoring.k") + " P=" + run.Text("scoring.p"),-14} {Pct("pseudo_label_precision"),12}"));
+        if (weak)
+        {
+            sb.AppendLine(string.Create(inv, $"{"tag precision / recall on U",-34} {"",-14} {Pct("tag_precision") + " / " + Pct("tag_recall"),12}"));
+            sb.AppendLine(string.Create(inv, $"{"precision of balanced-with-tags",-34} {"K=" + run.Text("scoring.k"),-14} {Pct("tags_dhat_precision"),12}"));
+        }
         var reused = run.Stages.Where(s => s.Reused).Select(s => s.Name).ToList();
         sb.AppendLine(string.Create(inv, $"wall time {run.WallSeconds / 60:F1} min; {run.Stages.Count - reused.Count} stages ran{(reused.Count > 0 ? ", reused: " + string.Join(", ", reused) : "")}"));
         return sb.ToString();

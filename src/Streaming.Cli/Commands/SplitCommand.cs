@@ -18,9 +18,10 @@ public static class SplitCommand
         var addUnlabeled = new Option<string?>("--add-unlabeled") { Description = "A separate unlabeled dataset (an ingested folder) that joins U whole, as the paper's YFCC100M / IG-1B" };
         var distractors = new Option<string?>("--distractors") { Description = "A folder of photos: random crops of them (images of no class) are added to U, withheld label -1" };
         var distractorCount = new Option<int>("--distractor-count") { Description = "With --distractors: how many crops", DefaultValueFactory = _ => 10_000 };
+        var keepLabels = new Option<bool>("--keep-labels") { Description = "The rest keeps its labels: --unlabeled is then a labeled held-out set (e.g. a test set split off a labeled collection)" };
         var command = new Command("split", "Split a labeled dataset into a class-balanced labeled set D and an unlabeled set U whose true labels are kept aside.")
         {
-            dataset, perClass, seed, labeled, unlabeled, overwrite, addUnlabeled, distractors, distractorCount,
+            dataset, perClass, seed, labeled, unlabeled, overwrite, addUnlabeled, distractors, distractorCount, keepLabels,
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
@@ -31,10 +32,13 @@ public static class SplitCommand
             if (parse.GetValue(distractorCount) < 1) throw new ArgumentException("--distractor-count must be at least 1");
             var extra = parse.GetValue(distractors) is string photos ? new DistractorOptions(photos, parse.GetValue(distractorCount)) : null;
             var result = await DatasetSplitter.SplitAsync(parse.GetValue(dataset)!, n == 0 ? DatasetSplitter.AllLabeled : n, parse.GetValue(seed),
-                parse.GetValue(labeled)!, parse.GetValue(unlabeled)!, writer, cancellationToken, extra, extraU);
+                parse.GetValue(labeled)!, parse.GetValue(unlabeled)!, writer, cancellationToken, extra, extraU, parse.GetValue(keepLabels));
             var inv = CultureInfo.InvariantCulture;
             Console.WriteLine(string.Create(inv, $"labeled D:   {result.Labeled.Rows,10:N0} images ({(n == 0 ? "all" : $"{n:N0} per class")} x {result.Labeled.Classes.Count} classes) -> {parse.GetValue(labeled)}"));
-            Console.WriteLine(string.Create(inv, $"unlabeled U: {result.Unlabeled.Rows,10:N0} images{(extra is null ? "" : $" ({extra.Count:N0} of them distractors)")}, true labels in {result.Unlabeled.WithheldLabelsFile} -> {parse.GetValue(unlabeled)}"));
+            if (parse.GetValue(keepLabels))
+                Console.WriteLine(string.Create(inv, $"held out:    {result.Unlabeled.Rows,10:N0} images, labeled -> {parse.GetValue(unlabeled)}"));
+            else
+                Console.WriteLine(string.Create(inv, $"unlabeled U: {result.Unlabeled.Rows,10:N0} images{(extra is null ? "" : $" ({extra.Count:N0} of them distractors)")}, true labels in {result.Unlabeled.WithheldLabelsFile} -> {parse.GetValue(unlabeled)}"));
             return (int)ExitCode.Ok;
         });
         return command;

@@ -34,9 +34,11 @@ public static class DatasetSplitter
     /// </summary>
     public static async Task<SplitResult> SplitAsync(string dataset, int labeledPerClass, ulong seed, string labeledOut, string unlabeledOut,
         DatasetWriterOptions? writerOptions = null, CancellationToken cancellationToken = default, DistractorOptions? distractors = null,
-        string? extraUnlabeled = null)
+        string? extraUnlabeled = null, bool keepLabels = false)
     {
         ArgumentOutOfRangeException.ThrowIfLessThan(labeledPerClass, 0);
+        if (keepLabels && (extraUnlabeled is not null || distractors is not null))
+            throw new StreamingException("a split that keeps the rest's labels (a held-out set) takes no separate unlabeled collection or distractors");
         var manifest = DatasetManifest.Load(dataset);
         if (manifest.Labeled == 0) throw new StreamingException($"{dataset}: has no labels, so there is nothing to split into a labeled set");
         if (Path.GetFullPath(labeledOut) == Path.GetFullPath(unlabeledOut))
@@ -70,7 +72,9 @@ public static class DatasetSplitter
         var inD = new HashSet<string>(chosen.SelectMany(s => s.Select(k => k.Id)), StringComparer.Ordinal);
 
         // Pass 2: stream every record to D or U, in the parent's order.
-        writerOptions ??= new DatasetWriterOptions { ShardSize = manifest.ShardSize > 0 ? manifest.ShardSize : DatasetWriterOptions.DefaultShardSize };
+        // D and U keep a tags column when the dataset (or the separate collection) has one.
+        bool tags = manifest.HasTags || (extraUnlabeled is not null && DatasetManifest.Load(extraUnlabeled).HasTags);
+        writerOptions = (writerOptions ?? DatasetWriterOptions.Like(manifest)) with { Tags = tags };
         await using var d = new DatasetWriter(labeledOut, writerOptions);
         await using var u = new DatasetWriter(unlabeledOut, writerOptions);
         var withheldIds = new List<string>();
@@ -82,6 +86,10 @@ public static class DatasetSplitter
                 if (inD.Contains(record.Id))
                 {
                     await d.AddAsync(record, cancellationToken).ConfigureAwait(false);
+                }
+                else if (keepLabels)
+                {
+                    await u.AddAsync(record, cancellationToken).ConfigureAwait(false);
                 }
                 else
                 {
@@ -138,7 +146,7 @@ public static class DatasetSplitter
                 if (Directory.Exists(crops)) Directory.Delete(crops, true);
             }
         }
-        await WriteWithheldAsync(Path.Combine(u.TempPath, WithheldLabelsFileName), withheldIds, withheldLabels, cancellationToken).ConfigureAwait(false);
+        if (!keepLabels) await WriteWithheldAsync(Path.Combine(u.TempPath, WithheldLabelsFileName), withheldIds, withheldLabels, cancellationToken).ConfigureAwait(false);
 
         var parameters = new SortedDictionary<string, string>(StringComparer.Ordinal)
         {
@@ -147,6 +155,7 @@ public static class DatasetSplitter
             ["labeled_per_class"] = labeledPerClass == AllLabeled ? "all" : labeledPerClass.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["seed"] = seed.ToString(System.Globalization.CultureInfo.InvariantCulture),
         };
+        if (keepLabels) parameters["rest"] = "labeled (a held-out set)";
         if (extraUnlabeled is not null)
         {
             parameters["unlabeled_source"] = Path.GetFileName(Path.TrimEndingDirectorySeparator(Path.GetFullPath(extraUnlabeled)));
@@ -159,7 +168,8 @@ public static class DatasetSplitter
         }
         var common = new DatasetManifest { Classes = manifest.Classes, Verified = manifest.Verified, Parameters = parameters };
         var labeled = await d.CompleteAsync(common with { Origin = "split labeled" }, cancellationToken).ConfigureAwait(false);
-        var unlabeled = await u.CompleteAsync(common with { Origin = "split unlabeled", WithheldLabelsFile = WithheldLabelsFileName }, cancellationToken).ConfigureAwait(false);
+        var unlabeled = await u.CompleteAsync(keepLabels ? common with { Origin = "split held out (labeled)" }
+            : common with { Origin = "split unlabeled", WithheldLabelsFile = WithheldLabelsFileName }, cancellationToken).ConfigureAwait(false);
         return new SplitResult(labeled, unlabeled);
     }
 

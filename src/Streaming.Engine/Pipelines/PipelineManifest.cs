@@ -61,6 +61,12 @@ public sealed class PipelineManifest
         new ConfigKey("baseline.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("baseline.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("baseline.schedule", OptionKind.Choice, "cosine", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("baseline.equal_budget", OptionKind.Bool, false, "also train the equal-budget control: the baseline given the student's whole budget (student.images + finetune.images), stage 'control'"),
+        new ConfigKey("weak.tags", OptionKind.Choice, "none", "the semi-weakly supervised setting (§3.3): the teacher is pre-trained on W's tags, then fine-tuned on D, and the run also trains the weakly supervised baseline and the balanced-with-tags student. W is U's tagged images, with column: U's own tags column (ingested weak labels), or noise: hashtag-like tags that the tag-noise model draws from U's withheld labels (its confusable classes from the baseline's confusion matrix). none: a teacher trained on D only", ["none", "noise", "column"]),
+        new ConfigKey("weak.images", OptionKind.Long, 100_000L, "with weak.tags: the pre-training budget on W's tags in images (the teacher's and the weakly supervised baseline's)", Min: 1),
+        new ConfigKey("weak.batch", OptionKind.Int, 128, "batch size", Min: 1),
+        new ConfigKey("weak.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
+        new ConfigKey("weak.schedule", OptionKind.Choice, "pretrain", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
     ], "scoring.k=2000", alternatives: [["teacher.arch", "teacher.model"]]);
 
     private readonly SortedDictionary<string, object> _values;
@@ -117,6 +123,8 @@ public sealed class PipelineManifest
             throw new StreamingException($"{parsed.Where("scoring.p")}: scoring.p ({values["scoring.p"]}) cannot exceed scoring.top_p ({values["scoring.top_p"]}), the classes the scores keep");
         // The thread count a run uses, not "all cores": run.json records it, and a replay elsewhere uses the same.
         if ((int)values[Knobs.Threads.Key] == 0) values[Knobs.Threads.Key] = Knobs.ResolveThreads(0);
+        if ((string)values["weak.tags"] != "none" && !hasArch)
+            throw new StreamingException($"{parsed.Where("weak.tags")}: weak.tags pre-trains the teacher on W's tags, so it needs 'teacher.arch', not an imported 'teacher.model'");
         if (hasArch) values.Remove("teacher.model");
         else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule" }) values.Remove(k);
         return new PipelineManifest(path, values);

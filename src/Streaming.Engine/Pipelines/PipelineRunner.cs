@@ -9,6 +9,7 @@ using Streaming.Core.Options;
 using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
+using Streaming.Core.Tags;
 using Streaming.Models.Compute;
 using Streaming.Models.Evaluation;
 using Streaming.Models.IO;
@@ -101,13 +102,30 @@ public sealed class PipelineRunner
     public static readonly string[] StageNames =
         ["ingest-train", "ingest-test", "split", "baseline", "teacher", "score", "select", "dhat-images", "student", "finetune"];
 
-    /// <summary>This run's stages, in order: <see cref="StageNames"/>, with <c>dedup</c> after <c>split</c> when the manifest asks for it.</summary>
+    /// <summary>
+    /// This run's stages, in order: <see cref="StageNames"/>, with <c>dedup</c> after <c>split</c>, <c>control</c> after
+    /// <c>baseline</c>, and the semi-weak stages (<c>tags</c>, <c>teacher-weak</c> before the teacher; the weakly supervised
+    /// baseline and balanced-with-tags rows at the end) when the manifest asks for them.
+    /// </summary>
     public IReadOnlyList<string> Stages => StagesOf(_m.Spec);
 
     /// <summary>The stages a manifest runs, in order.</summary>
-    public static IReadOnlyList<string> StagesOf(PipelineSpec spec) => spec.DedupAgainstTest ? [.. StageNames[..3], "dedup", .. StageNames[3..]] : StageNames;
+    public static IReadOnlyList<string> StagesOf(PipelineSpec spec)
+    {
+        var stages = new List<string>(StageNames[..3]);
+        if (spec.DedupAgainstTest) stages.Add("dedup");
+        stages.Add("baseline");
+        if (spec.EqualBudgetControl) stages.Add("control");
+        if (spec.WeakTags) stages.AddRange(["tags", "teacher-weak"]);
+        stages.AddRange(StageNames[4..]);
+        if (spec.WeakTags) stages.AddRange(["weak-student", "weak-finetune", "tags-select", "tags-images", "tags-student", "tags-finetune"]);
+        return stages;
+    }
 
     public string CacheDir => Path.Combine(_out, "cache");
+
+    /// <summary>The prefix of the ids of <c>data.unlabeled</c>'s images in U.</summary>
+    public const string UnlabeledIdPrefix = "unlabeled/";
 
     public async Task<RunRecord> RunAsync(CancellationToken cancellationToken = default)
     {
@@ -151,7 +169,7 @@ public sealed class PipelineRunner
                 if (unlabeledSource is not null)
                 {
                     extra = Path.Combine(dir, "unlabeled-source.tmp");
-                    await IngestAsync(unlabeledSource, "unlabeled", extra, cancellationToken, idPrefix: "unlabeled/");
+                    await IngestAsync(unlabeledSource, "unlabeled", extra, cancellationToken, idPrefix: UnlabeledIdPrefix);
                 }
                 SplitResult r;
                 try
@@ -193,11 +211,48 @@ public sealed class PipelineRunner
         }
 
         string studentArch = _m.Spec.StudentArch;
-        await TrainStage("baseline", "baseline", studentArch, d, ["split"], null, "baseline", test, seed, threads, device, cancellationToken);
+        var spec = _m.Spec;
+        await TrainStage("baseline", spec.Baseline, studentArch, d, ["split"], null, "baseline", test, seed, threads, device, cancellationToken);
+        if (spec.EqualBudgetControl)
+            await TrainStage("control", spec.Control, studentArch, d, ["split"], null, "control", test, seed, threads, device, cancellationToken);
+
+        (string Folder, string Described)? tagTargets = null;
+        if (spec.WeakTags)
+        {
+            // W: U's tagged images. Its tags are U's own (an ingested tags column), or drawn by the tag-noise model with wrong
+            // tags towards the classes the baseline confuses (the "stated confusion matrix").
+            bool column = spec.WeakTagsFrom == "column";
+            await Stage("tags", column ? P(("source", "the tags column of U")) : P(("model", "tag-noise"), ("seed", seed), ("confusion", "the baseline stage's eval-test.json")),
+                column ? [uStage] : [uStage, "baseline"],
+                dir => DatasetArtifacts(Path.Combine(dir, WeakLabels.DatasetFolder)).Select(f => WeakLabels.DatasetFolder + "/" + f)
+                    .Concat(ScoreArtifacts(Path.Combine(dir, WeakLabels.TagsFolder)).Select(f => WeakLabels.TagsFolder + "/" + f)),
+                async dir =>
+                {
+                    var r = column ? await WeakLabels.FromColumnAsync(u, dir, cancellationToken)
+                        : await WeakLabels.MakeAsync(u, dir, new TagNoiseModel { Seed = seed, Confusion = WeakLabels.ReadConfusion(Path.Combine(_done["baseline"].Folder, "eval-test.json")) },
+                            cancellationToken);
+                    _log("      tags: " + WeakLabels.Describe(r));
+                    var metrics = new Dictionary<string, double> { ["tagged_images"] = r.Quality.Tagged };
+                    if (!double.IsNaN(r.Quality.Precision))
+                    {
+                        metrics["tag_precision"] = Math.Round(r.Quality.Precision, 4);
+                        metrics["tag_recall"] = Math.Round(r.Quality.Recall, 4);
+                    }
+                    return metrics;
+                }, cancellationToken);
+            tagTargets = (Path.Combine(_done["tags"].Folder, WeakLabels.TagsFolder), "weak: the tags stage's tags, each 1/count");
+        }
+        string w = spec.WeakTags ? Path.Combine(_done["tags"].Folder, WeakLabels.DatasetFolder) : "";
 
         if (_m.Spec.TeacherArch is string teacherArch)
         {
-            await TrainStage("teacher", "teacher", teacherArch, d, ["split"], null, "teacher", test, seed, threads, device, cancellationToken);
+            if (spec.WeakTags)
+            {
+                // The semi-weakly supervised teacher: pre-trained on W's tags, then fine-tuned on D (its teacher section).
+                await TrainStage("teacher-weak", spec.Weak, teacherArch, w, ["tags"], null, "teacher_weak", test, seed, threads, device, cancellationToken, tagTargets);
+                await TrainStage("teacher", spec.Teacher!, teacherArch, d, ["split", "teacher-weak"], "teacher-weak", "teacher", test, seed, threads, device, cancellationToken);
+            }
+            else await TrainStage("teacher", spec.Teacher!, teacherArch, d, ["split"], null, "teacher", test, seed, threads, device, cancellationToken);
         }
         else
         {
@@ -238,6 +293,13 @@ public sealed class PipelineRunner
                 var pairs = await SelectionImages.ReadPairsAsync(dir, cancellationToken);
                 if (await PrecisionAsync(pairs, u, cancellationToken) is double precision) metrics["pseudo_label_precision"] = precision;
                 if (distractors is not null) metrics["dhat_distractor_share"] = DistractorShare(pairs);
+                if (unlabeledSource is not null)
+                {
+                    // How many of the separate collection's images the ranking let into D-hat (out-of-domain ones, when its classes differ).
+                    int fromSource = pairs.Count(p => p.Id.StartsWith(UnlabeledIdPrefix, StringComparison.Ordinal));
+                    metrics["dhat_unlabeled_source_rows"] = fromSource;
+                    metrics["dhat_unlabeled_source_share"] = pairs.Count == 0 ? 0 : fromSource / (double)pairs.Count;
+                }
                 return metrics;
             }, cancellationToken);
 
@@ -250,10 +312,34 @@ public sealed class PipelineRunner
             }, cancellationToken);
 
         bool soft = _m.Spec.SoftTargets;
-        await TrainStage("student", "student", studentArch, _done["dhat-images"].Folder, soft ? ["dhat-images", "score"] : ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken,
-            softTargets: soft ? _done["score"].Folder : null);
-        await TrainStage("finetune", "finetune", studentArch, d, ["student", "split"], Path.Combine(_done["student"].Folder, ModelFile.DefaultName),
-            "student_finetuned", test, seed, threads, device, cancellationToken);
+        await TrainStage("student", spec.Student, studentArch, _done["dhat-images"].Folder, soft ? ["dhat-images", "score"] : ["dhat-images"], null, "student_pretrained", test, seed, threads, device, cancellationToken,
+            softTargets: soft ? (_done["score"].Folder, "soft: the score stage's top-P' probabilities") : null);
+        await TrainStage("finetune", spec.Finetune, studentArch, d, ["student", "split"], "student", "student_finetuned", test, seed, threads, device, cancellationToken);
+
+        if (spec.WeakTags)
+        {
+            // Table 6's weakly supervised baseline: the student's architecture pre-trained on W's tags, then fine-tuned on D.
+            await TrainStage("weak-student", spec.Weak, studentArch, w, ["tags"], null, "weak_pretrained", test, seed, threads, device, cancellationToken, tagTargets);
+            await TrainStage("weak-finetune", spec.Finetune, studentArch, d, ["weak-student", "split"], "weak-student", "weak_finetuned", test, seed, threads, device, cancellationToken);
+
+            // Table 5's balanced-with-tags: K images a class drawn at random among those tagged with it, then as the student.
+            string tagScores = Path.Combine(_done["tags"].Folder, WeakLabels.TagsFolder);
+            await Stage("tags-select", P(("k", spec.K), ("balance", "random"), ("seed", seed)), ["tags"], _ => [SelectionManifest.DhatFileName],
+                async dir =>
+                {
+                    int tagged = ScoringManifest.Load(tagScores).TopP;
+                    var sel = await SelectFromScores.RunAsync(tagScores, spec.K, tagged, dir, BalanceMode.Random, seed, cancellationToken);
+                    var metrics = new Dictionary<string, double> { ["tags_dhat_rows"] = sel.Selected };
+                    if (await PrecisionAsync(await SelectionImages.ReadPairsAsync(dir, cancellationToken), u, cancellationToken) is double precision)
+                        metrics["tags_dhat_precision"] = precision;
+                    return metrics;
+                }, cancellationToken);
+            await Stage("tags-images", P(), ["tags-select", "split", uStage], DatasetArtifacts,
+                async dir => new() { ["tags_dhat_images_written"] = (await SelectionImages.MaterializeAsync(_done["tags-select"].Folder, u, dir, classes, cancellationToken)).Rows },
+                cancellationToken);
+            await TrainStage("tags-student", spec.Student, studentArch, _done["tags-images"].Folder, ["tags-images"], null, "tags_pretrained", test, seed, threads, device, cancellationToken);
+            await TrainStage("tags-finetune", spec.Finetune, studentArch, d, ["tags-student", "split"], "tags-student", "tags_finetuned", test, seed, threads, device, cancellationToken);
+        }
 
         var run = new RunRecord
         {
@@ -290,22 +376,26 @@ public sealed class PipelineRunner
         return _m.Spec.TeacherModel is string model ? Path.Combine(folder, Path.GetFileName(model)) : Path.Combine(folder, ModelFile.DefaultName);
     }
 
-    private Task TrainStage(string stage, string sectionName, string arch, string data, string[] inputs, string? init, string metric, string test, ulong seed, int threads,
-        string device, CancellationToken ct, string? softTargets = null)
+    /// <summary>
+    /// A training stage: <paramref name="arch"/> trained on <paramref name="data"/> with <paramref name="section"/>'s budget,
+    /// from <paramref name="initStage"/>'s model when given, then evaluated on the test set (metric <paramref name="metric"/>).
+    /// </summary>
+    private Task TrainStage(string stage, TrainingSection section, string arch, string data, string[] inputs, string? initStage, string metric, string test, ulong seed, int threads,
+        string device, CancellationToken ct, (string Folder, string Described)? softTargets = null)
     {
-        var section = _m.Spec.Section(sectionName);
+        string? init = initStage is null ? null : Path.Combine(_done[initStage].Folder, ModelFile.DefaultName);
         var parameters = P(("arch", arch), ("images", section.Images), ("batch", section.Batch), ("lr", section.Lr),
-            ("schedule", section.Schedule), ("seed", seed), ("threads", threads), ("init", init is null ? "" : "the student stage's model"),
+            ("schedule", section.Schedule), ("seed", seed), ("threads", threads), ("init", initStage is null ? "" : $"the {initStage} stage's model"),
             ("kernels", Streaming.Models.Compute.Kernels.KernelKey(_compute!)));
         // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
-        if (softTargets is not null) parameters["targets"] = "soft: the score stage's top-P' probabilities";
+        if (softTargets is { } st) parameters["targets"] = st.Described;
         return Stage(stage, parameters, inputs, _ => [ModelFile.DefaultName], async dir =>
         {
             var schedule = Enum.Parse<ScheduleKind>(section.Schedule, ignoreCase: true);
             var result = await Trainer.RunAsync(new TrainOptions
             {
                 Data = data, Arch = arch, Out = dir, Images = section.Images, BatchSize = section.Batch, BaseLr = section.Lr,
-                Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets,
+                Schedule = schedule, Init = init, Device = device, Seed = seed, Threads = threads, Overwrite = true, SoftTargets = softTargets?.Folder,
                 WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
             }, Reporter<TrainProgress>((running, p) => running(p.TotalImages > 0 ? (double)p.ImagesSeen / p.TotalImages : null, p.ImagesPerSecond,
                 EtaOf(p.ImagesSeen, p.TotalImages, p.ImagesPerSecond), p.ImagesSeen, string.Create(CultureInfo.InvariantCulture, $"loss {p.Loss:F4}"))), _log, ct);

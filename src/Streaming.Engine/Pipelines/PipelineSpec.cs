@@ -53,16 +53,17 @@ public sealed record PipelineSpec
     public bool SoftTargets { get; init; }
     public required TrainingSection Finetune { get; init; }
     public required TrainingSection Baseline { get; init; }
+    /// <summary>Also train the equal-budget control: the baseline given the student's whole budget (stage <c>control</c>).</summary>
+    public bool EqualBudgetControl { get; init; }
+    /// <summary>The semi-weakly supervised setting (<c>weak.tags: noise</c> or <c>column</c>): W, its tags, and the rows that use them.</summary>
+    public bool WeakTags => WeakTagsFrom != "none";
+    /// <summary>Where W's tags come from: <c>none</c>, <c>noise</c> (the tag-noise model) or <c>column</c> (U's tags column).</summary>
+    public string WeakTagsFrom { get; init; } = "none";
+    /// <summary>Pre-training on W's tags (the teacher's and the weakly supervised baseline's).</summary>
+    public required TrainingSection Weak { get; init; }
 
-    /// <summary>A training section by its manifest name (teacher, student, finetune, baseline).</summary>
-    public TrainingSection Section(string name) => name switch
-    {
-        "teacher" => Teacher ?? throw new InvalidOperationException("the teacher is imported, not trained"),
-        "student" => Student,
-        "finetune" => Finetune,
-        "baseline" => Baseline,
-        _ => throw new ArgumentException($"no training section '{name}'"),
-    };
+    /// <summary>The equal-budget control's training: the baseline's schedule over the student's pre-training plus fine-tuning budget.</summary>
+    public TrainingSection Control => Baseline with { Images = Student.Images + Finetune.Images };
 
     /// <summary>Binds a validated manifest's values (every key, defaults filled in).</summary>
     internal static PipelineSpec From(IReadOnlyDictionary<string, object> v)
@@ -105,6 +106,9 @@ public sealed record PipelineSpec
             SoftTargets = Get<string>("student.targets") == "soft",
             Finetune = Training("finetune"),
             Baseline = Training("baseline"),
+            EqualBudgetControl = Get<bool>("baseline.equal_budget"),
+            WeakTagsFrom = Get<string>("weak.tags"),
+            Weak = Training("weak"),
         };
     }
 }
