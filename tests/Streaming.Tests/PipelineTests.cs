@@ -271,6 +271,47 @@ public class PipelineTests
         Assert.Contains("weak.tags", e.Message);
     }
 
+    /// <summary>
+    /// weak.tags: column takes W's tags from U's own tags column: here train is a list file whose third field tags two
+    /// thirds of the images (with their class, and every fifth also with a wrong one), and the tags travel through split.
+    /// </summary>
+    [Fact]
+    public async Task Run_SemiWeak_FromATagsColumn_UsesUsOwnTags()
+    {
+        using var tmp = new TempDir();
+        await Streaming.Core.Ingest.Ingestor.RunAsync(Streaming.Core.Ingest.ImageSource.Open(TestPaths.MiniIdxTrain), tmp.Sub("train"));
+        Directory.CreateDirectory(tmp.Sub("img"));
+        var lines = new List<string>();
+        int i = 0;
+        foreach (var r in await IngestTests.ReadAll(tmp.Sub("train")))
+        {
+            File.WriteAllBytes(Path.Combine(tmp.Sub("img"), $"{i}.png"), r.Image);
+            int y = r.Label!.Value;
+            string tags = i % 3 == 0 ? "" : i % 5 == 0 ? $"{y},{(y + 1) % 10}" : $"{y}";
+            lines.Add($"img/{i}.png\t{y}\t{tags}");
+            i++;
+        }
+        File.WriteAllLines(tmp.Sub("train.txt"), lines);
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest()
+            .Replace($"  train: {TestPaths.MiniIdxTrain}", $"  train: {tmp.Sub("train.txt")}")
+            .Replace("teacher:\n", "weak:\n  tags: column\n  images: 128\n  batch: 32\nteacher:\n"));
+        var run = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), _ => { }).RunAsync();
+        var tagsStage = run.Stage("tags");
+        Assert.Equal("the tags column of U", tagsStage.Parameters["source"].GetString());
+        Assert.DoesNotContain("baseline", tagsStage.Inputs.Keys);
+        // U (250 images) keeps the tags column; W is its images with at least one tag.
+        var u = await IngestTests.ReadAll(Path.Combine(run.StageFolder(tmp.Sub("run"), "split"), "u"));
+        Assert.Equal(250, u.Count);
+        Assert.All(u, r => Assert.NotNull(r.Tags));
+        int tagged = u.Count(r => r.Tags!.Length > 0);
+        Assert.InRange(tagged, 150, 180);
+        Assert.Equal(tagged, run.Metrics["tagged_images"]);
+        // Every tagged image has its true class among its tags, so recall is the tagged share, and precision is below 1.
+        Assert.Equal(Math.Round(tagged / 250.0, 4), run.Metrics["tag_recall"], 4);
+        Assert.InRange(run.Metrics["tag_precision"], 0.8, 0.99);
+        Assert.InRange(run.Metrics["weak_finetuned"], 0.0, 1.0);
+    }
+
     [Fact]
     public async Task Run_CachesStages_AndChangingKRerunsOnlySelectAndAfter()
     {

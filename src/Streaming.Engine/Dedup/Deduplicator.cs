@@ -369,12 +369,16 @@ public static class Deduplicator
     {
         var shown = Kinds.SelectMany(k => pairs.Where(p => p.Kind == k).OrderBy(p => p.Distance).ThenBy(p => p.Id, StringComparer.Ordinal).Take(o.SheetPairs)).ToList();
         var wantU = shown.Select(p => p.Id).ToHashSet(StringComparer.Ordinal);
-        var wantA = shown.Select(p => p.AgainstId).ToHashSet(StringComparer.Ordinal);
         var bytesU = await ImagesAsync(o.Data, wantU, ct).ConfigureAwait(false);
-        var bytesA = new Dictionary<string, byte[]>(StringComparer.Ordinal);
-        foreach (var a in o.Against)
-            foreach (var (id, b) in await ImagesAsync(a, wantA, ct).ConfigureAwait(false))
-                bytesA.TryAdd(id, b);
+        // Each against-image from its own set: two sets may share an id.
+        var names = AgainstNames(o.Against);
+        var bytesA = new Dictionary<(string Set, string Id), byte[]>();
+        for (int s = 0; s < o.Against.Count; s++)
+        {
+            var wantA = shown.Where(p => p.Against == names[s]).Select(p => p.AgainstId).ToHashSet(StringComparer.Ordinal);
+            foreach (var (id, bytes) in await ImagesAsync(o.Against[s], wantA, ct).ConfigureAwait(false))
+                bytesA[(names[s], id)] = bytes;
+        }
         var grey = new SKColor(90, 90, 90);
         var cells = new List<GridCell>();
         foreach (var p in shown)
@@ -386,7 +390,7 @@ public static class Deduplicator
                 _ => "identical",
             };
             cells.Add(new GridCell(bytesU.GetValueOrDefault(p.Id), [new TextLine(p.Id, SKColors.Black, KeepEnd: true), new TextLine($"{p.Kind}, {distance}", grey)]));
-            cells.Add(new GridCell(bytesA.GetValueOrDefault(p.AgainstId), [new TextLine(p.AgainstId, SKColors.Black, KeepEnd: true), new TextLine($"in {p.Against}", grey)], new SKColor(37, 99, 235)));
+            cells.Add(new GridCell(bytesA.GetValueOrDefault((p.Against, p.AgainstId)), [new TextLine(p.AgainstId, SKColors.Black, KeepEnd: true), new TextLine($"in {p.Against}", grey)], new SKColor(37, 99, 235)));
         }
         var heading = new List<TextLine>
         {
