@@ -56,12 +56,13 @@ public class WeakLabelDataTests : IDisposable
     [Fact]
     public async Task TagsColumn_RoundTrips_NullEmptyAndLists_AndDuckDbReadsItAsAListOfIntegers()
     {
-        var records = new[] { Record("a", 1, [1, 2]), Record("b", 2, null), Record("c", 3, []), Record("d", 4, [5]) };
-        await using (var w = new DatasetWriter(_tmp.Sub("ds"), new DatasetWriterOptions { Tags = true, RowGroupSize = 3 }))
+        // Row groups of two: the last one has only null lists (no values at all).
+        var records = new[] { Record("a", 1, [1, 2]), Record("b", 2, null), Record("c", 3, []), Record("d", 4, [5]), Record("e", 5, null), Record("f", 6, null) };
+        await using (var w = new DatasetWriter(_tmp.Sub("ds"), new DatasetWriterOptions { Tags = true, RowGroupSize = 2 }))
         {
             foreach (var r in records) await w.AddAsync(r);
             var m = await w.CompleteAsync(new DatasetManifest { Classes = Classes });
-            Assert.Equal(3, m.Tagged);
+            Assert.Equal(2, m.Tagged); // images with at least one tag
         }
         var back = await IngestTests.ReadAll(_tmp.Sub("ds"));
         Assert.Equal(records.Select(r => r.Tags is null ? "null" : string.Join(",", r.Tags)), back.Select(r => r.Tags is null ? "null" : string.Join(",", r.Tags)));
@@ -69,7 +70,7 @@ public class WeakLabelDataTests : IDisposable
 
         var rows = await DuckDbAsync($"SELECT id, tags, typeof(tags) AS type FROM read_parquet({Sql(Path.Combine(_tmp.Sub("ds"), "*.parquet"))}) ORDER BY id");
         Assert.Equal("INTEGER[]", rows[0].GetProperty("type").GetString());
-        Assert.Equal("[1,2]|null|[]|[5]", string.Join("|", rows.EnumerateArray().Select(r => r.GetProperty("tags").GetRawText())));
+        Assert.Equal("[1,2]|null|[]|[5]|null|null", string.Join("|", rows.EnumerateArray().Select(r => r.GetProperty("tags").GetRawText())));
     }
 
     [Fact]
@@ -104,6 +105,7 @@ public class WeakLabelDataTests : IDisposable
             await Add("c.png", Png(3));
             await Add("d.png", Png(4)); await Add("d.tags", "12"u8.ToArray());
             await Add("e.png", Png(5)); await Add("e.json", "{\"caption\": \"no tags\"}"u8.ToArray());
+            await Add("f.png", Png(6)); await Add("f.json", "{\"tags\": null}"u8.ToArray());
         }
         var source = ImageSource.Open(tar, classNames: Classes);
         Assert.True(source.HasTags);
@@ -115,11 +117,23 @@ public class WeakLabelDataTests : IDisposable
         Assert.Equal("[3,4]", T(byId["b"].Tags));
         Assert.Null(byId["c"].Tags);
         Assert.Null(byId["e"].Tags);
+        Assert.Null(byId["f"].Tags);
         Assert.False(byId.ContainsKey("d"));
         Assert.Equal(1, result.Manifest.QuarantineReasons[QuarantineReasons.BadLabel]);
 
-        // A tar with no tags members keeps the plain schema.
+        // A tar with no tags members keeps the plain schema, and so does one whose .json members (img2dataset writes one
+        // for every sample) have no tags.
         Assert.False(ImageSource.Open(TestPaths.MiniTar).HasTags);
+        string captions = _tmp.Sub("captions.tar");
+        await using (var file = File.Create(captions))
+        await using (var writer = new TarWriter(file))
+            for (int i = 0; i < 3; i++)
+            {
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, $"s{i}.png") { DataStream = new MemoryStream(Png(i)) });
+                await writer.WriteEntryAsync(new PaxTarEntry(TarEntryType.RegularFile, $"s{i}.json") { DataStream = new MemoryStream("{\"caption\": \"x\"}"u8.ToArray()) });
+            }
+        Assert.False(ImageSource.Open(captions).HasTags);
+        Assert.Null((await Ingestor.RunAsync(ImageSource.Open(captions), _tmp.Sub("captions"))).Manifest.Tagged);
     }
 
     [Fact]
@@ -136,7 +150,7 @@ public class WeakLabelDataTests : IDisposable
               t(id, image, label, tags)) TO {Sql(file)} (FORMAT parquet)
             """);
         var result = await Ingestor.RunAsync(ImageSource.Open(file, classNames: Classes), _tmp.Sub("pq"));
-        Assert.Equal(3, result.Manifest.Tagged);
+        Assert.Equal(2, result.Manifest.Tagged);
         var byId = (await IngestTests.ReadAll(_tmp.Sub("pq"))).ToDictionary(r => r.Id);
         Assert.Equal("[1,8]", T(byId["a"].Tags));
         Assert.Null(byId["b"].Tags);
@@ -150,6 +164,12 @@ public class WeakLabelDataTests : IDisposable
         Assert.Equal("[2,7]", T((await IngestTests.ReadAll(_tmp.Sub("pq-ints")))[0].Tags));
         var e = Assert.Throws<StreamingException>(() => ImageSource.Open(ints, tagsColumn: "labels").HasTags);
         Assert.Contains("no tags column 'labels'", e.Message);
+
+        // A column that is merely called "tags" (free text) is not taken for weak labels.
+        string text = _tmp.Sub("text.parquet");
+        await DuckDbAsync($"COPY (SELECT 'x' AS id, from_hex('{hex(6)}') AS image, 'summer, beach' AS tags) TO {Sql(text)} (FORMAT parquet)");
+        Assert.False(ImageSource.Open(text).HasTags);
+        Assert.Null((await Ingestor.RunAsync(ImageSource.Open(text), _tmp.Sub("pq-text"))).Manifest.Tagged);
     }
 
     [Fact]
@@ -193,5 +213,12 @@ public class WeakLabelDataTests : IDisposable
         await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniTar), _tmp.Sub("plain"));
         var e = await Assert.ThrowsAsync<StreamingException>(() => WeakLabels.FromColumnAsync(_tmp.Sub("plain"), _tmp.Sub("x")));
         Assert.Contains("no tags column", e.Message);
+
+        // A separate unlabeled collection of other classes joins U without its tags (they name its own classes).
+        await DatasetSplitter.SplitAsync(_tmp.Sub("plain"), 5, 0, _tmp.Sub("d2"), _tmp.Sub("u2"), extraUnlabeled: _tmp.Sub("listed"));
+        var u2 = await IngestTests.ReadAll(_tmp.Sub("u2"));
+        Assert.True(DatasetManifest.Load(_tmp.Sub("u2")).HasTags);
+        Assert.Equal(30, u2.Count(r => r.Id.StartsWith("imgs/", StringComparison.Ordinal)));
+        Assert.All(u2, r => Assert.Null(r.Tags));
     }
 }

@@ -1,9 +1,11 @@
 #!/bin/bash
 # Issue 20 part 2: the semi-weakly supervised setting, pipelines/fashion-mnist-semi-weak.yaml, seeds 0-2 (native kernels),
-# as run on 2026-11-30. Each seed shares its cache with the default pipeline's run of that seed (ingest, split and
-# baseline are reused), so the plain pipeline's rows compare with the same D, U and baseline. STREAMING: the command
+# as run on 2026-11-30. Each seed reuses the default pipeline's stages of that seed (ingest, split and baseline: seeds 1
+# and 2 share its run folder, seed 0 got hard-linked copies of runs/fm-native's), so the plain pipeline's rows compare
+# with the same D, U and baseline. STREAMING: the command
 # (default ./streaming; the study ran a snapshot of the build, so that edits made meanwhile could not touch the binary
 # it ran). summarize.py prints the tables of docs/results.md from the records; README.md says which file is which.
+set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../../.."
 export OMP_WAIT_POLICY=PASSIVE
 S=${STREAMING:-./streaming}

@@ -35,6 +35,8 @@ public static class TagsCommand
                 Confusion = parse.GetValue(confusion) is string c ? WeakLabels.ReadConfusion(c) : null,
             };
             string outDir = parse.GetValue(output)!;
+            if (parse.GetValue(fromColumn) && parse.GetValue(confusion) is not null)
+                throw new ArgumentException("--confusion belongs to the tag-noise model; with --from-column the tags are the dataset's own");
             var result = parse.GetValue(fromColumn) ? await WeakLabels.FromColumnAsync(parse.GetValue(data)!, outDir, cancellationToken)
                 : await WeakLabels.MakeAsync(parse.GetValue(data)!, outDir, model, cancellationToken);
             Console.WriteLine(WeakLabels.Describe(result));

@@ -40,7 +40,7 @@ public sealed record DatasetManifest
     /// <summary>For an unlabeled split: the Parquet side file (id, label) with the labels withheld from the shards.</summary>
     [JsonPropertyName("withheld_labels_file")] public string? WithheldLabelsFile { get; init; }
     /// <summary>
-    /// With a <c>tags</c> column in its shards (weak labels): how many images have tags recorded; null (absent) for a
+    /// With a <c>tags</c> column in its shards (weak labels): how many images have at least one tag; null (absent) for a
     /// dataset without the column. Datasets made from this one keep the column (<see cref="HasTags"/>).
     /// </summary>
     [JsonPropertyName("tagged")] public long? Tagged { get; init; }

@@ -118,7 +118,8 @@ public static class DatasetSplitter
                         withheldIds.Add(record.Id);
                         withheldLabels.Add(sameClasses ? y : NoClass);
                     }
-                    await u.AddAsync(record with { Label = null }, cancellationToken).ConfigureAwait(false);
+                    // Tags name the collection's own classes: kept only when they are the dataset's.
+                    await u.AddAsync(record with { Label = null, Tags = sameClasses ? record.Tags : null }, cancellationToken).ConfigureAwait(false);
                 }
         }
         string? distractorManifest = null;

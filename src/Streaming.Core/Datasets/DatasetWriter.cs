@@ -59,7 +59,7 @@ public sealed class DatasetWriter : IAsyncDisposable
             _current = await ImageShardWriter.CreateAsync(Path.Combine(TempPath, _currentName), _options.Compression, _options.RowGroupSize, cancellationToken, _options.Tags).ConfigureAwait(false);
         }
         await _current.WriteAsync(record, cancellationToken).ConfigureAwait(false);
-        if (record.Tags is not null) _tagged++;
+        if (record.Tags is { Length: > 0 }) _tagged++;
         if (record.Label is int label)
         {
             if (label < 0) throw new InvalidOperationException($"negative label {label} for '{record.Id}'");

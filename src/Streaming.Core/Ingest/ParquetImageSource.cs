@@ -122,7 +122,9 @@ public sealed class ParquetImageSource : ImageSource
         DataField? tags = tagsTop is null ? null
             : fields.FirstOrDefault(f => f.Path.Length > 1 && string.Equals(f.Path[0], tagsTop.Name, StringComparison.Ordinal) && f.MaxRepetitionLevel == 1
                 && (IsInteger(f) || IsString(f)));
-        if (tags is null && (_tagsColumn is not null || tagsTop is not null))
+        // A column that happens to be called "tags" but holds no list of classes (free text, say) is not taken for weak
+        // labels; one named with --tags-column must be such a list.
+        if (tags is null && _tagsColumn is not null)
             throw new StreamingException($"{file}: {(tagsTop is null ? $"no tags column '{tagsName}'" : $"column '{tagsTop.Name}' is not a list of class indices or names")}; columns are: {Describe()}");
         return new Columns(image, label, id, imagePath, tags, tagsTop?.IsNullable ?? true);
     }

@@ -36,7 +36,10 @@ public sealed class WebDatasetSource : ImageSource
     public override SourceFormat Format => SourceFormat.WebDataset;
     public override IReadOnlyList<string> ClassNames => _classNames;
 
-    /// <summary>Whether one of the first tar's first 1,000 samples has a <c>.tags</c> or <c>.json</c> member (headers only).</summary>
+    /// <summary>
+    /// Whether one of the first tar's first 1,000 samples has a <c>.tags</c> member, or a <c>.json</c> member with a
+    /// <c>tags</c> key (img2dataset writes a .json for every sample, most without tags).
+    /// </summary>
     public override bool HasTags => _hasTags ??= PeekTags();
     private bool? _hasTags;
 
@@ -60,10 +63,16 @@ public sealed class WebDatasetSource : ImageSource
                 keys.Add(name[..dot]);
                 if (keys.Count > 1000) break;
                 string ext = name[(dot + 1)..].ToLowerInvariant();
-                if (ext is "tags" or "json") return true;
+                if (ext == "tags") return true;
+                if (ext == "json" && e.DataStream is not null && e.Length <= 1 << 20)
+                {
+                    var json = new byte[e.Length];
+                    e.DataStream.ReadExactly(json);
+                    if (JsonTags(json, Tags) is (not null, _) or (_, not null)) return true;
+                }
             }
         }
-        catch (Exception e) when (e is IOException or InvalidDataException or FormatException or OverflowException or ArgumentException)
+        catch (Exception e) when (e is IOException or InvalidDataException or FormatException or OverflowException or ArgumentException or UnauthorizedAccessException)
         {
             // A tar that cannot be read fails properly when it is read; no tags column is assumed here.
         }
@@ -191,16 +200,16 @@ public sealed class WebDatasetSource : ImageSource
         try
         {
             using var doc = System.Text.Json.JsonDocument.Parse(json);
-            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !doc.RootElement.TryGetProperty("tags", out var tags)) return (null, null);
+            if (doc.RootElement.ValueKind != System.Text.Json.JsonValueKind.Object || !doc.RootElement.TryGetProperty("tags", out var tags)
+                || tags.ValueKind == System.Text.Json.JsonValueKind.Null) return (null, null);
             if (tags.ValueKind != System.Text.Json.JsonValueKind.Array) return (null, "'tags' in its .json is not an array");
             var items = new List<string>();
             foreach (var t in tags.EnumerateArray())
-                items.Add(t.ValueKind switch
-                {
-                    System.Text.Json.JsonValueKind.String => t.GetString()!,
-                    System.Text.Json.JsonValueKind.Number when t.TryGetInt32(out int i) && i >= 0 => i.ToString(CultureInfo.InvariantCulture),
-                    _ => throw new System.Text.Json.JsonException($"tag {t.GetRawText()} is neither a class name nor a class index"),
-                });
+            {
+                if (t.ValueKind == System.Text.Json.JsonValueKind.String) items.Add(t.GetString()!);
+                else if (t.ValueKind == System.Text.Json.JsonValueKind.Number && t.TryGetInt32(out int i) && i >= 0) items.Add(i.ToString(CultureInfo.InvariantCulture));
+                else return (null, $"tag {(t.GetRawText() is var raw && raw.Length > 40 ? raw[..40] : raw)} in its .json is neither a class name nor a class index");
+            }
             return mapper.Map(items);
         }
         catch (System.Text.Json.JsonException e)

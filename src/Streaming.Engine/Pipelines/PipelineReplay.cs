@@ -52,7 +52,10 @@ public static class PipelineReplay
     public const double FractionTolerance = 0.02, CountTolerance = 0.02;
 
     private static readonly HashSet<string> Fractions = new(StringComparer.Ordinal)
-        { "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision", "dhat_distractor_share" };
+    {
+        "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision", "dhat_distractor_share", "dhat_unlabeled_source_share",
+        "control", "teacher_weak", "weak_pretrained", "weak_finetuned", "tags_pretrained", "tags_finetuned", "tag_precision", "tag_recall", "tags_dhat_precision",
+    };
 
     /// <summary>
     /// Pins the kernels the record names, re-executes it and checks it. When this CPU cannot run those kernels the replay
