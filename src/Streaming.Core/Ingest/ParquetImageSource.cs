@@ -3,6 +3,7 @@ using System.Text.Json;
 using Parquet;
 using Parquet.Schema;
 using Streaming.Core.Decode;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Ingest;
 
@@ -235,13 +236,13 @@ public sealed class ParquetImageSource : ImageSource
         if (field.ClrType == typeof(int) || field.ClrType == typeof(long))
         {
             long[]?[] lists = field.ClrType == typeof(int)
-                ? [.. (await Streaming.Core.Shards.ParquetLists.ReadAsync<int>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
-                : await Streaming.Core.Shards.ParquetLists.ReadAsync<long>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+                ? [.. (await ParquetLists.ReadAsync<int>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
+                : await ParquetLists.ReadAsync<long>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l) : (null, null);
         }
         else
         {
-            var lists = await Streaming.Core.Shards.ParquetLists.ReadAsync<ReadOnlyMemory<char>>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+            var lists = await ParquetLists.ReadAsync<ReadOnlyMemory<char>>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l.Select(m => m.ToString())) : (null, null);
         }
         return result;

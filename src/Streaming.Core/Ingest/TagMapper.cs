@@ -36,8 +36,7 @@ public sealed class TagMapper
             if (t.Length == 0) continue;
             if (int.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out int index))
             {
-                if (index >= _maxClasses || (_classes > 0 && index >= _classes))
-                    return (null, $"tag {index} is outside the {(_classes > 0 ? _classes : _maxClasses):N0} classes");
+                if (OutOfRange(index) is string bad) return (null, bad);
                 set.Add(index);
                 continue;
             }
@@ -53,10 +52,12 @@ public sealed class TagMapper
         var set = new SortedSet<int>();
         foreach (long t in tags)
         {
-            if (t < 0 || t >= _maxClasses || (_classes > 0 && t >= _classes))
-                return (null, $"tag {t} is outside the {(_classes > 0 ? _classes : _maxClasses):N0} classes");
+            if (OutOfRange(t) is string bad) return (null, bad);
             set.Add((int)t);
         }
         return ([.. set], null);
     }
+
+    private string? OutOfRange(long index) => index < 0 || index >= _maxClasses || (_classes > 0 && index >= _classes)
+        ? $"tag {index} is outside the {(_classes > 0 ? _classes : _maxClasses):N0} classes" : null;
 }

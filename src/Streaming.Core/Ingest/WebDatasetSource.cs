@@ -47,11 +47,7 @@ public sealed class WebDatasetSource : ImageSource
     {
         try
         {
-            using var file = new FileStream(_tars[0], FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
-            Stream stream = file;
-            string lower = _tars[0].ToLowerInvariant();
-            if (lower.EndsWith(".gz", StringComparison.Ordinal) || lower.EndsWith(".tgz", StringComparison.Ordinal))
-                stream = new GZipStream(file, CompressionMode.Decompress);
+            using var stream = OpenTar(_tars[0]);
             using var reader = new TarReader(stream);
             var keys = new HashSet<string>(StringComparer.Ordinal);
             for (TarEntry? e; (e = reader.GetNextEntry(copyData: false)) is not null;)
@@ -93,11 +89,7 @@ public sealed class WebDatasetSource : ImageSource
             foreach (var ext in new[] { ".tar.gz", ".tgz", ".tar" })
                 if (stem.EndsWith(ext, StringComparison.OrdinalIgnoreCase)) { stem = stem[..^ext.Length]; break; }
 
-            await using var file = new FileStream(tar, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
-            Stream stream = file;
-            string lower = tar.ToLowerInvariant();
-            if (lower.EndsWith(".gz", StringComparison.Ordinal) || lower.EndsWith(".tgz", StringComparison.Ordinal))
-                stream = new GZipStream(file, CompressionMode.Decompress);
+            await using var stream = OpenTar(tar);
             await using var reader = new TarReader(stream);
 
             string? key = null;
@@ -153,6 +145,15 @@ public sealed class WebDatasetSource : ImageSource
             }
             if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits, Tags);
         }
+    }
+
+    /// <summary>A tar's bytes, decompressed when its name says gzip (the stream owns the file).</summary>
+    private static Stream OpenTar(string tar)
+    {
+        var file = new FileStream(tar, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 20);
+        string lower = tar.ToLowerInvariant();
+        return lower.EndsWith(".gz", StringComparison.Ordinal) || lower.EndsWith(".tgz", StringComparison.Ordinal)
+            ? new GZipStream(file, CompressionMode.Decompress) : file;
     }
 
     private static bool Escapes(string name)
