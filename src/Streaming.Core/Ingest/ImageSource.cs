@@ -22,6 +22,10 @@ public abstract class ImageSource
     /// </summary>
     public virtual bool HasTags => false;
 
+    /// <summary>Maps the source's tags to its classes; made on first use, once the class names are known.</summary>
+    protected TagMapper TagMapper => _tagMapper ??= new TagMapper(ClassNames, Limits.MaxClasses);
+    private TagMapper? _tagMapper;
+
     /// <summary>What the source's headers may declare before it refuses them.</summary>
     public SourceLimits Limits { get; init; } = SourceLimits.Default;
 

@@ -13,7 +13,6 @@ public sealed class ListSource : ImageSource
 {
     private readonly string _path;
     private readonly IReadOnlyList<string> _classNames;
-    private TagMapper? _tags;
 
     public ListSource(string path, IReadOnlyList<string>? classNames = null)
     {
@@ -26,9 +25,15 @@ public sealed class ListSource : ImageSource
     public override IReadOnlyList<string> ClassNames => _classNames;
 
     /// <summary>Whether a line has a tags field (a third, tab-separated): one read of the list, before its images are.</summary>
-    public override bool HasTags => _hasTags ??= File.ReadLines(_path).Select(l => l.Trim(' ', '\r', '\n')).Where(l => l.Length > 0 && !l.StartsWith('#'))
-        .Any(l => l.Split('\t').Length >= 3);
+    public override bool HasTags => _hasTags ??= File.ReadLines(_path).Select(Entry).Any(l => l?.Split('\t').Length >= 3);
     private bool? _hasTags;
+
+    /// <summary>A line's entry, trimmed of spaces but not of tabs (an empty last field, no tags, still counts); null for a blank line or a comment.</summary>
+    private static string? Entry(string line)
+    {
+        string trimmed = line.Trim(' ', '\r', '\n');
+        return trimmed.Length == 0 || trimmed.StartsWith('#') ? null : trimmed;
+    }
 
     public override async IAsyncEnumerable<SourceRecord> ReadAsync([EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
@@ -38,15 +43,14 @@ public sealed class ListSource : ImageSource
         while (await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false) is { } line)
         {
             lineNo++;
-            string trimmed = line.Trim(' ', '\r', '\n'); // not tabs: an empty last field (no tags) still counts
-            if (trimmed.Length == 0 || trimmed.StartsWith('#')) continue;
+            if (Entry(line) is not string trimmed) continue;
             var fields = trimmed.Split('\t');
             string entry = fields[0].Trim();
             int? label = null;
             int[]? tags = null;
             if (fields.Length >= 3)
             {
-                var (mapped, bad) = (_tags ??= new TagMapper(_classNames, Limits.MaxClasses)).Map(TagMapper.SplitText(string.Join(",", fields[2..])));
+                var (mapped, bad) = TagMapper.Map(TagMapper.SplitText(string.Join(",", fields[2..])));
                 if (bad is not null)
                 {
                     yield return new SourceRecord(entry, $"{_path}:{lineNo}", null, Error: new SourceError(Decode.QuarantineReasons.BadLabel, $"bad tags on line {lineNo}: {bad}"));

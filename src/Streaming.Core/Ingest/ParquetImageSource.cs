@@ -226,9 +226,6 @@ public sealed class ParquetImageSource : ImageSource
         }
     }
 
-    private TagMapper Mapper => _mapper ??= new TagMapper(_classNames, Limits.MaxClasses);
-    private TagMapper? _mapper;
-
     /// <summary>Each row's tags as class indices (null where the list is null), or why they are bad.</summary>
     private async Task<(int[]? Tags, string? Error)[]> ReadTagsAsync(ParquetRowGroupReader rg, DataField field, bool nullable, int n, CancellationToken cancellationToken)
     {
@@ -238,12 +235,12 @@ public sealed class ParquetImageSource : ImageSource
             long[]?[] lists = field.ClrType == typeof(int)
                 ? [.. (await ParquetLists.ReadAsync<int>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
                 : await ParquetLists.ReadAsync<long>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
-            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l) : (null, null);
+            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? TagMapper.Map(l) : (null, null);
         }
         else
         {
             var lists = await ParquetLists.ReadAsync<ReadOnlyMemory<char>>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
-            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? Mapper.Map(l.Select(m => m.ToString())) : (null, null);
+            for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? TagMapper.Map(l.Select(m => m.ToString())) : (null, null);
         }
         return result;
     }

@@ -64,7 +64,7 @@ public sealed class WebDatasetSource : ImageSource
                 {
                     var json = new byte[e.Length];
                     e.DataStream.ReadExactly(json);
-                    if (JsonTags(json, Tags) is (not null, _) or (_, not null)) return true;
+                    if (JsonTags(json, TagMapper) is (not null, _) or (_, not null)) return true;
                 }
             }
         }
@@ -119,7 +119,7 @@ public sealed class WebDatasetSource : ImageSource
                 string ext = dot < 0 ? "" : name[(dot + 1)..].ToLowerInvariant();
                 if (key is not null && memberKey != key)
                 {
-                    yield return MakeSample(tar, stem, prefix, key, members, Limits, Tags);
+                    yield return MakeSample(tar, stem, prefix, key, members, Limits, TagMapper);
                     members.Clear();
                 }
                 key = memberKey;
@@ -143,7 +143,7 @@ public sealed class WebDatasetSource : ImageSource
                 }
                 members[ext] = data;
             }
-            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits, Tags);
+            if (key is not null) yield return MakeSample(tar, stem, prefix, key, members, Limits, TagMapper);
         }
     }
 
@@ -163,9 +163,6 @@ public sealed class WebDatasetSource : ImageSource
             if (part == "..") return true;
         return false;
     }
-
-    private TagMapper Tags => _tags ??= new TagMapper(_classNames, Limits.MaxClasses);
-    private TagMapper? _tags;
 
     private static SourceRecord MakeSample(string tar, string stem, bool prefix, string key, Dictionary<string, byte[]> members, SourceLimits limits, TagMapper mapper)
     {
