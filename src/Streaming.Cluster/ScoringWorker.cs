@@ -137,7 +137,8 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
     {
         var spec = await ClusterHosting.RetryAsync(job.SpecAsync, options.Patience, stop, log, "reading a job").ConfigureAwait(false);
         if (spec is null) return JobOutcome.Idle;
-        int threads = Kernels.UseThreads(spec.Threads);
+        using var kernels = await Kernels.AcquireAsync(spec.Threads, spec.ChannelsLast, stop).ConfigureAwait(false);
+        int threads = kernels.Threads;
         var compute = Kernels.Current(threads);
         var me = new WorkerInfo(options.Id, Environment.MachineName, Environment.ProcessId, compute.Isa, Kernels.KernelKey(compute), JsonSerializer.Serialize(compute), compute.ChannelsLast);
         // Ask before opening the teacher: a worker the job refuses (other kernels) should learn it at once.

@@ -85,6 +85,8 @@ public sealed class DaemonWorker : BackgroundService
         }
 
         Streaming.Models.Compute.Kernels.Configure(_config.Isa, _config.Threads, _config.ChannelsLast, "compute.isa");
+        // Held for the daemon's life: nothing else in this process changes libtorch's settings under its graph.
+        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(_config.Threads, _config.ChannelsLast, stop).ConfigureAwait(false);
         var device = TorchDevice.Resolve(_config.Device);
         string teacherPath = Teachers.Resolve(_config.Teacher);
         using var teacher = Teachers.Open(teacherPath, device, null, _config.Threads);

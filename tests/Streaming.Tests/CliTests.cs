@@ -6,7 +6,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>The command line end to end, in process. Console redirection is global, so these run one at a time.</summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class CliTests
 {
     private static async Task<(int Code, string Out, string Err)> Run(params string[] args)
@@ -104,5 +104,11 @@ public class CliTests
     }
 }
 
-[CollectionDefinition(nameof(ConsoleCollection), DisableParallelization = true)]
-public sealed class ConsoleCollection;
+/// <summary>
+/// The tests that use what belongs to the whole process: the console (they redirect it), and libtorch run in this
+/// process (its intra-op threads, kernels and memory layout are the process's, see <c>Kernels.AcquireAsync</c>). They
+/// run one at a time and never beside another collection. <see cref="TestHygieneTests"/> holds every test class that
+/// runs libtorch in-process to it.
+/// </summary>
+[CollectionDefinition(nameof(ProcessState), DisableParallelization = true)]
+public sealed class ProcessState;

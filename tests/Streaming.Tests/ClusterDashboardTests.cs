@@ -15,7 +15,7 @@ namespace Streaming.Tests;
 /// <c>cluster status --serve</c> (issue 21): the cluster's live page, in Debian's chromium, while a real worker process
 /// scores a job submitted with <c>score --cluster</c> on a PostgreSQL cluster of the test's own.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ClusterDashboardTests : IAsyncLifetime
 {
     private const string Token = "cluster-dashboard-token-0123";

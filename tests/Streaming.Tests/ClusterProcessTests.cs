@@ -17,7 +17,7 @@ namespace Streaming.Tests;
 /// stopped with SIGTERM; the job completes when the client attaches again, and its score shards and D-hat are
 /// byte-identical to a one-machine <c>score</c> with the same batch, threads and kernels.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ClusterProcessTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();

@@ -16,7 +16,7 @@ namespace Streaming.Tests;
 /// stand-in teacher and 75 small shards. A silo is killed in mid-job; the job completes and its score shards and D-hat
 /// are byte-identical to a one-machine score. The grains' fencing and merge rules are tested on their own.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ClusterTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();
@@ -101,6 +101,7 @@ public class ClusterTests : IAsyncLifetime
         return cluster;
     }
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task ThreeSilos_OneKilledMidJob_TheJobCompletes_AndItsOutputIsByteIdenticalToOneMachine()
     {

@@ -18,7 +18,7 @@ namespace Streaming.Tests;
 /// The daemon as users run it: a real process, shards arriving in the inbox over time, kill -9 at random
 /// moments, SIGTERM while busy, bad drops. The reference is a batch <c>score</c> + <c>select</c> over the same shards.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public partial class DaemonTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();
@@ -128,6 +128,7 @@ public partial class DaemonTests : IAsyncLifetime
         return daemon.ExitCode;
     }
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Kill9Twice_WhileShardsArrive_FinalDhatIsByteIdenticalToBatchSelect()
     {

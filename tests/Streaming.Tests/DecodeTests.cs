@@ -259,7 +259,7 @@ public class DecodeTests
 }
 
 /// <summary>Alone in its collection: it measures the heap, which parallel tests would move.</summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class DecodeMemoryTests
 {
     [Fact]

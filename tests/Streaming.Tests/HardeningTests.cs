@@ -15,6 +15,7 @@ namespace Streaming.Tests;
 /// out of a folder or round a loop, listen addresses that reach other machines. Each is refused in one line naming the
 /// file and the limit, before anything is allocated from it.
 /// </summary>
+[Collection(nameof(ProcessState))]
 public sealed class HardeningTests : IDisposable
 {
     private readonly TempDir _tmp = new();

@@ -14,6 +14,7 @@ namespace Streaming.Tests;
 /// a process, so each ISA gets processes of its own). Every pinned test runs under each ISA this machine has, of avx2
 /// and avx512_core: both on an AVX-512 machine, avx2 alone on an AVX2 one.
 /// </summary>
+[Collection(nameof(ProcessState))]
 public class KernelIsaTests
 {
     private static List<string> Isas() =>
@@ -159,6 +160,7 @@ public class KernelIsaTests
     /// They sum in other orders, float32 rounding of about 1e-7 a step, which four SGD steps cannot lift near 1e-3
     /// unless a kernel is wrong.
     /// </summary>
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task ShortTraining_IsBitIdenticalUnderOneIsa_AndCloseAcrossIsas()
     {

@@ -6,6 +6,7 @@ using static TorchSharp.torch;
 
 namespace Streaming.Tests;
 
+[Collection(nameof(ProcessState))]
 public class ModelTests
 {
     private static long Parameters(nn.Module m) => m.parameters().Sum(p => p.numel());

@@ -8,6 +8,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>A teacher exported to ONNX by Debian's python3-torch (tests/fixtures/make_onnx_teacher_fixture.py) scores like PyTorch.</summary>
+[Collection(nameof(ProcessState))]
 public class OnnxTeacherTests
 {
     private static string Fixture(string name) => TestPaths.Fixture(name);

@@ -12,6 +12,7 @@ namespace Streaming.Tests;
 /// The shared settings (<see cref="Knobs"/>) are declared once: every front end that takes one agrees on its default,
 /// and reports a bad value in its own words.
 /// </summary>
+[Collection(nameof(ProcessState))]
 public class OptionsTests
 {
     private static IEnumerable<(string Verb, Option Option, OptionSpec Spec)> CliKnobs(Command command, string path = "")

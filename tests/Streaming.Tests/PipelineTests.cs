@@ -12,7 +12,7 @@ namespace Streaming.Tests;
 /// In the non-parallel collection: libtorch's thread count is process-wide, and a replay is bit-identical only
 /// when no other test changes it mid-training.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class PipelineTests
 {
     internal static string MiniManifest(string k = "10") => $"""
@@ -343,6 +343,7 @@ public class PipelineTests
     /// The real command in child processes: a test process trains in parallel threads that share libtorch's
     /// global state (thread count, generator), so bit-identity is checked where a user meets it, one run a process.
     /// </summary>
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Replay_OfARun_MatchesEveryHash_AndATamperedRecordNamesTheStageAndFile()
     {
@@ -374,6 +375,7 @@ public class PipelineTests
     /// whose kernels this CPU lacks is refused in one line before any work, unless --allow-isa-change, which compares
     /// the metrics within tolerance instead.
     /// </summary>
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Replay_OfAnAvx2Run_MatchesEveryHash_AndOtherKernelsAreRefusedOrComparedByTolerance()
     {

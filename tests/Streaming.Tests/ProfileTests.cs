@@ -13,7 +13,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>The profiler on graphs with a stage slowed on purpose: it must name that stage, and its report must hold together.</summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ProfileTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();

@@ -11,6 +11,7 @@ namespace Streaming.Tests;
 /// torchvision's resnet18, saved by Debian's python3-torch (tests/fixtures/make_resnet18_fixture.py),
 /// loads here and gives Python's logits; and what we save loads back into torchvision.
 /// </summary>
+[Collection(nameof(ProcessState))]
 public class PythonInteropTests
 {
     private static string Fixture(string name) => TestPaths.Fixture(name);

@@ -10,7 +10,7 @@ namespace Streaming.Tests;
 /// A training run that stops (kill -9, or anything else) and resumes ends with the same weights,
 /// bit for bit, as one that never stopped: same seed, same thread count, on the CPU.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ResumeTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();
@@ -44,6 +44,7 @@ public class ResumeTests : IAsyncLifetime
 
     private static byte[] Weights(string run) => File.ReadAllBytes(Path.Combine(run, "model.safetensors"));
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Resume_FromAMidRunCheckpoint_GivesBitIdenticalWeights()
     {
@@ -67,6 +68,7 @@ public class ResumeTests : IAsyncLifetime
         Assert.Equal(24, lines.Count(l => l.Contains("\"type\":\"train\"")));
     }
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Kill9_ThenResume_GivesBitIdenticalWeights()
     {

@@ -9,7 +9,7 @@ namespace Streaming.Tests;
 /// in a log. The view is driven with a fake clock here; <see cref="Run_OnATerminal_ShowsTheStageListWithBars_AndEndsWithTheTable"/>
 /// runs the real command under a pseudo-terminal.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class RunProgressTests
 {
     private const string Esc = "\u001b[";

@@ -12,7 +12,7 @@ namespace Streaming.Tests;
 /// In the non-parallel collection: the stress test collects without pause, which stops every other test's
 /// threads too (the suite took 7 minutes instead of 3 when it ran alongside them).
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ScalarLifetimeTests
 {
     [Fact]

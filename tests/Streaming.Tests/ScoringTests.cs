@@ -11,7 +11,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>The scoring engine end to end on the committed sample, with a small teacher trained here.</summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class ScoringTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();
@@ -87,6 +87,7 @@ public class ScoringTests : IAsyncLifetime
         Assert.Equal(0, graph.BatchesOutstanding);
     }
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Dhat_IsByteIdentical_AcrossWorkersShardOrderAndRestarts()
     {
@@ -117,6 +118,7 @@ public class ScoringTests : IAsyncLifetime
         Assert.True(File.ReadAllLines(Path.Combine(_tmp.Sub("w1"), ScoreEngine.StagesFile)).Length >= 1);
     }
 
+    [Trait(Traits.Asserts, Traits.BitIdentity)]
     [Fact]
     public async Task Kill9_TwiceDuringScore_ThenRerun_GivesTheSameDhat()
     {

@@ -17,6 +17,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>Soft targets: the teacher's top-P' probabilities of each image as the student's training target.</summary>
+[Collection(nameof(ProcessState))]
 public class SoftTargetTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();

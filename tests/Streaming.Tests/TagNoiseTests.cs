@@ -8,7 +8,7 @@ using Xunit;
 namespace Streaming.Tests;
 
 /// <summary>The tag-noise model of issue 20 (hashtag-like weak labels from true labels): its defaults' quality, its seeding and its confusions.</summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class TagNoiseTests
 {
     private static IEnumerable<(string, int)> Balanced(int n, int classes) => Enumerable.Range(0, n).Select(i => ($"img-{i:D5}", i % classes));

@@ -4,6 +4,7 @@ using Xunit;
 
 namespace Streaming.Tests;
 
+[Collection(nameof(ProcessState))]
 public class TorchSharpTests
 {
     [Fact]

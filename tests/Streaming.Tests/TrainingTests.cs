@@ -57,6 +57,7 @@ public class ScheduleTests
     }
 }
 
+[Collection(nameof(ProcessState))]
 public class OptimizerAndIoTests
 {
     [Fact]

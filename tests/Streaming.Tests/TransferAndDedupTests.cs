@@ -20,7 +20,7 @@ namespace Streaming.Tests;
 /// transfer (--freeze-backbone), image hashes and dedup against an evaluation set, on the 300-image sample.
 /// In the non-parallel collection: they train in this process, and libtorch's thread count is process-wide.
 /// </summary>
-[Collection(nameof(ConsoleCollection))]
+[Collection(nameof(ProcessState))]
 public class TransferAndDedupTests : IAsyncLifetime
 {
     private readonly TempDir _tmp = new();

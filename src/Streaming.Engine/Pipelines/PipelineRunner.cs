@@ -134,6 +134,7 @@ public sealed class PipelineRunner
         var started = DateTimeOffset.UtcNow;
         int threads = _m.Spec.Threads;
         Streaming.Models.Compute.Kernels.Configure(_m.Spec.Isa, threads, _m.Spec.ChannelsLast, "compute.isa");
+        using var held = await Streaming.Models.Compute.Kernels.AcquireAsync(threads, _m.Spec.ChannelsLast, cancellationToken);
         _compute = Streaming.Models.Compute.Kernels.Current(threads);
         _log($"kernels: {_compute}");
         string device = _m.Spec.Device;

@@ -90,7 +90,7 @@ public static class Profiler
         log ??= _ => { };
         var dataset = DatasetManifest.Load(o.Data);
         if (dataset.Shards.Count == 0) throw new StreamingException($"{o.Data}: the dataset has no shards");
-        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
+        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         ITeacher? owned = null;
         if (teacher is null)
         {
@@ -153,7 +153,7 @@ public static class Profiler
         if (o.Arch is null) throw new ArgumentException("profiling the training needs an architecture (--arch)");
         var manifest = DatasetManifest.Load(o.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{o.Data}: has no labeled images to train on");
-        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
+        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         var device = TorchDevice.Resolve(o.Device);
         var first = await manifest.FirstImageAsync(o.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int size = Trainer.DefaultImageSize(o.Arch, first.Width, first.Height);

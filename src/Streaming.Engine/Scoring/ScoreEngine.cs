@@ -33,7 +33,7 @@ public static class ScoreEngine
     {
         log ??= _ => { };
         if (o.K is not null && o.P > o.TopP) throw new OptionException(Knobs.P, o.P, $"must be at most {Knobs.TopP.Key} ({o.TopP}), the classes the scores keep per image");
-        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
+        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         var dataset = DatasetManifest.Load(o.Data);
         var device = TorchDevice.Resolve(o.Device);

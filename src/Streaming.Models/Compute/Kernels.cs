@@ -7,8 +7,9 @@ using TorchSharp;
 namespace Streaming.Models.Compute;
 
 /// <summary>
-/// The kernels libtorch uses in this process: pinning them (<see cref="PinIsa"/>, <see cref="PinLike"/>), the one place
-/// compute settings are made (<see cref="Configure"/>, <see cref="UseThreads"/>), and the record of what is in use
+/// The kernels libtorch uses in this process: pinning them (<see cref="PinIsa"/>, <see cref="PinLike"/>), the one owner of
+/// the process's compute settings (<see cref="Configure"/> for the defaults, <see cref="AcquireAsync"/> for a job's hold
+/// on them, <see cref="OnThisThread"/> before a job's tensor work), and the record of what is in use
 /// (<see cref="Current"/>), which run records, scoring.json and training configs carry.
 /// </summary>
 public static class Kernels
@@ -37,23 +38,158 @@ public static class Kernels
     }
 
     /// <summary>
-    /// The one place the process's compute settings are made: the kernel ISA (see <see cref="PinIsa"/>), the memory
-    /// layout, and libtorch's intra-op threads (0 or null: all cores). Every verb, the daemon and the pipeline runner come
-    /// through here; the trainer and the scorer call <see cref="UseThreads"/> for the thread count a run records.
+    /// The process's default compute settings, for the jobs that ask for none: the kernel ISA (see <see cref="PinIsa"/>,
+    /// fixed for the process), the memory layout and libtorch's intra-op threads (0 or null: all cores). Every verb comes
+    /// through here before its first tensor operation; a job then holds the settings it runs with through
+    /// <see cref="AcquireAsync"/>, so that nothing changes them under it.
     /// </summary>
+    /// <exception cref="StreamingException">A job holds other settings now.</exception>
     public static void Configure(KernelIsa isa, int? threads, bool channelsLast = true, string what = "--isa")
     {
         PinIsa(isa, what);
-        MemoryFormat.ChannelsLast = channelsLast;
-        UseThreads(threads);
+        var wanted = new ComputeSettings(Knobs.ResolveThreads(threads), channelsLast);
+        lock (Gate)
+        {
+            if (s_held is not null && s_held != wanted)
+                throw new StreamingException($"{what}: a job in this process runs with {s_held} now; these settings ({wanted}) are taken once it ends");
+            s_defaults = wanted;
+            MemoryFormat.ChannelsLast = channelsLast;
+        }
+        OnThisThread();
     }
 
-    /// <summary>Sets libtorch's intra-op threads (0 or null: all cores) and returns the count: the only call of torch.set_num_threads.</summary>
-    public static int UseThreads(int? threads)
+    // The settings every lease holds now (null: no job runs), how many hold them, and the jobs waiting for others.
+    private static ComputeSettings? s_held;
+    private static int s_holders;
+    private static ComputeSettings? s_defaults;
+    private static readonly LinkedList<(ComputeSettings Settings, TaskCompletionSource<bool> Granted)> s_waiting = new();
+    private static readonly AsyncLocal<ComputeLease?> s_flow = new();
+
+    /// <summary>
+    /// Holds the process's compute settings for one job: <paramref name="threads"/> (0 or null: the process's default, set by
+    /// <see cref="Configure"/>, else all cores) and the layout (null: the default). libtorch keeps its thread count per
+    /// native thread and its layout per process, so two jobs that want different settings cannot run at once: a job
+    /// whose settings differ from those held waits until every holder has let go (in turn, first come first served);
+    /// one that agrees shares them. A job started inside another (a pipeline's training) shares its settings, and is
+    /// refused at once when it asks for others, since waiting for its own caller would never end.
+    /// </summary>
+    public static Task<ComputeLease> AcquireAsync(int? threads = null, bool? channelsLast = null, CancellationToken cancellationToken = default)
     {
-        int n = Knobs.ResolveThreads(threads);
-        if (torch.get_num_threads() != n) torch.set_num_threads(n);
-        return n;
+        // Not an async method: the flow's lease set here stays in the caller's context (an async method's changes to
+        // an AsyncLocal end with it), so the jobs the caller starts see it, and Dispose puts the outer one back.
+        var wanted = Wanted(threads, channelsLast);
+        var outer = s_flow.Value is { Released: false } held ? held : null;
+        if (outer is not null && outer.Settings != wanted)
+            return Task.FromException<ComputeLease>(new StreamingException(
+                $"this job runs inside one that holds {outer.Settings}; it cannot run with {wanted} (libtorch's settings belong to the process)"));
+        var lease = new ComputeLease(wanted, outer);
+        s_flow.Value = lease;
+        return GrantAsync(lease, cancellationToken);
+    }
+
+    private static async Task<ComputeLease> GrantAsync(ComputeLease lease, CancellationToken cancellationToken)
+    {
+        var wanted = lease.Settings;
+        TaskCompletionSource<bool>? wait = null;
+        LinkedListNode<(ComputeSettings, TaskCompletionSource<bool>)>? node = null;
+        lock (Gate)
+        {
+            if (lease.Outer is not null || (s_waiting.Count == 0 && (s_held is null || s_held == wanted)))
+            {
+                Take(wanted);
+            }
+            else
+            {
+                wait = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
+                node = s_waiting.AddLast((wanted, wait));
+            }
+        }
+        if (wait is not null)
+        {
+            using var cancel = cancellationToken.Register(() =>
+            {
+                lock (Gate)
+                {
+                    if (node!.List is null) return; // granted already
+                    s_waiting.Remove(node);
+                }
+                wait.TrySetCanceled(cancellationToken);
+            });
+            try
+            {
+                await wait.Task.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                lease.Abandon();
+                throw;
+            }
+        }
+        lease.Granted();
+        OnThisThread();
+        return lease;
+    }
+
+    private static ComputeSettings Wanted(int? threads, bool? channelsLast)
+    {
+        ComputeSettings? defaults;
+        lock (Gate) defaults = s_defaults;
+        int n = threads is null or 0 ? defaults?.Threads ?? Knobs.ResolveThreads(null) : Knobs.ResolveThreads(threads);
+        return new ComputeSettings(n, channelsLast ?? defaults?.ChannelsLast ?? MemoryFormat.ChannelsLast);
+    }
+
+    /// <summary>Under <see cref="Gate"/>: one more holder of <paramref name="settings"/>, applied if they are new.</summary>
+    private static void Take(ComputeSettings settings)
+    {
+        if (s_held is null)
+        {
+            s_held = settings;
+            MemoryFormat.ChannelsLast = settings.ChannelsLast;
+            torch.set_num_threads(settings.Threads); // the default for native threads that libtorch has not seen yet
+        }
+        s_holders++;
+    }
+
+    /// <summary>Under <see cref="Gate"/>: one holder fewer; when none is left, the waiting jobs at the head that agree are let in.</summary>
+    private static void Drop()
+    {
+        if (--s_holders > 0) return;
+        s_held = null;
+        while (s_waiting.First is { } first && (s_held is null || s_held == first.Value.Settings))
+        {
+            s_waiting.RemoveFirst();
+            Take(first.Value.Settings);
+            first.Value.Granted.TrySetResult(true);
+        }
+    }
+
+    /// <summary>A granted lease lets go; the flow's lease goes back to the one it was nested in.</summary>
+    internal static void Release(ComputeLease lease)
+    {
+        if (lease.IsGranted) lock (Gate) Drop();
+        if (s_flow.Value == lease) s_flow.Value = lease.Outer;
+    }
+
+    /// <summary>
+    /// Gives the calling thread the thread count of the job that holds the settings (or the process's default). libtorch
+    /// (OpenMP and MKL) keeps the intra-op thread count per native thread, and an async job's work moves between pool
+    /// threads: whatever runs tensor operations for a job (a training step, an inference batch) calls this first, so each
+    /// runs with the job's threads, whichever thread it lands on. Cheap: one check when nothing changes.
+    /// </summary>
+    public static void OnThisThread()
+    {
+        ComputeSettings? settings;
+        lock (Gate) settings = s_held ?? s_defaults;
+        if (settings is not null && torch.get_num_threads() != settings.Threads) torch.set_num_threads(settings.Threads);
+    }
+
+    /// <summary>The settings held now by a running job, or null.</summary>
+    public static ComputeSettings? Held
+    {
+        get
+        {
+            lock (Gate) return s_held;
+        }
     }
 
     /// <summary>

@@ -28,6 +28,7 @@ public static class EmbeddingSearch
             Array.Fill(cosine, float.NaN);
             return (best, cosine);
         }
+        Compute.Kernels.OnThisThread();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         var raw = tensor(references.Values, [references.Count, references.Dim]).to(device);

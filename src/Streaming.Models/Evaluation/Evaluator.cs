@@ -42,6 +42,7 @@ public static class Evaluator
         {
             await foreach (var batch in loader.ReadEpochAsync(0, 0, cancellationToken).ConfigureAwait(false))
             {
+                Compute.Kernels.OnThisThread();
                 using (batch)
                 using (var scope = NewDisposeScope())
                 using (no_grad())

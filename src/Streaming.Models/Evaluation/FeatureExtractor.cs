@@ -33,6 +33,7 @@ public static class FeatureExtractor
         {
             await foreach (var batch in loader.ReadEpochAsync(0, 0, cancellationToken).ConfigureAwait(false))
             {
+                Compute.Kernels.OnThisThread();
                 using (batch)
                 using (NewDisposeScope())
                 using (no_grad())

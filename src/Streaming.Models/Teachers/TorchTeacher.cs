@@ -25,6 +25,7 @@ public sealed class TorchTeacher : ITeacher
 
     public void TopK(float[] pixels, int n, int k, Span<int> classes, Span<float> probs)
     {
+        Compute.Kernels.OnThisThread();
         using var scope = NewDisposeScope();
         using var _ = no_grad();
         int length = n * Spec.InChannels * Spec.ImageSize * Spec.ImageSize;

@@ -147,7 +147,7 @@ public static class Trainer
         int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, first.Width, first.Height);
         options = WithSavedSettings(options);
         var o = Resolve(options, manifest, imageSize);
-        Streaming.Models.Compute.Kernels.UseThreads(o.Threads);
+        using var compute = await Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         var device = TorchDevice.Resolve(o.Device);
         o = o with { Compute = Streaming.Models.Compute.Kernels.Current(o.Threads) };
 
@@ -358,6 +358,7 @@ public static class Trainer
     /// </summary>
     public static float Step(nn.Module<Tensor, Tensor> model, Sgd sgd, Batch b, Device device, double lr)
     {
+        Kernels.OnThisThread();
         using var scope = NewDisposeScope();
         var x = MemoryFormat.Input(b.Images.to(device));
         var logits = model.forward(x);
