@@ -1,3 +1,5 @@
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using System.Diagnostics;
 using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
@@ -44,8 +46,8 @@ internal static class ClusterBench
             using var host = ClusterNode.BuildClient(connection, gateways[0]);
             await host.StartAsync();
             var grains = host.Services.GetRequiredService<IClusterClient>();
-            var spec = new JobSpec("", "/nonexistent/teacher", "t", "/nonexistent/data", "d", "/nonexistent/out", 5, 256, 1, "native", true, null, 10, "ranked", 0, 30,
-                Enumerable.Range(0, shards).Select(i => new ShardInput($"shard-{i:D7}.parquet", 10_000)).ToList());
+            var spec = JobSpec.For(new ScoringSpec { TopP = 5, Compute = new ComputeSpec { Threads = 1 } }, "native", "/nonexistent/teacher", "t", "/nonexistent/data", "d",
+                "/nonexistent/out", 30, Enumerable.Range(0, shards).Select(i => new ShardInput($"shard-{i:D7}.parquet", 10_000)).ToList());
             spec = spec with { Key = "coord-" + Guid.NewGuid().ToString("N")[..12] };
             var job = grains.GetGrain<IJobGrain>(spec.Key);
             var clock = Stopwatch.StartNew();
@@ -165,8 +167,8 @@ internal static class ClusterBench
             logging: l => l.SetMinimumLevel(Microsoft.Extensions.Logging.LogLevel.Warning));
         await host.StartAsync();
         var grains = host.Services.GetRequiredService<IGrainFactory>();
-        var spec = new JobSpec("merge-bench", "t", "t", dir, "d", dir, 10, 256, 1, "native", true, k, 10, "ranked", 0, 30,
-            Enumerable.Range(0, partials).Select(i => new ShardInput($"s{i}", 1)).ToList());
+        var spec = JobSpec.For(new ScoringSpec { K = k, Compute = new ComputeSpec { Threads = 1 } }, "native", "t", "t", dir, "d", dir, 30,
+            Enumerable.Range(0, partials).Select(i => new ShardInput($"s{i}", 1)).ToList()) with { Key = "merge-bench" };
         var records = Enumerable.Range(0, partials).Select(_ => new ShardRecord { Status = ShardStatus.Done, Epoch = 1, ScoreFile = "unused", Sha256 = "unused", Rows = 1 }).ToList();
         GC.Collect();
         long before = Environment.WorkingSet;

@@ -1,3 +1,5 @@
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using System.Globalization;
 using Streaming.Core.Dataflow;
 using Streaming.Core.Profiling;
@@ -18,7 +20,7 @@ internal static class ProfileOverhead
         double seconds = args.Length > 2 ? double.Parse(args[2], inv) : 15;
         int reps = args.Length > 3 ? int.Parse(args[3], inv) : 3;
         int? threads = args.Length > 4 ? int.Parse(args[4], inv) : null;
-        var o = new ProfileOptions { Teacher = args[0], Data = args[1], Duration = TimeSpan.FromSeconds(seconds), Threads = threads };
+        var o = new ProfileOptions { Teacher = args[0], Data = args[1], Duration = TimeSpan.FromSeconds(seconds), Scoring = new ScoringSpec { Compute = new ComputeSpec { Threads = threads ?? 0 } } };
         await Profiler.RunAsync(o with { Duration = TimeSpan.FromSeconds(3), Sample = false }); // warm-up
         var on = new List<double>();
         var off = new List<double>();

@@ -1,3 +1,5 @@
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using System.Diagnostics;
 using Streaming.Core.Compute;
 using Streaming.Engine.Scoring;
@@ -43,7 +45,11 @@ internal static class ScoringThroughput
         var device = TorchDevice.Resolve("cpu");
         var manifest = Streaming.Core.Datasets.DatasetManifest.Load(data);
         string output = Path.Combine(Path.GetTempPath(), $"streaming-perf-score-{Environment.ProcessId}");
-        var options = new ScoreOptions { Teacher = teacherPath, Data = data, Out = output, BatchSize = batch, DecodeWorkers = workers, Threads = threads };
+        var options = new ScoreOptions
+        {
+            Teacher = teacherPath, Data = data, Out = output,
+            Scoring = new ScoringSpec { Batch = batch, DecodeWorkers = workers, Compute = new ComputeSpec { Threads = threads, Isa = isa } },
+        };
 
         // 1. The whole dataset, twice (cold, then warm), for images/s and the steady-state allocation.
         foreach (string pass in new[] { "cold", "warm" })

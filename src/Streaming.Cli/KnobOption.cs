@@ -24,9 +24,9 @@ internal static class KnobOption
     {
         string name = flag ?? spec.Flag ?? throw new ArgumentException($"{spec.Key} has no command-line flag");
         var option = new Option<T>(name, aliases) { Description = description ?? spec.Help };
-        if (withDefault && spec.Default is not null)
+        if (withDefault && spec.BoxedDefault is not null)
         {
-            var value = (T)Convert(spec.Default, typeof(T));
+            var value = (T)Convert(spec.BoxedDefault, typeof(T));
             option.DefaultValueFactory = _ => value;
         }
         if (spec.Choices is { } choices && typeof(T) == typeof(string)) option.AcceptOnlyFromAmong([.. choices]);

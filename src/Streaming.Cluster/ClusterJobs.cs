@@ -34,14 +34,13 @@ public sealed record ClusterScoreResult(JobStatus Status, ScoringManifest Scorin
 /// </summary>
 public static class ClusterJobs
 {
-    /// <summary>The job a <c>score</c> with these options runs.</summary>
-    public static JobSpec SpecFor(ScoreOptions o, string isa, double leaseSeconds, bool channelsLast)
+    /// <summary>The job a <c>score</c> with these options runs (<paramref name="isa"/>: the kernels this process runs, by name).</summary>
+    public static JobSpec SpecFor(ScoreOptions o, string isa, double leaseSeconds)
     {
         var dataset = DatasetManifest.Load(o.Data);
         string teacher = Streaming.Models.Teachers.Teachers.Resolve(o.Teacher);
-        var spec = new JobSpec("", Path.GetFullPath(teacher), Hashing.Sha256File(teacher), Path.GetFullPath(o.Data),
-            Hashing.Sha256File(Path.Combine(o.Data, DatasetManifest.FileName)), Path.GetFullPath(o.Out), o.TopP, o.BatchSize,
-            Knobs.ResolveThreads(o.Threads), isa, channelsLast, o.K, o.P, BalanceModes.Name(o.Balance), o.Seed, leaseSeconds,
+        var spec = JobSpec.For(o.Scoring.Validated(), isa, Path.GetFullPath(teacher), Hashing.Sha256File(teacher), Path.GetFullPath(o.Data),
+            Hashing.Sha256File(Path.Combine(o.Data, DatasetManifest.FileName)), Path.GetFullPath(o.Out), leaseSeconds,
             dataset.Shards.Select(s => new ShardInput(s.File, s.Rows)).ToList());
         return spec with { Key = JobKeys.Of(spec) };
     }
@@ -95,7 +94,7 @@ public static class ClusterJobs
         }
     }
 
-    /// <summary>scoring.json, the quarantine list and selection/: the same files a one-machine score writes.</summary>
+    /// <summary>scoring.json, the quarantine list and selection/: the same files a one-machine score writes, by the same closing step.</summary>
     private static async Task<(ScoringManifest, SelectionManifest?)> WriteOutputsAsync(IGrainFactory grains, JobRecord record, IReadOnlyList<string> classes,
         Action<string> log, CancellationToken cancellationToken)
     {
@@ -122,31 +121,13 @@ public static class ClusterJobs
             FailedShards = failed,
             Compute = compute is null ? null : compute with { Threads = spec.Threads },
         };
-        await manifest.SaveAsync(spec.Out, cancellationToken).ConfigureAwait(false);
-        await AtomicFile.WriteAsync(Path.Combine(spec.Out, DatasetWriter.QuarantineFileName), async stream =>
-        {
-            await using var text = new StreamWriter(stream, new UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            foreach (var line in entries.Select(e => Path.Combine(spec.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines))
-                await text.WriteLineAsync(line).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
         // Orphans: score shards written but never committed (a worker died between the rename and the commit) are
         // the same bytes as the committed ones and were overwritten; temporary files of cut-off writes go.
         // Those of the last minutes are left: a stale worker may still be writing one (its commit will be refused).
         foreach (var partial in Directory.EnumerateFiles(Path.Combine(spec.Out, ScoringManifest.ScoresFolder), "*" + AtomicFile.TempSuffix))
             if (DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) > TempFilesLeftAlone) AtomicFile.TryDelete(partial);
-
-        SelectionManifest? selection = null;
-        if (spec.K is int k)
-        {
-            var selector = await MergeAsync(grains, record, classes.Count, log, cancellationToken).ConfigureAwait(false);
-            selection = await SelectionWriter.WriteAsync(Path.Combine(spec.Out, "selection"), selector, new SelectionManifest
-            {
-                Classes = classes,
-                Dataset = spec.Data,
-                ScoreShards = entries.Select(e => new ScoreShardEntry(e.File, e.Rows, e.Sha256)).ToList(),
-            }, cancellationToken).ConfigureAwait(false);
-        }
-        return (manifest, selection);
+        var selector = spec.K is null ? null : await MergeAsync(grains, record, classes.Count, log, cancellationToken).ConfigureAwait(false);
+        return (manifest, await ScoringOutputs.WriteAsync(spec.Out, manifest, selector, cancellationToken).ConfigureAwait(false));
     }
 
     /// <summary>Temporary files younger than this are not removed as leftovers: their writer may still be at work.</summary>

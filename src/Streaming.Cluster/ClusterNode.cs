@@ -3,6 +3,7 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Orleans.Configuration;
+using Streaming.Engine.Scoring;
 
 namespace Streaming.Cluster;
 
@@ -36,7 +37,7 @@ public static class ClusterNode
     public static void AddWorker(IServiceCollection services, WorkerOptions worker, ITeacherSource? teachers = null)
     {
         services.AddSingleton(worker);
-        services.AddSingleton(teachers ?? new FileTeacherSource());
+        services.AddSingleton(teachers ?? FileTeacherSource.Instance);
         services.AddSingleton<ScoringWorker>();
         services.AddHostedService(sp => sp.GetRequiredService<ScoringWorker>());
     }

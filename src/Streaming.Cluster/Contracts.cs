@@ -1,3 +1,8 @@
+using Streaming.Core.Compute;
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
+using Streaming.Core.Selection;
+
 namespace Streaming.Cluster;
 
 // What grains and their callers say to each other. Every type that crosses a silo boundary or is persisted is
@@ -11,28 +16,50 @@ namespace Streaming.Cluster;
 public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)] long Rows, [property: Id(2)] string? ScoreFile = null);
 
 /// <summary>
-/// A scoring job: the teacher, the data and every option the score shards' bytes and D-hat depend on. Its key is a hash
+/// A scoring job: the teacher, the data and every knob the score shards' bytes and D-hat depend on (the scoring's
+/// <see cref="ScoringSpec"/> less what each worker chooses for itself: its decode workers and device). Its key is a hash
 /// of all of them (<see cref="JobKeys"/>), so the same command from any machine attaches to the same job.
 /// </summary>
 [GenerateSerializer, Immutable]
-public sealed record JobSpec(
-    [property: Id(0)] string Key,
-    [property: Id(1)] string Teacher,
-    [property: Id(2)] string TeacherSha256,
-    [property: Id(3)] string Data,
-    [property: Id(4)] string DataManifestSha256,
-    [property: Id(5)] string Out,
-    [property: Id(6)] int TopP,
-    [property: Id(7)] int Batch,
-    [property: Id(8)] int Threads,
-    [property: Id(9)] string Isa,
-    [property: Id(10)] bool ChannelsLast,
-    [property: Id(11)] int? K,
-    [property: Id(12)] int P,
-    [property: Id(13)] string Balance,
-    [property: Id(14)] ulong Seed,
-    [property: Id(15)] double LeaseSeconds,
-    [property: Id(16)] IReadOnlyList<ShardInput> Shards);
+public sealed record JobSpec
+{
+    [Id(0)] public string Key { get; init; } = "";
+    [Id(1)] public required string Teacher { get; init; }
+    [Id(2)] public required string TeacherSha256 { get; init; }
+    [Id(3)] public required string Data { get; init; }
+    [Id(4)] public required string DataManifestSha256 { get; init; }
+    [Id(5)] public required string Out { get; init; }
+    /// <summary>P' asked for (a worker clamps it to its teacher's classes, as every host does).</summary>
+    [Id(6)] public int TopP { get; init; }
+    [Id(7)] public int Batch { get; init; }
+    /// <summary>libtorch threads, resolved: every worker scores with this many, so that its bytes match one machine's.</summary>
+    [Id(8)] public int Threads { get; init; }
+    /// <summary>The kernels the job pins (<c>native</c>: whatever the workers run, as long as they agree).</summary>
+    [Id(9)] public required string Isa { get; init; }
+    [Id(10)] public bool ChannelsLast { get; init; }
+    [Id(11)] public int? K { get; init; }
+    [Id(12)] public int P { get; init; }
+    [Id(13)] public required string Balance { get; init; }
+    [Id(14)] public ulong Seed { get; init; }
+    [Id(15)] public double LeaseSeconds { get; init; }
+    [Id(16)] public IReadOnlyList<ShardInput> Shards { get; init; } = [];
+
+    /// <summary>The job's knobs from a scoring spec: threads resolved, the ISA by the name this process runs.</summary>
+    public static JobSpec For(ScoringSpec scoring, string isa, string teacher, string teacherSha256, string data, string dataManifestSha256, string output,
+        double leaseSeconds, IReadOnlyList<ShardInput> shards) => new()
+    {
+        Teacher = teacher, TeacherSha256 = teacherSha256, Data = data, DataManifestSha256 = dataManifestSha256, Out = output,
+        TopP = scoring.TopP, Batch = scoring.Batch, Threads = scoring.Compute.ResolvedThreads, Isa = isa, ChannelsLast = scoring.Compute.ChannelsLast,
+        K = scoring.K, P = scoring.P, Balance = BalanceModes.Name(scoring.Balance), Seed = scoring.Seed, LeaseSeconds = leaseSeconds, Shards = shards,
+    };
+
+    /// <summary>The scoring spec a worker runs the job with: the job's knobs, and the worker's own decode workers and device.</summary>
+    public ScoringSpec Scoring(int decodeWorkers, string device) => new ScoringSpec
+    {
+        TopP = TopP, Batch = Batch, K = K, P = P, Balance = BalanceModes.Parse(Balance), Seed = Seed, DecodeWorkers = decodeWorkers,
+        Compute = new ComputeSpec { Threads = Threads, Device = device, Isa = KernelIsas.Parse(Isa, "the job's isa"), ChannelsLast = ChannelsLast },
+    }.Validated();
+}
 
 /// <summary>A worker as a job sees it: who, and which kernels it runs (a job pins one set on every worker).</summary>
 [GenerateSerializer, Immutable]

@@ -6,6 +6,7 @@ using Streaming.Core.Config;
 using Streaming.Core.Compute;
 
 using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 
 namespace Streaming.Daemon;
 
@@ -58,10 +59,11 @@ public sealed class DaemonConfig
 
     private readonly SortedDictionary<string, object> _v;
 
-    private DaemonConfig(string path, SortedDictionary<string, object> values)
+    private DaemonConfig(string path, SortedDictionary<string, object> values, ScoringSpec scoring)
     {
         Path = path;
         _v = values;
+        Scoring = scoring;
     }
 
     /// <summary>The config file, or "(flags)" when there is none.</summary>
@@ -72,18 +74,8 @@ public sealed class DaemonConfig
     public string Teacher => (string)_v["teacher"];
     public string Inbox => (string)_v["inbox"];
     public string State => (string)_v["state"];
-    public int TopP => (int)_v["scoring.top_p"];
-    public int K => (int)_v["scoring.k"];
-    public int P => (int)_v["scoring.p"];
-    public BalanceMode Balance => BalanceModes.Parse((string)_v["scoring.balance"]);
-    public string BalanceName => (string)_v["scoring.balance"];
-    public ulong Seed => (ulong)(long)_v["scoring.seed"];
-    public int Batch => (int)_v["scoring.batch"];
-    public int DecodeWorkers => (int)_v["scoring.decode_workers"];
-    public int? Threads => (int)_v["threads"] is > 0 and var t ? t : null;
-    public string Device => (string)_v["device"];
-    public bool ChannelsLast => (bool)_v["compute.channels_last"];
-    public Streaming.Core.Compute.KernelIsa Isa => Streaming.Core.Compute.KernelIsas.Parse((string)_v["compute.isa"], "compute.isa");
+    /// <summary>The scoring's knobs (selection and compute included), bound and validated once.</summary>
+    public ScoringSpec Scoring { get; }
     public int SnapshotEveryShards => (int)_v["snapshot.every_shards"];
     public TimeSpan SnapshotEvery => TimeSpan.FromMinutes((double)_v["snapshot.every_minutes"]);
     public bool SnapshotOnIdle => (bool)_v["snapshot.on_idle"];
@@ -130,12 +122,19 @@ public sealed class DaemonConfig
         foreach (var required in new[] { "teacher", "inbox", "state", "scoring.k" })
             if (!v.ContainsKey(required))
                 throw new StreamingException($"{(path ?? "daemon")}: missing '{required}' ({Schema.Key(required).Help}); give it in the config or as --{required.Replace("scoring.", "", StringComparison.Ordinal)}");
-        if ((int)v["scoring.p"] > (int)v["scoring.top_p"])
-            throw new StreamingException($"{parsed.Where("scoring.p")}: scoring.p ({v["scoring.p"]}) cannot exceed scoring.top_p ({v["scoring.top_p"]})");
+        ScoringSpec scoring;
+        try
+        {
+            scoring = ScoringSpec.From(v);
+        }
+        catch (OptionException e)
+        {
+            throw new StreamingException(e.ForFile(parsed.Where(e.Spec.Key)));
+        }
         string inbox = System.IO.Path.GetFullPath((string)v["inbox"]), state = System.IO.Path.GetFullPath((string)v["state"]);
         if (inbox == state || state.StartsWith(inbox + "/", StringComparison.Ordinal))
             throw new StreamingException($"{parsed.Where("state")}: the state folder ({state}) must not be the inbox ({inbox}) or inside it");
-        var config = new DaemonConfig(where, v);
+        var config = new DaemonConfig(where, v, scoring);
         config.ParseListen(parsed.Where("http.listen"));
         config.ReadToken();
         return config;
@@ -164,10 +163,10 @@ public sealed class DaemonConfig
     public SortedDictionary<string, string> Identity(string teacherSha256) => new(StringComparer.Ordinal)
     {
         ["teacher_sha256"] = teacherSha256,
-        ["top_p"] = TopP.ToString(CultureInfo.InvariantCulture),
-        ["k"] = K.ToString(CultureInfo.InvariantCulture),
-        ["p"] = P.ToString(CultureInfo.InvariantCulture),
-        ["balance"] = BalanceName,
-        ["seed"] = Seed.ToString(CultureInfo.InvariantCulture),
+        ["top_p"] = Scoring.TopP.ToString(CultureInfo.InvariantCulture),
+        ["k"] = Scoring.K!.Value.ToString(CultureInfo.InvariantCulture),
+        ["p"] = Scoring.P.ToString(CultureInfo.InvariantCulture),
+        ["balance"] = BalanceModes.Name(Scoring.Balance),
+        ["seed"] = Scoring.Seed.ToString(CultureInfo.InvariantCulture),
     };
 }

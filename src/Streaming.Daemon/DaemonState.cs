@@ -62,6 +62,8 @@ public sealed class DaemonState
     [JsonPropertyName("restarts")] public int Restarts { get; set; }
     /// <summary>The kernels of the latest start: score shards are byte-identical only under the same ones.</summary>
     [JsonPropertyName("compute")] public Streaming.Core.Compute.ComputeEnvironment? Compute { get; set; }
+    /// <summary>The engine that last started on this state folder (commit, dirty).</summary>
+    [JsonPropertyName("engine")] public Streaming.Core.EngineBuild? Engine { get; set; } = Streaming.Core.BuildInfo.Current;
 
     public static DaemonState? Load(string folder)
     {

@@ -74,9 +74,21 @@ public sealed class DaemonStatus
         if (Degraded is string degraded) return (true, $"degraded: {degraded}");
         return (true, "ok");
     }
-    /// <summary>Drops in the inbox not yet finished: set at each listing, and counted down as drops finish in between.</summary>
-    public int Pending;
-    public int ShardsFailed;
+    private int _pending, _shardsFailed;
+
+    /// <summary>Drops in the inbox not yet finished: set at each listing (<see cref="Listed"/>), counted down as drops finish in between.</summary>
+    public int Pending => Math.Max(0, Volatile.Read(ref _pending));
+
+    /// <summary>The inbox was listed: <paramref name="present"/> drops are in it, in flight or not.</summary>
+    public void Listed(int present) => Volatile.Write(ref _pending, present);
+
+    /// <summary>A drop finished (processed or quarantined) since the last listing.</summary>
+    public void DropFinished() => Interlocked.Decrement(ref _pending);
+
+    /// <summary>Shards that could not be read, this run.</summary>
+    public int ShardsFailed => Volatile.Read(ref _shardsFailed);
+
+    public void ShardFailed() => Interlocked.Increment(ref _shardsFailed);
     public IReadOnlyList<StageStats> Stages { get; set; } = [];
     public string? HttpAddress { get; set; }
 
@@ -169,7 +181,7 @@ public sealed class DaemonStatus
         One("streaming_shards_done_total", "counter", "Shards scored and recorded (all runs).", view.ShardsDone);
         One("streaming_shards_failed_total", "counter", "Shards that could not be read (this run); their drops go to quarantine/.", ShardsFailed);
         One("streaming_drops_quarantined_total", "counter", "Inbox drops moved to quarantine/ with a reason (all runs).", view.DropsQuarantined);
-        One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Math.Max(0, Volatile.Read(ref Pending)));
+        One("streaming_shards_pending", "gauge", "Drops in the inbox not yet finished (waiting, settling or being scored).", Pending);
         One("streaming_shards_in_flight", "gauge", "Shards inside the scoring graph now.", InFlight);
         One("streaming_memory_paused", "gauge", "1 while resident memory is over limits.memory_mb and no new shard is taken.", MemoryPaused ? 1 : 0);
         One("streaming_degraded", "gauge", "1 while no new shard is taken because the state folder's disk is full.", Degraded is null ? 0 : 1);
@@ -227,7 +239,7 @@ public sealed class DaemonStatus
             images_quarantined = view.ImagesQuarantined,
             shards_done = view.ShardsDone,
             shards_failed_this_run = ShardsFailed,
-            shards_pending = Math.Max(0, Volatile.Read(ref Pending)),
+            shards_pending = Pending,
             shards_in_flight = InFlight,
             drops_quarantined = view.DropsQuarantined,
             memory_paused = MemoryPaused,

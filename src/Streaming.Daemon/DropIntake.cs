@@ -214,7 +214,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             if (Directory.Exists(target)) Directory.Delete(target, true);
             var clock = Stopwatch.StartNew();
             var result = await Ingestor.RunAsync(ImageSource.Open(drop.Path, limits: config.SourceLimits), temp,
-                new IngestOptions { Name = drop.Name, Workers = config.DecodeWorkers, IdPrefix = drop.Name + "/", MaxPixels = config.SourceLimits.MaxImagePixels },
+                new IngestOptions { Name = drop.Name, Workers = config.Scoring.DecodeWorkers, IdPrefix = drop.Name + "/", MaxPixels = config.SourceLimits.MaxImagePixels },
                 new Progress<IngestProgress>(_ => status.Beat($"ingesting drop {drop.Name}")), stop).ConfigureAwait(false);
             if (result.Manifest.Rows == 0) { Directory.Delete(temp, true); throw new StreamingException($"no images in it ({result.Read} read, {result.Ignored} ignored)"); }
             AtomicFile.CommitDirectory(temp, target);
@@ -292,7 +292,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
             return;
         }
         _drops.TryRemove(work.Drop.Name, out _);
-        Interlocked.Decrement(ref status.Pending);
+        status.DropFinished();
         if (work.Failures.Count > 0)
         {
             Quarantine(work, string.Join("\n", work.Failures));
@@ -312,7 +312,7 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// </summary>
     private void Quarantine(DropWork work, string reason)
     {
-        if (_drops.TryRemove(work.Drop.Name, out _)) Interlocked.Decrement(ref status.Pending); // (not when Finish already did)
+        if (_drops.TryRemove(work.Drop.Name, out _)) status.DropFinished(); // (not when Finish already did)
         string target = Unique(Path.Combine(paths.Quarantine, work.Drop.Name));
         try
         {

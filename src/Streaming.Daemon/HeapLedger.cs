@@ -35,75 +35,22 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>Loads (or starts) the state, checks it belongs to this config, and rebuilds the heaps exactly.</summary>
     public async Task RecoverAsync(string teacherSha, IReadOnlyList<string> classes, ComputeEnvironment compute, CancellationToken stop)
     {
-        var identity = config.Identity(teacherSha);
-        var state = DaemonState.Load(paths.State);
-        if (state is null)
-        {
-            state = new DaemonState { Identity = identity, Classes = classes.ToList() };
-        }
-        else
-        {
-            var changed = identity.Where(kv => !state.Identity.TryGetValue(kv.Key, out var v) || v != kv.Value)
-                .Select(kv => $"{kv.Key}: {(state.Identity.TryGetValue(kv.Key, out var v) ? v : "(none)")} -> {kv.Value}").ToList();
-            if (changed.Count > 0)
-                throw new StreamingException($"{Path.Combine(paths.State, DaemonState.FileName)}: this state folder was built with other settings ({string.Join("; ", changed)}); " +
-                    "its heaps and snapshots would mix two selections. Use a new state folder, or the settings it was built with.");
-            state.Restarts++;
-        }
+        var state = LoadState(config.Identity(teacherSha), classes);
         if (state.Compute is { } before && before.KernelDifferences(compute) is { Count: > 0 } differences)
             log.LogWarning("the kernels changed since the state folder's last start ({Differences}): new score shards will not be byte-identical to what the old kernels would have written",
                 string.Join("; ", differences));
         state.Compute = compute;
+        state.Engine = BuildInfo.Current;
         log.LogInformation("kernels: {Compute}", compute);
         State = state;
-        // Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).
-        foreach (var dir in new[] { paths.State, paths.Scores, paths.Heaps, paths.Snapshots, paths.Ingested })
-        {
-            foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix))
-            {
-                // With a cluster, workers write score shards here: one of theirs may be in the middle of its write.
-                if (config.Cluster is not null && DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) < TimeSpan.FromMinutes(5)) continue;
-                File.Delete(partial);
-            }
-            foreach (var partial in Directory.EnumerateDirectories(dir, "*" + AtomicFile.TempSuffix)) Directory.Delete(partial, true);
-        }
-
+        RemoveLeftovers();
         Selector = state.Heaps is { } h
             ? await HeapCheckpoint.ReadAsync(Path.Combine(paths.State, h.File), stop).ConfigureAwait(false)
-            : new Selector(classes.Count, config.K, config.P, config.Balance, config.Seed);
+            : config.Scoring.NewSelector(classes.Count);
         int covers = state.Heaps?.Covers ?? 0;
         if (covers > state.Done.Count) throw new StreamingException($"{paths.State}: the heaps checkpoint covers {covers} shards but done.jsonl lists {state.Done.Count}");
         var clock = Stopwatch.StartNew();
-        // The shards after the checkpoint are replayed from their score shards. One that is missing or not what was
-        // recorded (a power loss before it reached the disk) is taken out of done.jsonl and scored again.
-        var lost = new List<DoneShard>();
-        for (int i = covers; i < state.Done.Count; i++)
-        {
-            var d = state.Done[i];
-            string file = Path.Combine(paths.State, d.ScoreFile);
-            string? why = !File.Exists(file) ? "missing" : Hashing.Sha256File(file) != d.ScoreSha256 ? "not what was recorded (torn)" : null;
-            if (why is not null)
-            {
-                log.LogWarning("the score shard of done shard {Input} ({File}) is {Why}: it will be scored again", d.Input, d.ScoreFile, why);
-                lost.Add(d);
-                AtomicFile.TryDelete(file);
-                continue;
-            }
-            await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) Selector.Offer(batch);
-        }
-        if (lost.Count > 0)
-        {
-            try
-            {
-                state.ForgetDone(paths.State, lost);
-            }
-            catch (IOException e)
-            {
-                // Scoring them again without taking them out of done.jsonl would record them twice.
-                throw new StreamingException($"{Path.Combine(paths.State, DaemonState.DoneLog)}: {lost.Count} lost score shards cannot be taken out of it ({e.Message}); free space in the state folder and start again");
-            }
-        }
-        Lost = lost;
+        Lost = await ReplayAsync(state, covers, stop).ConfigureAwait(false);
         foreach (var d in state.Done)
         {
             _doneKeys.Add(d.Key);
@@ -119,18 +66,88 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         {
             RefreshFill();
         }
+        SaveAtStart(state);
+        Publish();
+    }
+
+    /// <summary>The state folder's state, or a new one; refuses one built with other settings (its heaps would mix two selections).</summary>
+    private DaemonState LoadState(SortedDictionary<string, string> identity, IReadOnlyList<string> classes)
+    {
+        var state = DaemonState.Load(paths.State);
+        if (state is null) return new DaemonState { Identity = identity, Classes = classes.ToList() };
+        var changed = identity.Where(kv => !state.Identity.TryGetValue(kv.Key, out var v) || v != kv.Value)
+            .Select(kv => $"{kv.Key}: {(state.Identity.TryGetValue(kv.Key, out var v) ? v : "(none)")} -> {kv.Value}").ToList();
+        if (changed.Count > 0)
+            throw new StreamingException($"{Path.Combine(paths.State, DaemonState.FileName)}: this state folder was built with other settings ({string.Join("; ", changed)}); " +
+                "its heaps and snapshots would mix two selections. Use a new state folder, or the settings it was built with.");
+        state.Restarts++;
+        return state;
+    }
+
+    /// <summary>Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).</summary>
+    private void RemoveLeftovers()
+    {
+        foreach (var dir in new[] { paths.State, paths.Scores, paths.Heaps, paths.Snapshots, paths.Ingested })
+        {
+            foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix))
+            {
+                // With a cluster, workers write score shards here: one of theirs may be in the middle of its write.
+                if (config.Cluster is not null && DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) < TimeSpan.FromMinutes(5)) continue;
+                File.Delete(partial);
+            }
+            foreach (var partial in Directory.EnumerateDirectories(dir, "*" + AtomicFile.TempSuffix)) Directory.Delete(partial, true);
+        }
+    }
+
+    /// <summary>
+    /// Replays the shards after the checkpoint from their score shards. One that is missing or not what was recorded (a power
+    /// loss before it reached the disk) is taken out of done.jsonl and returned, to be scored again.
+    /// </summary>
+    private async Task<List<DoneShard>> ReplayAsync(DaemonState state, int covers, CancellationToken stop)
+    {
+        var lost = new List<DoneShard>();
+        for (int i = covers; i < state.Done.Count; i++)
+        {
+            var d = state.Done[i];
+            string file = Path.Combine(paths.State, d.ScoreFile);
+            string? why = !File.Exists(file) ? "missing" : Hashing.Sha256File(file) != d.ScoreSha256 ? "not what was recorded (torn)" : null;
+            if (why is not null)
+            {
+                log.LogWarning("the score shard of done shard {Input} ({File}) is {Why}: it will be scored again", d.Input, d.ScoreFile, why);
+                lost.Add(d);
+                AtomicFile.TryDelete(file);
+                continue;
+            }
+            await foreach (var batch in ScoreShards.ReadBatchesAsync(file, stop).ConfigureAwait(false)) Selector.Offer(batch);
+        }
+        if (lost.Count == 0) return lost;
+        try
+        {
+            state.ForgetDone(paths.State, lost);
+        }
+        catch (IOException e)
+        {
+            // Scoring them again without taking them out of done.jsonl would record them twice.
+            throw new StreamingException($"{Path.Combine(paths.State, DaemonState.DoneLog)}: {lost.Count} lost score shards cannot be taken out of it ({e.Message}); free space in the state folder and start again");
+        }
+        return lost;
+    }
+
+    /// <summary>
+    /// state.json at start. Only the restart count and the kernels record are lost when it cannot be written; the next save
+    /// writes them. A daemon restarted on a full disk starts degraded and waits for room, where it used to stop.
+    /// </summary>
+    private void SaveAtStart(DaemonState state)
+    {
         try
         {
             state.Save(paths.State);
         }
         catch (IOException e)
         {
-            // Only the restart count and the kernels record are not saved; the next save writes them. A daemon
-            // restarted on a full disk starts degraded and waits for room, where it used to stop.
             status.WriteFailed(e, "saving state.json");
             log.LogWarning("{File} not saved at start: {Error}; no drop is taken until the state folder takes writes", DaemonState.FileName, e.Message);
         }
-        Publish();
     }
 
     /// <summary>Records a shard whose score shard is durable and whose rows are in the heaps: one line in done.jsonl, flushed.</summary>
@@ -212,6 +229,6 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
     }
 
     /// <summary>What the endpoints show, as of now.</summary>
-    public void Publish() => status.Publish(new DaemonView(_images, _quarantined, State.Done.Count, State.QuarantinedDrops.Count, _fill, config.K,
+    public void Publish() => status.Publish(new DaemonView(_images, _quarantined, State.Done.Count, State.QuarantinedDrops.Count, _fill, config.Scoring.K!.Value,
         State.Classes, State.Snapshot, State.Heaps, State.Restarts, State.Done.TakeLast(10).ToList(), State.QuarantinedDrops.TakeLast(10).ToList()));
 }

@@ -1,3 +1,5 @@
+using Streaming.Core.Scoring;
+using Streaming.Core.Options;
 using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
@@ -81,10 +83,14 @@ public class ClusterTests : IAsyncLifetime
 
     private sealed class HashTeachers(TimeSpan sleep) : ITeacherSource
     {
-        public ITeacher Open(string path, string device, int threads) => new HashTeacher(sleep);
+        public ITeacher Open(string path, string device, int threads, ModelSpec? spec = null) => new HashTeacher(sleep);
     }
 
-    private ScoreOptions Options(string output) => new() { Teacher = TeacherFile, Data = Data, Out = output, TopP = 5, BatchSize = 8, Threads = 1, DecodeWorkers = 1, K = 8, P = 2 };
+    private ScoreOptions Options(string output) => new()
+    {
+        Teacher = TeacherFile, Data = Data, Out = output,
+        Scoring = new ScoringSpec { TopP = 5, Batch = 8, DecodeWorkers = 1, K = 8, P = 2, Compute = new ComputeSpec { Threads = 1 } },
+    };
 
     private static async Task<InProcessTestCluster> StartClusterAsync(string state, TimeSpan sleep)
     {
@@ -119,7 +125,7 @@ public class ClusterTests : IAsyncLifetime
         File.SetLastWriteTimeUtc(Path.Combine(scores, "score-shard-00004.parquet.1234-abcdef01.partial"), DateTime.UtcNow.AddHours(-1));
 
         await using var cluster = await StartClusterAsync(_tmp.Sub("state"), TimeSpan.FromMilliseconds(60));
-        var spec = ClusterJobs.SpecFor(Options(remote), "native", leaseSeconds: 3, channelsLast: true);
+        var spec = ClusterJobs.SpecFor(Options(remote), "native", leaseSeconds: 3);
         var lines = new List<string>();
         var run = ClusterJobs.RunAsync(cluster.Client, spec, new HashTeacher(TimeSpan.Zero).Spec.Classes, log: l => { lock (lines) lines.Add(l); });
 
@@ -163,7 +169,7 @@ public class ClusterTests : IAsyncLifetime
     {
         await using var cluster = await StartClusterAsync(_tmp.Sub("state-fence"), TimeSpan.Zero);
         // A job pinned to an ISA no worker here runs, so the silos' own workers stay out of it (and are refused).
-        var spec = ClusterJobs.SpecFor(Options(_tmp.Sub("fence")), "avx2", leaseSeconds: 1, channelsLast: true);
+        var spec = ClusterJobs.SpecFor(Options(_tmp.Sub("fence")), "avx2", leaseSeconds: 1);
         var job = cluster.Client.GetGrain<IJobGrain>(spec.Key);
         await job.SubmitAsync(spec);
         var a = new WorkerInfo("a", "host-a", 1, "avx2", "kernels-1", "{}");
@@ -238,7 +244,7 @@ public class ClusterTests : IAsyncLifetime
         // Through the submitter's merge, with a stale partial (an epoch the job does not hold) among the good ones:
         // D-hat equals the one-machine selection.
         var records = scoring.Shards.Select(s => new ShardRecord { Status = ShardStatus.Done, Epoch = 7, ScoreFile = s.File, Sha256 = s.Sha256, Rows = s.Rows }).ToList();
-        var spec = ClusterJobs.SpecFor(Options(output), "native", 30, true);
+        var spec = ClusterJobs.SpecFor(Options(output), "native", 30);
         var partials = new List<PartialInfo>
         {
             new("w0", "partials/p0", Enumerable.Range(0, 40).Select(i => new ShardEpoch(i, 7)).ToList()),

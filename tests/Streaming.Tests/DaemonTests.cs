@@ -353,7 +353,7 @@ public partial class DaemonTests : IAsyncLifetime
 
         // The example config in deploy/ is valid (its teacher path is the server's, so it is replaced here).
         var example = DaemonConfig.Load(Path.Combine(TestPaths.Root, "deploy", "daemon.yaml"), [$"teacher={Teacher}"]);
-        Assert.Equal(16000, example.K);
+        Assert.Equal(16000, example.Scoring.K);
         Assert.Equal((System.Net.IPAddress.Loopback, 8617), example.ParseListen()!.Value);
     }
 

@@ -1,3 +1,5 @@
+using Streaming.Core.Scoring;
+using Streaming.Core.Options;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
 using Streaming.Core.Dataflow;
@@ -45,7 +47,8 @@ public class OnnxTeacherTests
         await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniIdxTest), tmp.Sub("test"));
         var result = await ScoreEngine.RunAsync(new ScoreOptions
         {
-            Teacher = Fixture("teacher-cnn.onnx"), Data = tmp.Sub("test"), Out = tmp.Sub("scores"), TopP = 3, K = 5, P = 1, Threads = 2,
+            Teacher = Fixture("teacher-cnn.onnx"), Data = tmp.Sub("test"), Out = tmp.Sub("scores"),
+            Scoring = new ScoringSpec { TopP = 3, K = 5, P = 1, Compute = new ComputeSpec { Threads = 2 } },
         });
         Assert.Equal(100, result.ImagesScored);
         Assert.Empty(result.FailedShards);

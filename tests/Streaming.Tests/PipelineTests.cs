@@ -415,7 +415,8 @@ public class PipelineTests
         await Streaming.Core.Ingest.Ingestor.RunAsync(Streaming.Core.Ingest.ImageSource.Open(TestPaths.MiniIdxTest), tmp.Sub("u"));
         var scored = await Streaming.Engine.Scoring.ScoreEngine.RunAsync(new Streaming.Engine.Scoring.ScoreOptions
         {
-            Teacher = TestPaths.Fixture("teacher-cnn.onnx"), Data = tmp.Sub("u"), Out = tmp.Sub("scores"), TopP = 3, K = 4, P = 2, Threads = 2,
+            Teacher = TestPaths.Fixture("teacher-cnn.onnx"), Data = tmp.Sub("u"), Out = tmp.Sub("scores"),
+            Scoring = new Streaming.Core.Scoring.ScoringSpec { TopP = 3, K = 4, P = 2, Compute = new Streaming.Core.Options.ComputeSpec { Threads = 2 } },
         });
         var selection = scored.Selection!;
         string dhat = tmp.Sub("scores/selection");

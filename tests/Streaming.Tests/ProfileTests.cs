@@ -1,3 +1,5 @@
+using Streaming.Core.Scoring;
+using Streaming.Core.Options;
 using System.Diagnostics;
 using System.Text.Json;
 using Streaming.Core.Ingest;
@@ -54,7 +56,10 @@ public class ProfileTests : IAsyncLifetime
         }
     }
 
-    private static ProfileOptions Options(string data) => new() { Teacher = "(fake)", Data = data, Duration = TimeSpan.FromSeconds(3), BatchSize = 16, TopP = 5 };
+    private static ProfileOptions Options(string data) => new()
+    {
+        Teacher = "(fake)", Data = data, Duration = TimeSpan.FromSeconds(3), Scoring = new ScoringSpec { Batch = 16, TopP = 5 },
+    };
 
     [Fact]
     public async Task SlowInference_IsNamedTheBottleneck_AndDecodeWorkersAreSaidToGainNothing()
@@ -161,7 +166,11 @@ public class ProfileTests : IAsyncLifetime
     public async Task Training_OnSmallImages_IsBoundByTheTrainStep_AndCountsEveryImage()
     {
         // 28x28 images decode in microseconds; a resnet20 step takes milliseconds per image on a CPU.
-        var o = new ProfileOptions { Stage = ProfileOptions.Train, Arch = "resnet20", Data = Small, BatchSize = 32, Threads = 1, Duration = null };
+        var o = new ProfileOptions
+        {
+            Stage = ProfileOptions.Train, Arch = "resnet20", Data = Small, Duration = null,
+            Scoring = new ScoringSpec { Batch = 32, Compute = new ComputeSpec { Threads = 1 } },
+        };
         var run = await Profiler.RunAsync(o);
         Assert.NotNull(run.Verdict);
         var v = run.Verdict!;

@@ -1,3 +1,5 @@
+using Streaming.Core.Scoring;
+using Streaming.Core.Options;
 using Streaming.Core.Datasets;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
@@ -39,8 +41,8 @@ public class ScoringTests : IAsyncLifetime
     private Task<ScoreResult> Score(string output, int workers = 1, int batch = 64, IReadOnlyList<int>? order = null, int? k = 8) =>
         ScoreEngine.RunAsync(new ScoreOptions
         {
-            Teacher = Teacher, Data = Unlabeled, Out = output, TopP = 5, BatchSize = batch, DecodeWorkers = workers, Threads = 2,
-            K = k, P = 2, ShardOrder = order,
+            Teacher = Teacher, Data = Unlabeled, Out = output, ShardOrder = order,
+            Scoring = new ScoringSpec { TopP = 5, Batch = batch, DecodeWorkers = workers, K = k, P = 2, Compute = new ComputeSpec { Threads = 2 } },
         });
 
     private static byte[] Dhat(string output) => File.ReadAllBytes(Path.Combine(output, "selection", SelectionManifest.DhatFileName));
@@ -60,31 +62,45 @@ public class ScoringTests : IAsyncLifetime
         public void Dispose() => inner.Dispose();
     }
 
+    /// <summary>A host that writes score shards into a folder and counts the commits.</summary>
+    private sealed class CountingHost(string folder) : IScoringHost<int>
+    {
+        public int Committed;
+
+        public string ScoreFile(Streaming.Engine.Scoring.Stages.ShardJob shard, int tag) => Path.Combine(folder, $"fail-{shard.Input}.parquet");
+
+        public ValueTask CommittedAsync(Streaming.Engine.Scoring.Stages.ShardCommit commit, int tag)
+        {
+            Committed++;
+            return ValueTask.CompletedTask;
+        }
+    }
+
     [Fact]
     public async Task AFailingModel_FaultsTheGraphWithItsError_AndEveryPooledBatchGoesBack()
     {
         using var teacher = new FailingTeacher(Teachers.Open(Teacher, TorchSharp.torch.CPU), failAt: 3);
-        int committed = 0;
-        var sink = new Streaming.Engine.Scoring.Stages.ShardSink(job => _tmp.Sub($"fail-{job.Input}.parquet"), committed: _ => { committed++; return ValueTask.CompletedTask; });
-        var graph = new ScoreGraph(teacher, 5, 16, 2, sink, CancellationToken.None);
+        var host = new CountingHost(_tmp.Path);
+        var spec = new ScoringSpec { TopP = 5, Batch = 16, DecodeWorkers = 2, Compute = new ComputeSpec { Threads = 2 } };
+        await using var session = await ScoringSession<int>.OpenAsync(spec, Teacher, host, new ScoringSetupOptions { Teachers = new LentTeacherSource(teacher) });
         var dataset = DatasetManifest.Load(Unlabeled);
         var send = Task.Run(async () =>
         {
             try
             {
-                foreach (var shard in dataset.Shards) await graph.SendShardAsync(Path.Combine(Unlabeled, shard.File), shard.File);
-                graph.Complete();
+                for (int i = 0; i < dataset.Shards.Count; i++) await session.SendAsync(Path.Combine(Unlabeled, dataset.Shards[i].File), dataset.Shards[i].File, i);
+                await session.DrainAsync();
             }
-            catch (Exception e)
+            catch (Exception)
             {
-                graph.Fault(e);
+                // the graph stopped taking shards: its error comes from WaitAsync
             }
         });
-        var error = await Assert.ThrowsAsync<InvalidOperationException>(graph.WaitAsync);
+        var error = await Assert.ThrowsAsync<InvalidOperationException>(session.WaitAsync);
         await send;
         Assert.Equal("the model failed", error.Message);
-        Assert.True(committed <= 1, $"{committed} shards committed before the third batch");
-        Assert.Equal(0, graph.BatchesOutstanding);
+        Assert.True(host.Committed <= 1, $"{host.Committed} shards committed before the third batch");
+        Assert.Equal(0, session.BatchesOutstanding);
     }
 
     [Trait(Traits.Asserts, Traits.BitIdentity)]
@@ -198,7 +214,10 @@ public class ScoringTests : IAsyncLifetime
         Assert.Equal(9, manifest.Rows);
         File.WriteAllText(Path.Combine(mixed, manifest.Shards[^1].File), "this is not a parquet file");
 
-        var result = await ScoreEngine.RunAsync(new ScoreOptions { Teacher = Teacher, Data = mixed, Out = _tmp.Sub("mixed-scores"), TopP = 3, Threads = 2 });
+        var result = await ScoreEngine.RunAsync(new ScoreOptions
+        {
+            Teacher = Teacher, Data = mixed, Out = _tmp.Sub("mixed-scores"), Scoring = new ScoringSpec { TopP = 3, Compute = new ComputeSpec { Threads = 2 } },
+        });
         Assert.Single(result.FailedShards);
         Assert.Equal(manifest.Shards[^1].File, result.FailedShards[0]);
         var quarantine = File.ReadAllLines(Path.Combine(_tmp.Sub("mixed-scores"), "quarantine.jsonl"));

@@ -127,12 +127,12 @@ public static class ClusterCommand
 /// <summary><c>streaming score --cluster</c>: the job submitted to (or attached on) a cluster, followed, and its outputs written.</summary>
 internal static class ClusterScore
 {
-    public static async Task<int> RunAsync(ScoreOptions options, string clusterText, double leaseSeconds, string isa, bool channelsLast, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ScoreOptions options, string clusterText, double leaseSeconds, string isa, CancellationToken cancellationToken)
     {
         var connection = ClusterConnection.Parse(clusterText, Path.Combine(options.Out, ".cluster"));
-        var spec = ClusterJobs.SpecFor(options, isa, leaseSeconds, channelsLast);
+        var spec = ClusterJobs.SpecFor(options, isa, leaseSeconds);
         IReadOnlyList<string> classes;
-        using (var teacher = new FileTeacherSource().Open(spec.Teacher, options.Device, Math.Max(1, spec.Threads)))
+        using (var teacher = FileTeacherSource.Instance.Open(spec.Teacher, options.Scoring.Compute.Device, Math.Max(1, spec.Threads)))
             classes = teacher.Spec.Classes;
         Directory.CreateDirectory(options.Out);
         IHost host;
@@ -140,7 +140,7 @@ internal static class ClusterScore
         {
             // One process: a silo with its own worker, state in OUT/.cluster (a rerun attaches and resumes).
             host = ClusterNode.BuildSilo(connection, new SiloEndpoints(ClusterHosting.FreePort(), ClusterHosting.FreePort()),
-                new WorkerOptions { Device = options.Device, DecodeWorkers = options.DecodeWorkers });
+                new WorkerOptions { Device = options.Scoring.Compute.Device, DecodeWorkers = options.Scoring.DecodeWorkers });
         }
         else
         {

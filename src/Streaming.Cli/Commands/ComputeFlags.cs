@@ -24,6 +24,15 @@ internal sealed class ComputeFlags
     public void Apply(ParseResult parse) =>
         Streaming.Models.Compute.Kernels.Configure(KernelIsas.Parse(parse.GetValue(Isa)!), parse.GetValue(Threads), parse.GetValue(ChannelsLast));
 
+    /// <summary>The compute settings the flags give.</summary>
+    public ComputeSpec Bind(ParseResult parse) => new()
+    {
+        Threads = parse.GetValue(Threads),
+        Device = parse.GetValue(Device)!,
+        Isa = KernelIsas.Parse(parse.GetValue(Isa)!),
+        ChannelsLast = parse.GetValue(ChannelsLast),
+    };
+
     /// <summary>The thread count as a run records it (0: all cores, resolved).</summary>
     public int ThreadCount(ParseResult parse) => Knobs.ResolveThreads(parse.GetValue(Threads));
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using Streaming.Core.Dataflow;
 using Streaming.Core.Profiling;
 using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using Streaming.Engine.Profiling;
 
 namespace Streaming.Cli.Commands;
@@ -36,9 +37,6 @@ public static class ProfileCommand
         };
         command.SetAction(async (parse, cancellationToken) =>
         {
-            // The ISA and the layout hold for the whole process; threads are a knob of each run (a sweep may vary them).
-            Streaming.Models.Compute.Kernels.PinIsa(Streaming.Core.Compute.KernelIsas.Parse(parse.GetValue(isa)!));
-            Streaming.Models.Zoo.MemoryFormat.ChannelsLast = parse.GetValue(channelsLast);
             ProfileOptions o;
             if (parse.GetValue(pipeline) is string manifest)
             {
@@ -58,7 +56,7 @@ public static class ProfileCommand
                         Stage = ProfileOptions.Train,
                         Arch = parse.GetValue(arch) ?? throw new ArgumentException("--stage train needs --arch"),
                         Data = parse.GetValue(data) ?? throw new ArgumentException("--stage train needs --data"),
-                        BatchSize = 128,
+                        Scoring = new ScoringSpec { Batch = Streaming.Models.Training.TrainOptions.DefaultBatch },
                     },
                     _ => throw new ArgumentException("give a pipeline manifest, or --stage score with --teacher and --data, or --stage train with --arch and --data"),
                 };
@@ -69,14 +67,24 @@ public static class ProfileCommand
             double seconds = parse.GetValue(duration);
             if (seconds < 0) throw new ArgumentException("--duration must be 0 (one pass) or more");
             if (parse.GetValue(interval) < 10) throw new ArgumentException("--interval-ms must be at least 10");
+            // The ISA and the layout hold for the whole process; threads are a knob of each run (a sweep may vary them).
+            var s = o.Scoring;
             o = o with
             {
                 Duration = seconds > 0 ? TimeSpan.FromSeconds(seconds) : null,
-                DecodeWorkers = parse.GetValue(workers) ?? o.DecodeWorkers,
-                BatchSize = parse.GetValue(batch) ?? o.BatchSize,
-                Threads = parse.GetValue(threads) ?? o.Threads,
-                Device = parse.GetValue(device) ?? o.Device,
-                TopP = parse.GetValue(topP) ?? o.TopP,
+                Scoring = s with
+                {
+                    DecodeWorkers = parse.GetValue(workers) ?? s.DecodeWorkers,
+                    Batch = parse.GetValue(batch) ?? s.Batch,
+                    TopP = parse.GetValue(topP) ?? s.TopP,
+                    Compute = s.Compute with
+                    {
+                        Threads = parse.GetValue(threads) ?? s.Compute.Threads,
+                        Device = parse.GetValue(device) ?? s.Compute.Device,
+                        Isa = Streaming.Core.Compute.KernelIsas.Parse(parse.GetValue(isa)!),
+                        ChannelsLast = parse.GetValue(channelsLast),
+                    },
+                },
                 Interval = TimeSpan.FromMilliseconds(parse.GetValue(interval)),
             };
             string outDir = parse.GetValue(output)!;

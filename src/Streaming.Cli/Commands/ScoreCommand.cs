@@ -16,38 +16,23 @@ public static class ScoreCommand
         var teacher = new Option<string>("--teacher", "-t") { Description = "Teacher model: model.safetensors or a run folder", Required = true };
         var data = new Option<string>("--data", "-d") { Description = "Dataset folder to score (usually U)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Output folder: scores/, scoring.json, stages.jsonl, selection/ with -k", Required = true };
-        var topP = KnobOption.Create<int>(Knobs.TopP);
-        var batch = KnobOption.Create<int>(Knobs.ScoringBatch, aliases: "-b");
-        var workers = KnobOption.Create<int>(Knobs.DecodeWorkers);
-        var compute = new ComputeFlags();
-        var k = KnobOption.Create<int?>(Knobs.K, description: "Also select D-hat: K images a class");
-        var p = KnobOption.Create<int>(Knobs.P, description: "With -k: " + Knobs.P.Help);
-        var balance = KnobOption.Create<string>(Knobs.Balance, description: "With -k: " + Knobs.Balance.Help);
-        var seed = KnobOption.Create<long>(Knobs.SelectionSeed);
+        var scoring = new ScoringFlags();
         var cluster = WorkerCommand.ClusterOption(required: false);
         cluster.Description = "Score on a cluster: 'localhost' (one process, no database) or the PostgreSQL connection string of one whose 'streaming worker's do the work; Ctrl-C detaches, the same command attaches";
         var leaseSeconds = new Option<double>("--lease-seconds") { Description = "With --cluster: how long a worker holds a shard without a heartbeat", DefaultValueFactory = _ => 30 };
         var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
         {
-            teacher, data, output, topP, batch, workers, k, p, balance, seed, cluster, leaseSeconds,
+            teacher, data, output, cluster, leaseSeconds,
         };
-        compute.AddTo(command);
+        scoring.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            compute.Apply(parse);
-            var options = new ScoreOptions
-            {
-                Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, TopP = parse.GetValue(topP),
-                BatchSize = parse.GetValue(batch), DecodeWorkers = parse.GetValue(workers), Device = parse.GetValue(compute.Device)!, Threads = compute.ThreadCount(parse),
-                K = parse.GetValue(k), P = parse.GetValue(p), Balance = BalanceModes.Parse(parse.GetValue(balance)!), Seed = (ulong)parse.GetValue(seed),
-            };
+            scoring.Compute.Apply(parse);
+            var options = new ScoreOptions { Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, Scoring = scoring.Bind(parse) };
             if (parse.GetValue(cluster) is string conn)
             {
-                // As a one-machine score checks it, before the job reaches the workers' selectors.
-                if (options.K is not null && options.P > options.TopP)
-                    throw new OptionException(Knobs.P, options.P, $"must be at most {Knobs.TopP.Key} ({options.TopP}), the classes the scores keep per image");
                 if (parse.GetValue(leaseSeconds) is var lease && (lease < 1 || lease > 3600)) throw new ArgumentException($"--lease-seconds {lease}: must be 1 to 3600");
-                return await ClusterScore.RunAsync(options, conn, parse.GetValue(leaseSeconds), Streaming.Models.Compute.Kernels.Current().Isa, parse.GetValue(compute.ChannelsLast), cancellationToken);
+                return await ClusterScore.RunAsync(options, conn, lease, Streaming.Models.Compute.Kernels.Current().Isa, cancellationToken);
             }
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;

@@ -17,7 +17,7 @@ public sealed record ConfigKey(string Name, OptionKind Kind, object? Default, st
 
     /// <summary>The key of a shared setting (<see cref="Knobs"/>), with its default, range and help; a file may give it another default.</summary>
     public static ConfigKey From(OptionSpec spec, object? defaultValue = null, string? help = null) =>
-        new(spec.Key, spec.Kind, defaultValue ?? spec.Default, help ?? spec.Help, spec.Choices, spec.Min) { Max = spec.Max, Aliases = spec.Aliases };
+        new(spec.Key, spec.Kind, defaultValue ?? spec.BoxedDefault, help ?? spec.Help, spec.Choices, spec.Min) { Max = spec.Max, Aliases = spec.Aliases };
 }
 
 /// <summary>A YAML file's keys and values, as parsed against a <see cref="ConfigSchema"/>.</summary>

@@ -10,7 +10,7 @@ public enum OptionKind { Text, Int, Long, Number, File, Path, Bool, Choice }
 /// pipeline manifest and profile all build their options from these, so they agree on defaults and limits, and each
 /// reports a bad value in its own words: the flag on the command line, the key and the line in a file.
 /// </summary>
-public sealed record OptionSpec(string Key, string? Flag, OptionKind Kind, object? Default, string Help)
+public record OptionSpec(string Key, string? Flag, OptionKind Kind, object? BoxedDefault, string Help)
 {
     public double Min { get; init; } = double.NegativeInfinity;
     public double Max { get; init; } = double.PositiveInfinity;
@@ -42,13 +42,20 @@ public sealed record OptionSpec(string Key, string? Flag, OptionKind Kind, objec
     public T Check<T>(T value) => Problem(value) is string problem ? throw new OptionException(this, value, problem) : value;
 
     /// <summary>How a person reads the default in help and docs.</summary>
-    public string DefaultText => Default switch
+    public string DefaultText => BoxedDefault switch
     {
         null => "none",
         bool b => b ? "true" : "false",
         double d => d.ToString(CultureInfo.InvariantCulture),
-        _ => Convert.ToString(Default, CultureInfo.InvariantCulture) ?? "",
+        _ => Convert.ToString(BoxedDefault, CultureInfo.InvariantCulture) ?? "",
     };
+}
+
+/// <summary>A setting whose value has the type <typeparamref name="T"/>: its default is typed, so nobody casts it.</summary>
+public sealed record Knob<T>(string Key, string? Flag, OptionKind Kind, T Default, string Help) : OptionSpec(Key, Flag, Kind, Default, Help)
+{
+    /// <summary>The value, or an <see cref="OptionException"/> naming this setting.</summary>
+    public T Check(T value) => Check<T>(value);
 }
 
 /// <summary>A setting's value is wrong. Front ends say so in their own words: <see cref="ForCommandLine"/>, or the key and the line of a file.</summary>

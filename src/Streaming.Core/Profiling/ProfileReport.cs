@@ -25,7 +25,7 @@ public static class ProfileReport
     public static void Write(string folder, object settings, IReadOnlyList<ProfileSample> samples, ProfileVerdict verdict, IReadOnlyList<SweepPoint>? sweep = null)
     {
         Directory.CreateDirectory(folder);
-        File.WriteAllText(Path.Combine(folder, "profile.json"), JsonSerializer.Serialize(new { settings, verdict, sweep = sweep?.Select(p => new { knob = p.Knob, value = p.Value, verdict = p.Verdict }), samples },
+        File.WriteAllText(Path.Combine(folder, "profile.json"), JsonSerializer.Serialize(new { engine = BuildInfo.Current, settings, verdict, sweep = sweep?.Select(p => new { knob = p.Knob, value = p.Value, verdict = p.Verdict }), samples },
             new JsonSerializerOptions { WriteIndented = false }) + "\n");
         var stages = samples[^1].Stages.Select(s => s.Stage).ToList();
         SKColor Color(int i) => LinePlot.Palette[i % LinePlot.Palette.Length];

@@ -132,8 +132,14 @@ public static class SelectionReport
         string scoringPath = Path.Combine(inputs.ScoresDir, ScoringManifest.FileName);
         if (scoring.Classes.Count != selection.Classes.Count)
             throw new StreamingException($"{scoringPath}: has {scoring.Classes.Count} classes, the selection {selection.Classes.Count}: not the scores it was made from");
-        if (selection.P > scoring.TopP)
+        try
+        {
+            TopP.Check(selection.P, scoring.TopP);
+        }
+        catch (Streaming.Core.Options.OptionException)
+        {
             throw new StreamingException($"{scoringPath}: keeps {scoring.TopP} classes an image, fewer than the selection's P = {selection.P}");
+        }
         if (selection.ScoreShards.Count == 0) return;
         var listed = scoring.Shards.ToDictionary(s => s.File, s => s.Sha256, StringComparer.Ordinal);
         foreach (var s in selection.ScoreShards)

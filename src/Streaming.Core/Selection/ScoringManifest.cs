@@ -17,6 +17,8 @@ public sealed record ScoringManifest
     public static string ScoreFileName(string input) => "score-" + Path.GetFileNameWithoutExtension(input) + ".parquet";
 
     [JsonPropertyName("format")] public string Format { get; init; } = "streaming.scores/1";
+    /// <summary>The engine that wrote it (commit, dirty).</summary>
+    [JsonPropertyName("engine")] public EngineBuild? Engine { get; init; } = BuildInfo.Current;
     [JsonPropertyName("teacher")] public string Teacher { get; init; } = "";
     [JsonPropertyName("teacher_sha256")] public string TeacherSha256 { get; init; } = "";
     [JsonPropertyName("dataset")] public string Dataset { get; init; } = "";

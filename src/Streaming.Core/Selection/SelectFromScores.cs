@@ -9,7 +9,7 @@ public static class SelectFromScores
     {
         var scoring = ScoringManifest.Load(scoresDir);
         int topP = scoring.TopP;
-        if (p < 1 || p > topP) throw new StreamingException($"-p {p}: the scores keep {topP} classes an image (--top-p at scoring), so P must be 1..{topP}");
+        TopP.Check(p, topP);
         var classes = scoring.Classes;
         var selector = new Selector(classes.Count, k, p, mode, seed);
         // Reading (Parquet decoding, the larger cost at scale) runs on up to one task per core, each taking the

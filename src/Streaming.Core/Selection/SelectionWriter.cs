@@ -12,6 +12,8 @@ public sealed record SelectionManifest
     public const string DhatFileName = "dhat.parquet";
 
     [JsonPropertyName("format")] public string Format { get; init; } = "streaming.selection/1";
+    /// <summary>The engine that wrote it (commit, dirty).</summary>
+    [JsonPropertyName("engine")] public EngineBuild? Engine { get; init; } = BuildInfo.Current;
     [JsonPropertyName("k")] public int K { get; init; }
     [JsonPropertyName("p")] public int P { get; init; }
     [JsonPropertyName("balance")] public string Balance { get; init; } = "ranked";

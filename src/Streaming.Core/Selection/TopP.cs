@@ -1,3 +1,5 @@
+using Streaming.Core.Options;
+
 namespace Streaming.Core.Selection;
 
 /// <summary>
@@ -12,10 +14,14 @@ public static class TopP
     /// <summary>How many of a row's <paramref name="available"/> classes count for selection at <paramref name="p"/>.</summary>
     public static int Counted(int p, int available) => Math.Min(p, available);
 
-    /// <summary>Checks that P fits in P' (the classes the scores keep), naming the settings as the caller calls them.</summary>
-    public static void Check(int p, int pPrime, string pName = "P", string pPrimeName = "P'")
+    /// <summary>
+    /// The one check that P fits in P' (<paramref name="pPrime"/>: the classes the scores keep per image, asked for or
+    /// stored). Every front end and reader of scores calls it, and reports the error in its own words.
+    /// </summary>
+    /// <exception cref="OptionException">P is more than P' (or out of its own range).</exception>
+    public static void Check(int p, int pPrime)
     {
-        if (p < 1) throw new ArgumentException($"{pName} must be at least 1");
-        if (p > pPrime) throw new ArgumentException($"{pName} ({p}) cannot exceed {pPrimeName} ({pPrime}), the classes the scores keep per image");
+        Knobs.P.Check(p);
+        if (p > pPrime) throw new OptionException(Knobs.P, p, $"must be at most {Knobs.TopP.Key} ({pPrime}), the classes the scores keep per image");
     }
 }

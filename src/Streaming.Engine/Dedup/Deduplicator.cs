@@ -47,6 +47,8 @@ public sealed record DuplicatePair(string Id, string AgainstId, string Against, 
 public sealed record DedupSummary
 {
     [JsonPropertyName("data")] public required string Data { get; init; }
+    /// <summary>The engine that wrote it (commit, dirty).</summary>
+    [JsonPropertyName("engine")] public EngineBuild Engine { get; init; } = BuildInfo.Current;
     [JsonPropertyName("images")] public long Images { get; init; }
     [JsonPropertyName("against")] public required IReadOnlyList<AgainstSet> Against { get; init; }
     [JsonPropertyName("kinds")] public required IReadOnlyDictionary<string, long> Kinds { get; init; }
@@ -107,101 +109,12 @@ public static class Deduplicator
         long hashed = u.Ids.Length + against.Sum(a => a.Ids.Length);
         log(string.Create(CultureInfo.InvariantCulture, $"hashed {hashed:N0} images in {hashClock.Elapsed.TotalSeconds:F1} s ({hashed / Math.Max(1e-9, hashClock.Elapsed.TotalSeconds):N0} images/s, {o.Threads} threads)"));
 
-        // 2. Exact matches, then the nearest dHash.
+        // 2. Exact matches, then the nearest dHash; 3. with a model, the nearest embedding.
         var searchClock = Stopwatch.StartNew();
-        var found = new DuplicatePair?[u.Ids.Length];
-        var byBytes = new Dictionary<UInt128, (int Set, int Index)>();
-        var byPixels = new Dictionary<UInt128, (int Set, int Index)>();
-        for (int s = 0; s < against.Count; s++)
-            for (int i = 0; i < against[s].Ids.Length; i++)
-            {
-                byBytes.TryAdd(against[s].Hashes[i].BytesSha, (s, i));
-                if (against[s].Decoded[i]) byPixels.TryAdd(against[s].Hashes[i].PixelsSha, (s, i));
-            }
-        for (int i = 0; i < u.Ids.Length; i++)
-        {
-            if (byBytes.TryGetValue(u.Hashes[i].BytesSha, out var m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_bytes", 0);
-            else if (u.Decoded[i] && byPixels.TryGetValue(u.Hashes[i].PixelsSha, out m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_pixels", 0);
-        }
-        var histogram = new long[ImageHash.Bits + 1];
-        var allHashes = against.SelectMany((a, s) => Enumerable.Range(0, a.Ids.Length).Where(i => a.Decoded[i]).Select(i => (a.Hashes[i].DHash, s, i))).ToArray();
-        var dhashes = allHashes.Select(h => h.DHash).ToArray();
-        var nearest = new (int Distance, int At)[u.Ids.Length];
-        Parallel.For(0, u.Ids.Length, new ParallelOptions { MaxDegreeOfParallelism = o.Threads, CancellationToken = cancellationToken }, i =>
-        {
-            if (!u.Decoded[i] || dhashes.Length == 0)
-            {
-                nearest[i] = (ImageHash.Bits + 1, -1);
-                return;
-            }
-            var h = u.Hashes[i].DHash;
-            int bestD = ImageHash.Bits + 1, bestAt = -1;
-            for (int j = 0; j < dhashes.Length; j++)
-            {
-                int d = ImageHash.Distance(h, dhashes[j]);
-                if (d < bestD)
-                {
-                    bestD = d;
-                    bestAt = j;
-                    if (d == 0) break;
-                }
-            }
-            nearest[i] = (bestD, bestAt);
-        });
-        for (int i = 0; i < u.Ids.Length; i++)
-        {
-            var (d, at) = nearest[i];
-            if (at < 0) continue;
-            histogram[d]++;
-            if (found[i] is null && d <= o.MaxHamming)
-            {
-                var (_, s, j) = allHashes[at];
-                found[i] = new DuplicatePair(u.Ids[i], against[s].Ids[j], names[s], "perceptual", d);
-            }
-        }
+        var found = ExactMatches(u, against, names);
+        var histogram = PerceptualMatches(u, against, names, found, o, cancellationToken);
         searchClock.Stop();
-
-        // 3. Embeddings: the model's penultimate features, nearest by cosine.
-        double? featureSeconds = null;
-        long[]? cosineHistogram = null;
-        if (o.Model is string model)
-        {
-            var featureClock = Stopwatch.StartNew();
-            var device = TorchDevice.Resolve(o.Device);
-            var (net, spec) = ModelFile.Load(model, null, device);
-            FeatureSet uf;
-            var af = new List<FeatureSet>();
-            using (net)
-            {
-                uf = await Features(o.Data).ConfigureAwait(false);
-                foreach (var a in o.Against) af.Add(await Features(a).ConfigureAwait(false));
-            }
-            featureClock.Stop();
-            featureSeconds = featureClock.Elapsed.TotalSeconds;
-            log(string.Create(CultureInfo.InvariantCulture, $"features of {uf.Count + af.Sum(f => f.Count):N0} images ({uf.Dim} values each, {spec.Arch}) in {featureSeconds:F1} s"));
-            searchClock.Start();
-            var reference = Concat(af);
-            var (best, cosine) = EmbeddingSearch.Nearest(uf, reference, device);
-            searchClock.Stop();
-            if (!uf.Ids.SequenceEqual(u.Ids)) throw new StreamingException($"{o.Data}: features and hashes read the images in other orders");
-            cosineHistogram = new long[51];
-            var owner = af.SelectMany((f, s) => Enumerable.Range(0, f.Count).Select(i => (s, i))).ToArray();
-            for (int i = 0; i < uf.Count; i++)
-            {
-                if (best[i] < 0) continue;
-                cosineHistogram[Math.Clamp((int)Math.Floor((cosine[i] - 0.95) / 0.001) + 1, 0, 50)]++;
-                if (found[i] is null && cosine[i] >= o.MinCosine)
-                {
-                    var (s, j) = owner[best[i]];
-                    found[i] = new DuplicatePair(u.Ids[i], af[s].Ids[j], names[s], "embedding", Math.Round(1 - cosine[i], 6));
-                }
-            }
-
-            async Task<FeatureSet> Features(string dataset) =>
-                await FeatureExtractor.ExtractAsync(net, spec, dataset, device, o.BatchSize, decodeWorkers: 1,
-                    progress is null ? null : new Progress<(long Done, long Total)>(p => progress.Report($"features of {Path.GetFileName(dataset)}: {p.Done:N0} of {p.Total:N0}")),
-                    cancellationToken).ConfigureAwait(false);
-        }
+        (double Seconds, long[] Histogram)? embedding = o.Model is null ? null : await EmbeddingMatchesAsync(o, u, names, found, searchClock, log, progress, cancellationToken).ConfigureAwait(false);
 
         var pairs = found.Where(p => p is not null).Select(p => p!).ToList();
         await WritePairsAsync(Path.Combine(o.Out, DuplicatesFile), pairs, cancellationToken).ConfigureAwait(false);
@@ -219,14 +132,116 @@ public static class Deduplicator
             Unreadable = u.Decoded.Count(d => !d) + against.Sum(a => a.Decoded.Count(d => !d)),
             HashSeconds = Math.Round(hashClock.Elapsed.TotalSeconds, 2),
             HashImagesPerSecond = Math.Round(hashed / Math.Max(1e-9, hashClock.Elapsed.TotalSeconds)),
-            FeaturesSeconds = featureSeconds is double f ? Math.Round(f, 2) : null,
+            FeaturesSeconds = embedding?.Seconds is double f ? Math.Round(f, 2) : null,
             SearchSeconds = Math.Round(searchClock.Elapsed.TotalSeconds, 2),
             Seconds = Math.Round(clock.Elapsed.TotalSeconds, 2),
             NearestHammingHistogram = histogram,
-            NearestCosineHistogram = cosineHistogram,
+            NearestCosineHistogram = embedding?.Histogram,
         };
         AtomicFile.WriteAllText(Path.Combine(o.Out, SummaryFile), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n");
         return (summary, pairs);
+    }
+
+    /// <summary>U's images whose bytes, or else decoded pixels, are those of an image of an against-set (the first such).</summary>
+    private static DuplicatePair?[] ExactMatches(Hashed u, List<Hashed> against, string[] names)
+    {
+        var found = new DuplicatePair?[u.Ids.Length];
+        var byBytes = new Dictionary<UInt128, (int Set, int Index)>();
+        var byPixels = new Dictionary<UInt128, (int Set, int Index)>();
+        for (int s = 0; s < against.Count; s++)
+            for (int i = 0; i < against[s].Ids.Length; i++)
+            {
+                byBytes.TryAdd(against[s].Hashes[i].BytesSha, (s, i));
+                if (against[s].Decoded[i]) byPixels.TryAdd(against[s].Hashes[i].PixelsSha, (s, i));
+            }
+        for (int i = 0; i < u.Ids.Length; i++)
+        {
+            if (byBytes.TryGetValue(u.Hashes[i].BytesSha, out var m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_bytes", 0);
+            else if (u.Decoded[i] && byPixels.TryGetValue(u.Hashes[i].PixelsSha, out m)) found[i] = new DuplicatePair(u.Ids[i], against[m.Set].Ids[m.Index], names[m.Set], "exact_pixels", 0);
+        }
+        return found;
+    }
+
+    /// <summary>
+    /// Each of U's images' nearest dHash among the against-sets (a brute-force scan, in parallel); those within
+    /// <see cref="DedupOptions.MaxHamming"/> not yet matched are perceptual duplicates. Returns the histogram of nearest distances.
+    /// </summary>
+    private static long[] PerceptualMatches(Hashed u, List<Hashed> against, string[] names, DuplicatePair?[] found, DedupOptions o, CancellationToken cancellationToken)
+    {
+        var histogram = new long[ImageHash.Bits + 1];
+        var allHashes = against.SelectMany((a, s) => Enumerable.Range(0, a.Ids.Length).Where(i => a.Decoded[i]).Select(i => (a.Hashes[i].DHash, s, i))).ToArray();
+        var dhashes = allHashes.Select(h => h.DHash).ToArray();
+        var nearest = new (int Distance, int At)[u.Ids.Length];
+        Parallel.For(0, u.Ids.Length, new ParallelOptions { MaxDegreeOfParallelism = o.Threads, CancellationToken = cancellationToken }, i =>
+            nearest[i] = u.Decoded[i] && dhashes.Length > 0 ? Nearest(u.Hashes[i].DHash, dhashes) : (ImageHash.Bits + 1, -1));
+        for (int i = 0; i < u.Ids.Length; i++)
+        {
+            var (d, at) = nearest[i];
+            if (at < 0) continue;
+            histogram[d]++;
+            if (found[i] is null && d <= o.MaxHamming)
+            {
+                var (_, s, j) = allHashes[at];
+                found[i] = new DuplicatePair(u.Ids[i], against[s].Ids[j], names[s], "perceptual", d);
+            }
+        }
+        return histogram;
+    }
+
+    private static (int Distance, int At) Nearest(in DHash256 h, DHash256[] hashes)
+    {
+        int bestD = ImageHash.Bits + 1, bestAt = -1;
+        for (int j = 0; j < hashes.Length; j++)
+        {
+            int d = ImageHash.Distance(h, hashes[j]);
+            if (d < bestD)
+            {
+                bestD = d;
+                bestAt = j;
+                if (d == 0) break;
+            }
+        }
+        return (bestD, bestAt);
+    }
+
+    /// <summary>The model's penultimate features of every image, nearest by cosine; those at or above <see cref="DedupOptions.MinCosine"/> not yet matched are embedding duplicates.</summary>
+    private static async Task<(double Seconds, long[] Histogram)> EmbeddingMatchesAsync(DedupOptions o, Hashed u, string[] names, DuplicatePair?[] found,
+        Stopwatch searchClock, Action<string> log, IProgress<string>? progress, CancellationToken cancellationToken)
+    {
+        var featureClock = Stopwatch.StartNew();
+        var device = TorchDevice.Resolve(o.Device);
+        var (net, spec) = ModelFile.Load(o.Model!, null, device);
+        FeatureSet uf;
+        var af = new List<FeatureSet>();
+        using (net)
+        {
+            uf = await Features(o.Data).ConfigureAwait(false);
+            foreach (var a in o.Against) af.Add(await Features(a).ConfigureAwait(false));
+        }
+        featureClock.Stop();
+        log(string.Create(CultureInfo.InvariantCulture, $"features of {uf.Count + af.Sum(f => f.Count):N0} images ({uf.Dim} values each, {spec.Arch}) in {featureClock.Elapsed.TotalSeconds:F1} s"));
+        searchClock.Start();
+        var (best, cosine) = EmbeddingSearch.Nearest(uf, Concat(af), device);
+        searchClock.Stop();
+        if (!uf.Ids.SequenceEqual(u.Ids)) throw new StreamingException($"{o.Data}: features and hashes read the images in other orders");
+        var histogram = new long[51];
+        var owner = af.SelectMany((f, s) => Enumerable.Range(0, f.Count).Select(i => (s, i))).ToArray();
+        for (int i = 0; i < uf.Count; i++)
+        {
+            if (best[i] < 0) continue;
+            histogram[Math.Clamp((int)Math.Floor((cosine[i] - 0.95) / 0.001) + 1, 0, 50)]++;
+            if (found[i] is null && cosine[i] >= o.MinCosine)
+            {
+                var (s, j) = owner[best[i]];
+                found[i] = new DuplicatePair(u.Ids[i], af[s].Ids[j], names[s], "embedding", Math.Round(1 - cosine[i], 6));
+            }
+        }
+        return (featureClock.Elapsed.TotalSeconds, histogram);
+
+        async Task<FeatureSet> Features(string dataset) =>
+            await FeatureExtractor.ExtractAsync(net, spec, dataset, device, o.BatchSize, decodeWorkers: 1,
+                progress is null ? null : new Progress<(long Done, long Total)>(p => progress.Report($"features of {Path.GetFileName(dataset)}: {p.Done:N0} of {p.Total:N0}")),
+                cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>

@@ -119,14 +119,19 @@ public sealed class PipelineManifest
             if (!values.ContainsKey(required)) throw new StreamingException($"{path}: missing key '{required}' ({Schema.Key(required).Help})");
         if ((int)values["data.labeled_per_class"] == 0 && !values.ContainsKey("data.unlabeled"))
             throw new StreamingException($"{parsed.Where("data.labeled_per_class")}: data.labeled_per_class 0 puts all of train in D, so U needs a separate collection: set data.unlabeled");
-        if ((int)values["scoring.p"] > (int)values["scoring.top_p"])
-            throw new StreamingException($"{parsed.Where("scoring.p")}: scoring.p ({values["scoring.p"]}) cannot exceed scoring.top_p ({values["scoring.top_p"]}), the classes the scores keep");
         // The thread count a run uses, not "all cores": run.json records it, and a replay elsewhere uses the same.
         if ((int)values[Knobs.Threads.Key] == 0) values[Knobs.Threads.Key] = Knobs.ResolveThreads(0);
         if ((string)values["weak.tags"] != "none" && !hasArch)
             throw new StreamingException($"{parsed.Where("weak.tags")}: weak.tags pre-trains the teacher on W's tags, so it needs 'teacher.arch', not an imported 'teacher.model'");
         if (hasArch) values.Remove("teacher.model");
         else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule" }) values.Remove(k);
-        return new PipelineManifest(path, values);
+        try
+        {
+            return new PipelineManifest(path, values); // binds the typed spec, whose scoring checks the rules between its knobs
+        }
+        catch (OptionException e)
+        {
+            throw new StreamingException(e.ForFile(parsed.Where(e.Spec.Key)));
+        }
     }
 }

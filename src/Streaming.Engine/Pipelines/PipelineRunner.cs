@@ -276,8 +276,7 @@ public sealed class PipelineRunner
             {
                 var r = await ScoreEngine.RunAsync(new ScoreOptions
                 {
-                    Teacher = teacherModel, Data = u, Out = dir, TopP = _m.Spec.TopP, BatchSize = _m.Spec.ScoringBatch, DecodeWorkers = _m.Spec.DecodeWorkers,
-                    Device = device, Threads = threads,
+                    Teacher = teacherModel, Data = u, Out = dir, Scoring = _m.Spec.Scoring with { K = null, Compute = _m.Spec.Scoring.Compute with { Threads = threads } },
                 }, Reporter<(long Scored, long Total, double Rate)>((running, p) => running(p.Total > 0 ? (double)p.Scored / p.Total : null, p.Rate,
                     EtaOf(p.Scored, p.Total, p.Rate), p.Scored, null)), _log, cancellationToken);
                 if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");

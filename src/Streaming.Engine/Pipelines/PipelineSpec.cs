@@ -1,5 +1,6 @@
 using Streaming.Core.Compute;
 using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using Streaming.Core.Selection;
 
 namespace Streaming.Engine.Pipelines;
@@ -40,6 +41,8 @@ public sealed record PipelineSpec
     /// <summary>The teacher's training (null for an imported teacher).</summary>
     public TrainingSection? Teacher { get; init; }
 
+    /// <summary>The scoring's knobs as one typed spec (the score stage scores with it, without K: selection is its own stage).</summary>
+    public required ScoringSpec Scoring { get; init; }
     public int TopP { get; init; }
     public int K { get; init; }
     public int P { get; init; }
@@ -92,6 +95,7 @@ public sealed record PipelineSpec
             DistractorCount = Get<int>("data.distractor_count"),
             DedupAgainstTest = Get<string>("data.dedup_against") == "test",
             DedupMaxHamming = Get<int>("data.dedup_max_hamming"),
+            Scoring = ScoringSpec.From(v) with { Seed = (ulong)Get<int>("seed") },
             TeacherArch = teacherArch,
             TeacherModel = Maybe<string>("teacher.model"),
             Teacher = teacherArch is null ? null : Training("teacher"),

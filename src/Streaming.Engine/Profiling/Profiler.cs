@@ -17,6 +17,8 @@ using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
 using TorchSharp;
 using Streaming.Core.Profiling;
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 
 using Streaming.Models;
 
@@ -37,12 +39,10 @@ public sealed record ProfileOptions
     public required string Data { get; init; }
     /// <summary>How long to run; the data is read round and round until then. Null: one pass over the data.</summary>
     public TimeSpan? Duration { get; init; } = TimeSpan.FromSeconds(20);
-    public int TopP { get; init; } = 10;
-    /// <summary>Inference batch (scoring) or training batch.</summary>
-    public int BatchSize { get; init; } = 256;
-    public int DecodeWorkers { get; init; } = 1;
-    public int? Threads { get; init; }
-    public string Device { get; init; } = "auto";
+    /// <summary>
+    /// The graph's knobs: every one for scoring; for training, its batch (the training batch), decode workers and compute.
+    /// </summary>
+    public ScoringSpec Scoring { get; init; } = new();
     public TimeSpan Interval { get; init; } = TimeSpan.FromMilliseconds(100);
     /// <summary>Sample the counters at all (off: the same run, unprofiled, to measure the profiler's own cost).</summary>
     public bool Sample { get; init; } = true;
@@ -50,8 +50,8 @@ public sealed record ProfileOptions
     /// <summary>The settings as a flat map, for the report.</summary>
     public IReadOnlyDictionary<string, object?> Describe() => new SortedDictionary<string, object?>(StringComparer.Ordinal)
     {
-        ["stage"] = Stage, ["teacher"] = Teacher, ["arch"] = Arch, ["data"] = Data, ["duration_s"] = Duration?.TotalSeconds, ["top_p"] = TopP, ["batch"] = BatchSize,
-        ["decode_workers"] = DecodeWorkers, ["threads"] = Threads ?? torch.get_num_threads(), ["device"] = Device,
+        ["stage"] = Stage, ["teacher"] = Teacher, ["arch"] = Arch, ["data"] = Data, ["duration_s"] = Duration?.TotalSeconds, ["top_p"] = Scoring.TopP,
+        ["batch"] = Scoring.Batch, ["decode_workers"] = Scoring.DecodeWorkers, ["threads"] = Scoring.Compute.ResolvedThreads, ["device"] = Scoring.Compute.Device,
         ["interval_ms"] = Interval.TotalMilliseconds, ["cores"] = Environment.ProcessorCount,
     };
 }
@@ -80,67 +80,67 @@ public static class Profiler
 
     public static Task<ProfileRun> RunAsync(ProfileOptions o, ITeacher? teacher = null, Action<string>? log = null, CancellationToken cancellationToken = default) => o.Stage switch
     {
-        ProfileOptions.Score => RunScoringAsync(o, teacher, log, cancellationToken),
+        ProfileOptions.Score => RunScoringAsync(o, teacher, cancellationToken),
         ProfileOptions.Train => RunTrainingAsync(o, cancellationToken),
         _ => throw new ArgumentException($"stage '{o.Stage}': the stages that can be profiled are {ProfileOptions.Score} and {ProfileOptions.Train}"),
     };
 
-    private static async Task<ProfileRun> RunScoringAsync(ProfileOptions o, ITeacher? teacher, Action<string>? log, CancellationToken cancellationToken)
+    private static async Task<ProfileRun> RunScoringAsync(ProfileOptions o, ITeacher? teacher, CancellationToken cancellationToken)
     {
-        log ??= _ => { };
         var dataset = DatasetManifest.Load(o.Data);
         if (dataset.Shards.Count == 0) throw new StreamingException($"{o.Data}: the dataset has no shards");
-        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
-        ITeacher? owned = null;
-        if (teacher is null)
-        {
-            if (o.Teacher is null) throw new ArgumentException("profiling the scoring needs a teacher");
-            teacher = owned = Teachers.Open(o.Teacher, TorchDevice.Resolve(o.Device), null, o.Threads);
-        }
-        string scratch = Path.Combine(Path.GetTempPath(), "streaming-profile-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(scratch);
+        if (o.Teacher is null && teacher is null) throw new ArgumentException("profiling the scoring needs a teacher");
+        using var scratch = new ScratchScores();
+        var setup = new ScoringSetupOptions { Teachers = teacher is null ? FileTeacherSource.Instance : new LentTeacherSource(teacher), NoSelection = true };
+        await using var session = await ScoringSession<int>.OpenAsync(o.Scoring, o.Teacher ?? "(stand-in)", scratch, setup, cancellationToken).ConfigureAwait(false);
+        using var sampler = o.Sample ? new GraphSampler(session.Stages, o.Interval) : null;
+        var clock = Stopwatch.StartNew();
+        using var timeUp = new CancellationTokenSource();
+        if (o.Duration is TimeSpan d) timeUp.CancelAfter(d);
+        await DriveAsync(session, o, dataset, timeUp.Token).ConfigureAwait(false);
+        var elapsed = clock.Elapsed;
+        long images = session.ImagesInferred; // every image through the model, the last shard's too (cut off, it is not written)
+        sampler?.Dispose();
+        var samples = sampler?.Samples ?? [];
+        var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
+        return new ProfileRun(o, samples, verdict, images, elapsed) { SamplerTime = sampler?.SelfTime ?? TimeSpan.Zero };
+    }
+
+    /// <summary>The data round and round until the time is up (once, without a duration); the last shard is cut off then.</summary>
+    private static async Task DriveAsync(ScoringSession<int> session, ProfileOptions o, DatasetManifest dataset, CancellationToken timeUp)
+    {
         try
         {
-            // The same sink as score's, into a scratch folder (four files round and round), with no heaps; the last shard,
-            // cut off when the time was up, fails as "stopped" and is not written.
-            int written = 0;
-            var sink = new ShardSink(_ => Path.Combine(scratch, $"score-{written++ % 4}.parquet"));
-            var graph = new ScoreGraph(teacher, Math.Min(o.TopP, teacher.Spec.NumClasses), o.BatchSize, o.DecodeWorkers, sink, cancellationToken);
-            using var sampler = o.Sample ? new GraphSampler(graph.Stages, o.Interval) : null;
-            var clock = Stopwatch.StartNew();
-            using var timeUp = new CancellationTokenSource();
-            if (o.Duration is TimeSpan d) timeUp.CancelAfter(d);
-            try
+            bool first = true;
+            while (first || (o.Duration is not null && !timeUp.IsCancellationRequested))
             {
-                bool first = true;
-                while (first || (o.Duration is not null && !timeUp.IsCancellationRequested))
-                {
-                    first = false;
-                    foreach (var shard in dataset.Shards)
-                    {
-                        if (timeUp.IsCancellationRequested) break;
-                        await graph.SendShardAsync(Path.Combine(o.Data, shard.File), shard.File, stopReading: timeUp.Token).ConfigureAwait(false);
-                    }
-                }
-                graph.Complete();
+                first = false;
+                for (int i = 0; i < dataset.Shards.Count && !timeUp.IsCancellationRequested; i++)
+                    await session.SendAsync(Path.Combine(o.Data, dataset.Shards[i].File), dataset.Shards[i].File, i, stopReading: timeUp).ConfigureAwait(false);
             }
-            catch (Exception e)
-            {
-                graph.Fault(e);
-            }
-            await graph.WaitAsync().ConfigureAwait(false);
-            var elapsed = clock.Elapsed;
-            long images = graph.Infer.Stats.Snapshot().ItemsOut; // every image through the model, the last shard's too (cut off, it is not written)
-            sampler?.Dispose();
-            var samples = sampler?.Samples ?? [];
-            var verdict = samples.Count >= 2 ? ProfileAnalysis.Analyse(samples) : null;
-            return new ProfileRun(o, samples, verdict, images, elapsed) { SamplerTime = sampler?.SelfTime ?? TimeSpan.Zero };
         }
-        finally
+        catch (Exception e)
         {
-            owned?.Dispose();
-            Directory.Delete(scratch, true);
+            await session.FaultAsync(e).ConfigureAwait(false);
+            return;
         }
+        await session.DrainAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The profile's host: score shards into a scratch folder (four files round and round), so that the write stage does
+    /// its real work; deleted at the end. The last shard, cut off when the time is up, fails as "stopped" and is not written.
+    /// </summary>
+    private sealed class ScratchScores : IScoringHost<int>, IDisposable
+    {
+        private readonly string _folder = Path.Combine(Path.GetTempPath(), "streaming-profile-" + Guid.NewGuid().ToString("N")[..12]);
+        private int _written;
+
+        public ScratchScores() => Directory.CreateDirectory(_folder);
+
+        public string ScoreFile(ShardJob shard, int tag) => Path.Combine(_folder, $"score-{_written++ % 4}.parquet");
+
+        public void Dispose() => Directory.Delete(_folder, true);
     }
 
     /// <summary>
@@ -153,8 +153,9 @@ public static class Profiler
         if (o.Arch is null) throw new ArgumentException("profiling the training needs an architecture (--arch)");
         var manifest = DatasetManifest.Load(o.Data);
         if (manifest.Labeled == 0) throw new StreamingException($"{o.Data}: has no labeled images to train on");
-        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var device = TorchDevice.Resolve(o.Device);
+        Streaming.Models.Compute.Kernels.PinIsa(o.Scoring.Compute.Isa, "compute.isa");
+        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Scoring.Compute.Threads, o.Scoring.Compute.ChannelsLast, cancellationToken).ConfigureAwait(false);
+        var device = TorchDevice.Resolve(o.Scoring.Compute.Device);
         var first = await manifest.FirstImageAsync(o.Data, labeledOnly: true, cancellationToken).ConfigureAwait(false);
         int size = Trainer.DefaultImageSize(o.Arch, first.Width, first.Height);
         var (mean, std) = await Trainer.MeanStdAsync(o.Data, manifest, first.Channels, size, cancellationToken).ConfigureAwait(false);
@@ -168,8 +169,8 @@ public static class Profiler
         {
             Preprocess = spec.Preprocess(),
             Augment = AugmentationOptions.Default(size),
-            BatchSize = o.BatchSize,
-            Workers = o.DecodeWorkers,
+            BatchSize = o.Scoring.Batch,
+            Workers = o.Scoring.DecodeWorkers,
         });
         var train = new StageStats("train") { QueueDepth = () => loader.ReadyBatches };
         using var sampler = o.Sample ? new GraphSampler([.. loader.Stages, train], o.Interval) : null;
@@ -200,9 +201,9 @@ public static class Profiler
     /// <summary>A copy of the options with one knob set.</summary>
     public static ProfileOptions With(ProfileOptions o, string knob, int value) => knob switch
     {
-        "batch" => o with { BatchSize = value },
-        "decode-workers" => o with { DecodeWorkers = value },
-        "threads" => o with { Threads = value },
+        "batch" => o with { Scoring = o.Scoring with { Batch = value } },
+        "decode-workers" => o with { Scoring = o.Scoring with { DecodeWorkers = value } },
+        "threads" => o with { Scoring = o.Scoring with { Compute = o.Scoring.Compute with { Threads = value } } },
         _ => throw new ArgumentException($"--sweep {knob}: the knobs are {string.Join(", ", Knobs)}"),
     };
 
@@ -246,9 +247,7 @@ public static class Profiler
                 Stage = ProfileOptions.Train,
                 Arch = spec.StudentArch,
                 Data = dhat,
-                BatchSize = spec.Student.Batch,
-                Threads = spec.Threads,
-                Device = spec.Device,
+                Scoring = new ScoringSpec { Batch = spec.Student.Batch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
             };
         }
         string teacher = Path.Combine(run.StageFolder(runFolder, "teacher"), spec.TeacherModel is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
@@ -257,10 +256,7 @@ public static class Profiler
         {
             Teacher = teacher,
             Data = Path.Combine(run.StageFolder(runFolder, "split"), "u"),
-            TopP = spec.TopP,
-            BatchSize = spec.ScoringBatch,
-            Threads = spec.Threads,
-            Device = spec.Device,
+            Scoring = new ScoringSpec { TopP = spec.TopP, Batch = spec.ScoringBatch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
         };
     }
 }

@@ -1,26 +1,16 @@
 using System.Diagnostics;
-using System.Globalization;
 using System.Text.Json;
-using Streaming.Core;
+using Streaming.Core.Dataflow;
 using Streaming.Core.Datasets;
-using Streaming.Core.Options;
-using Streaming.Core.Selection;
-using Streaming.Engine.Scoring.Stages;
-using TorchSharp;
-using static TorchSharp.torch;
 using Streaming.Models.Teachers;
-
-using Streaming.Models;
 
 namespace Streaming.Engine.Scoring;
 
 /// <summary>
-/// Step 2 of the method as a bounded dataflow graph:
-/// shard reader -> decode + preprocess (parallel, order kept) -> batch -> teacher inference (softmax and
-/// top-P' where the model runs; only P' pairs a row leave it) -> score writer (one Parquet score shard per
-/// input shard, written atomically) -> per-class heaps (with -k). Every block is bounded. The unit of work
-/// and of resume is the shard: a rerun into the same folder skips shards whose score shard exists, and the
-/// selection, a pure function of the scores, comes out the same.
+/// <c>score</c>: step 2 of the method on one machine, a <see cref="ScoringSession{TTag}"/> whose host writes local files
+/// (<see cref="LocalScoreHost"/>). One score shard per input shard, written atomically; with K, D-hat in the same pass.
+/// The unit of work and of resume is the shard: a rerun into the same folder skips shards whose score shard exists, and
+/// the selection, a pure function of the scores, comes out the same.
 /// </summary>
 public static class ScoreEngine
 {
@@ -32,131 +22,92 @@ public static class ScoreEngine
         Action<string>? log = null, CancellationToken cancellationToken = default, ITeacher? teacherOverride = null)
     {
         log ??= _ => { };
-        if (o.K is not null && o.P > o.TopP) throw new OptionException(Knobs.P, o.P, $"must be at most {Knobs.TopP.Key} ({o.TopP}), the classes the scores keep per image");
-        using var compute = await Streaming.Models.Compute.Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         var clock = Stopwatch.StartNew();
         var dataset = DatasetManifest.Load(o.Data);
-        var device = TorchDevice.Resolve(o.Device);
-        string teacherPath = Teachers.Resolve(o.Teacher);
-        using var opened = teacherOverride is null ? Teachers.Open(teacherPath, device, o.TeacherSpec, o.Threads) : null;
-        var teacher = teacherOverride ?? opened!;
-        var spec = teacher.Spec;
-        if (dataset.Classes.Count > 0 && dataset.Classes.Count != spec.NumClasses)
-            log($"note: the data names {dataset.Classes.Count} classes, the teacher predicts {spec.NumClasses}; scores use the teacher's");
-        int topP = Math.Min(o.TopP, spec.NumClasses);
-
-        string scoresDir = Path.Combine(o.Out, ScoringManifest.ScoresFolder);
-        Directory.CreateDirectory(scoresDir);
-        // Leftovers of a run that was killed while writing (their names are unique to their writer, so a rerun would
-        // not write over them): this run owns the folder.
-        foreach (var partial in Directory.EnumerateFiles(scoresDir, "*" + AtomicFile.TempSuffix)) AtomicFile.TryDelete(partial);
-        var inputs = dataset.Shards.Select(s => s.File).ToList();
-        var order = o.ShardOrder ?? Enumerable.Range(0, inputs.Count).ToList();
-        var pending = order.Where(i => !File.Exists(Path.Combine(scoresDir, ScoringManifest.ScoreFileName(inputs[i])))).ToList();
-        int skipped = order.Count - pending.Count;
-        if (skipped > 0) log($"resuming: {skipped} of {order.Count} shards already scored");
-        long total = pending.Sum(i => dataset.Shards[i].Rows);
-
-        var selector = o.K is int k ? new Selector(spec.NumClasses, k, o.P, o.Balance, o.Seed) : null;
-        var written = new Dictionary<string, (long Rows, string Sha256)>(StringComparer.Ordinal); // by this run, hashed as written
-        var failed = new List<FailedShard>();
-        long scored = 0, quarantined = 0;
-        var sink = new ShardSink(job => Path.Combine(scoresDir, ScoringManifest.ScoreFileName(job.Input)), selector,
-            committed: c =>
-            {
-                written[c.Shard.Input] = (c.Rows, c.Sha256);
-                scored += c.Rows;
-                quarantined += c.Quarantined;
-                return ValueTask.CompletedTask;
-            },
-            failed: (job, error) =>
-            {
-                failed.Add(new FailedShard(job.Input, error));
-                log($"shard {job.Input} failed: {error}");
-                return ValueTask.CompletedTask;
-            });
-        var graph = new ScoreGraph(teacher, topP, o.BatchSize, o.DecodeWorkers, sink, cancellationToken);
-        var stages = graph.Stages;
-
-        await using var stageLog = new StreamWriter(Path.Combine(o.Out, StagesFile), append: false) { AutoFlush = true };
-        using var timer = new Timer(_ =>
+        var host = new LocalScoreHost(o.Out, dataset, log);
+        var setup = new ScoringSetupOptions
         {
-            var snapshot = stages.Select(s => s.Snapshot()).ToList();
-            lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = snapshot }));
-            long through = graph.Infer.Stats.Snapshot().ItemsOut;
-            progress?.Report((through, total, through / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
-        }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
+            TeacherSpec = o.TeacherSpec,
+            Teachers = teacherOverride is null ? FileTeacherSource.Instance : new LentTeacherSource(teacherOverride),
+        };
+        await using var session = await ScoringSession<int>.OpenAsync(o.Scoring, o.Teacher, host, setup, cancellationToken).ConfigureAwait(false);
+        if (dataset.Classes.Count > 0 && dataset.Classes.Count != session.Setup.Classes.Count)
+            log($"note: the data names {dataset.Classes.Count} classes, the teacher predicts {session.Setup.Classes.Count}; scores use the teacher's");
 
-        // The driver: shards in order; a shard that fails reaches the sink with its error.
+        var pending = host.Pending(o.ShardOrder);
+        int skipped = (o.ShardOrder?.Count ?? dataset.Shards.Count) - pending.Count;
+        if (skipped > 0) log($"resuming: {skipped} of {skipped + pending.Count} shards already scored");
+        long total = pending.Sum(i => dataset.Shards[i].Rows);
+        IReadOnlyList<StageSnapshot> final;
+        await using (var stages = new StageLog(Path.Combine(o.Out, StagesFile), session, clock, total, progress))
+        {
+            await DriveAsync(session, o.Data, dataset, pending).ConfigureAwait(false);
+            final = stages.Final();
+        }
+        string bottleneck = final.OrderByDescending(s => s.Utilization).First().Stage;
+        var shards = await host.ShardsAsync(session.Selector, cancellationToken).ConfigureAwait(false);
+        var selection = await session.CloseAsync(o.Out, o.Data, shards, host.Failed, cancellationToken).ConfigureAwait(false);
+        return new ScoreResult(host.Scored, host.Quarantined, pending.Count - host.Failed.Count, skipped, host.Failed.Select(f => f.Input).ToList(),
+            clock.Elapsed, final, bottleneck, selection);
+    }
+
+    /// <summary>The driver: shards in order; a shard that fails reaches the host with its error.</summary>
+    private static async Task DriveAsync(ScoringSession<int> session, string data, DatasetManifest dataset, List<int> pending)
+    {
         try
         {
             foreach (int shard in pending)
-                await graph.SendShardAsync(Path.Combine(o.Data, inputs[shard]), inputs[shard]).ConfigureAwait(false);
-            graph.Complete();
+                await session.SendAsync(Path.Combine(data, dataset.Shards[shard].File), dataset.Shards[shard].File, shard).ConfigureAwait(false);
         }
         catch (Exception e)
         {
-            graph.Fault(e);
+            await session.FaultAsync(e).ConfigureAwait(false);
+            return;
         }
-        await graph.WaitAsync().ConfigureAwait(false);
-        timer.Change(Timeout.Infinite, Timeout.Infinite);
-        var final = stages.Select(s => s.Snapshot()).ToList();
-        lock (stageLog) stageLog.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(clock.Elapsed.TotalSeconds, 2), stages = final }));
-        string bottleneck = final.OrderByDescending(s => s.Utilization).First().Stage;
+        await session.DrainAsync().ConfigureAwait(false);
+    }
 
-        // The manifest lists every score shard present, in input order. Shards written by an earlier run are
-        // read once here: counted, and folded into the heaps (selection does not depend on the order of rows).
-        var entries = new List<ScoredShard>();
-        foreach (var input in inputs)
-        {
-            string file = Path.Combine(scoresDir, ScoringManifest.ScoreFileName(input));
-            if (!File.Exists(file)) continue;
-            // A shard written by this run was counted and hashed as it was written; one from an earlier run is read again.
-            if (!written.TryGetValue(input, out var w))
-            {
-                long rows = 0;
-                await foreach (var group in ScoreShards.ReadBatchesAsync(file, cancellationToken).ConfigureAwait(false))
-                {
-                    selector?.Offer(group);
-                    rows += group.Count;
-                }
-                w = (rows, Hashing.Sha256File(file));
-            }
-            string q = file + ".quarantine.jsonl";
-            var (n, sha256) = w;
-            entries.Add(new ScoredShard(input, Path.GetRelativePath(o.Out, file), n, File.Exists(q) ? File.ReadLines(q).LongCount() : 0, sha256));
-        }
-        var manifest = new ScoringManifest
-        {
-            Teacher = Path.GetFullPath(teacherPath),
-            TeacherSha256 = Hashing.Sha256File(teacherPath),
-            Dataset = Path.GetFullPath(o.Data),
-            DatasetManifestSha256 = Hashing.Sha256File(Path.Combine(o.Data, DatasetManifest.FileName)),
-            TopP = topP,
-            Batch = o.BatchSize,
-            Classes = spec.Classes,
-            Shards = entries,
-            FailedShards = failed,
-            Compute = Streaming.Models.Compute.Kernels.Current(o.Threads),
-        };
-        await manifest.SaveAsync(o.Out, cancellationToken).ConfigureAwait(false);
-        await AtomicFile.WriteAsync(Path.Combine(o.Out, DatasetWriter.QuarantineFileName), async stream =>
-        {
-            await using var text = new StreamWriter(stream, new System.Text.UTF8Encoding(false), 1 << 16, leaveOpen: true);
-            foreach (var line in entries.Select(e => Path.Combine(o.Out, e.File) + ".quarantine.jsonl").Where(File.Exists).SelectMany(File.ReadLines))
-                await text.WriteLineAsync(line).ConfigureAwait(false);
-        }, cancellationToken).ConfigureAwait(false);
+    /// <summary>The stages' counters once a second into <c>stages.jsonl</c> (and the progress), and once more at the end.</summary>
+    private sealed class StageLog : IAsyncDisposable
+    {
+        private readonly StreamWriter _file;
+        private readonly ScoringSession<int> _session;
+        private readonly Stopwatch _clock;
+        private readonly Timer _timer;
 
-        SelectionManifest? selection = null;
-        if (selector is not null)
+        public StageLog(string path, ScoringSession<int> session, Stopwatch clock, long total, IProgress<(long Scored, long Total, double Rate)>? progress)
         {
-            selection = await SelectionWriter.WriteAsync(Path.Combine(o.Out, "selection"), selector, new SelectionManifest
+            _file = new StreamWriter(path, append: false) { AutoFlush = true };
+            _session = session;
+            _clock = clock;
+            _timer = new Timer(_ =>
             {
-                Classes = spec.Classes,
-                Dataset = Path.GetFullPath(o.Data),
-                ScoreShards = entries.Select(e => new ScoreShardEntry(e.File, e.Rows, e.Sha256)).ToList(),
-            }, cancellationToken).ConfigureAwait(false);
+                Write(Snapshot());
+                long through = session.ImagesInferred;
+                progress?.Report((through, total, through / Math.Max(1e-9, clock.Elapsed.TotalSeconds)));
+            }, null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         }
-        return new ScoreResult(scored, quarantined, pending.Count - failed.Count, skipped, failed.Select(f => f.Input).ToList(), clock.Elapsed, final, bottleneck, selection);
+
+        private List<StageSnapshot> Snapshot() => _session.Stages.Select(s => s.Snapshot()).ToList();
+
+        private void Write(List<StageSnapshot> snapshot)
+        {
+            lock (_file) _file.WriteLine(JsonSerializer.Serialize(new { t = Math.Round(_clock.Elapsed.TotalSeconds, 2), stages = snapshot }));
+        }
+
+        /// <summary>Stops the timer and writes the last line.</summary>
+        public List<StageSnapshot> Final()
+        {
+            _timer.Change(Timeout.Infinite, Timeout.Infinite);
+            var snapshot = Snapshot();
+            Write(snapshot);
+            return snapshot;
+        }
+
+        public async ValueTask DisposeAsync()
+        {
+            await _timer.DisposeAsync().ConfigureAwait(false);
+            await _file.DisposeAsync().ConfigureAwait(false);
+        }
     }
 }

@@ -13,7 +13,10 @@ public sealed record TrainOptions
     public long? Images { get; init; }
     public double? Epochs { get; init; }
 
-    public int BatchSize { get; init; } = 128;
+    public int BatchSize { get; init; } = DefaultBatch;
+
+    /// <summary>The training batch when none is given.</summary>
+    public const int DefaultBatch = 128;
     /// <summary>The rate at batch 256; the peak rate is BaseLr x BatchSize / 256 (linear scaling). Null: the recipe's (<see cref="TrainRecipe"/>).</summary>
     public double? BaseLr { get; init; }
     /// <summary>Null: the recipe's (<see cref="TrainRecipe"/>): cosine, or the fine-tuning schedule when starting from --init.</summary>
