@@ -40,22 +40,36 @@ internal static class CliProcess
     /// <summary>As <see cref="RunAsync(IReadOnlyDictionary{string, string}?, string[])"/>, run under another program (<paramref name="wrapper"/>).</summary>
     public static async Task<(int Code, string Output)> RunUnderAsync(string[] wrapper, IReadOnlyDictionary<string, string>? environment, string[] args)
     {
-        using var process = Launch(args, environment, wrapper);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout + await stderr);
+        var (code, stdout, stderr) = await RunToEndAsync(Launch(args, environment, wrapper), args);
+        return (code, stdout + stderr);
+    }
+
+    /// <summary>A command that runs longer than this is killed (with its children) and the test fails: a hang never stalls the suite.</summary>
+    public static readonly TimeSpan Limit = TimeSpan.FromMinutes(8);
+
+    private static async Task<(int Code, string Stdout, string Stderr)> RunToEndAsync(Process process, string[] args)
+    {
+        using (process)
+        {
+            var stdout = process.StandardOutput.ReadToEndAsync();
+            var stderr = process.StandardError.ReadToEndAsync();
+            using var limit = new CancellationTokenSource(Limit);
+            try
+            {
+                await process.WaitForExitAsync(limit.Token);
+            }
+            catch (OperationCanceledException)
+            {
+                process.Kill(entireProcessTree: true);
+                await process.WaitForExitAsync();
+                throw new TimeoutException($"streaming {string.Join(' ', args)} did not end within {Limit.TotalMinutes} minutes; killed. Its output:\n{await stdout}{await stderr}");
+            }
+            return (process.ExitCode, await stdout, await stderr);
+        }
     }
 
     /// <summary>Runs the command to its end; returns its exit code, its stdout and its stderr apart (for --json).</summary>
-    public static async Task<(int Code, string Stdout, string Stderr)> RunSplitAsync(params string[] args)
-    {
-        using var process = Launch(args);
-        var stdout = process.StandardOutput.ReadToEndAsync();
-        var stderr = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        return (process.ExitCode, await stdout, await stderr);
-    }
+    public static Task<(int Code, string Stdout, string Stderr)> RunSplitAsync(params string[] args) => RunToEndAsync(Launch(args), args);
 
     private static Process Launch(string[] args, IReadOnlyDictionary<string, string>? environment = null, string[]? wrapper = null)
     {
