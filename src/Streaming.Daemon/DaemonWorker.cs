@@ -230,6 +230,20 @@ public sealed class DaemonWorker : BackgroundService
 
 internal static partial class Posix
 {
+    [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "rename", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8, SetLastError = true)]
+    private static partial int RenameNative(string from, string to);
+
+    /// <summary>errno EXDEV: a rename across file systems.</summary>
+    internal const int CrossDevice = 18;
+
+    /// <summary>rename(2): the entry itself moves (a symbolic link as the link); an error is an <see cref="IOException"/> naming both paths.</summary>
+    internal static void Rename(string from, string to)
+    {
+        if (RenameNative(from, to) == 0) return;
+        int errno = System.Runtime.InteropServices.Marshal.GetLastPInvokeError();
+        throw new IOException($"cannot move {from} to {to}: {System.Runtime.InteropServices.Marshal.GetPInvokeErrorMessage(errno)}", errno);
+    }
+
     [System.Runtime.InteropServices.LibraryImport("libc", EntryPoint = "malloc_trim")]
     private static partial int MallocTrim(nuint pad);
 

@@ -333,17 +333,35 @@ internal sealed class DropIntake(DaemonConfig config, DaemonPaths paths, DaemonS
     /// <summary>A drop quarantined in place (it could not be moved): never taken again by this process.</summary>
     public bool Stuck(Drop drop) => _stuck.ContainsKey(drop.Name);
 
-    /// <summary>Moves a drop (a link is moved as the link itself).</summary>
+    /// <summary>
+    /// Moves a drop with rename(2), which renames the entry itself: a link (to a file or a folder, dangling or not) is
+    /// moved as the link, never followed. (File.Move follows a link to a folder, finds no file and fails.)
+    /// Across file systems (the state folder on another disk), a link is made again there and the original removed, and a
+    /// file is copied; a folder cannot be moved across (as before) and stays, quarantined in place.
+    /// </summary>
     private static void Move(string from, string to)
     {
-        if (Directory.Exists(from) && new DirectoryInfo(from).LinkTarget is null) Directory.Move(from, to);
-        else File.Move(from, to);
+        try
+        {
+            Posix.Rename(from, to);
+        }
+        catch (IOException e) when (e.HResult == Posix.CrossDevice)
+        {
+            if (new FileInfo(from).LinkTarget is string target)
+            {
+                File.CreateSymbolicLink(to, target);
+                File.Delete(from); // the link, not its target
+            }
+            else if (File.Exists(from)) File.Move(from, to);
+            else throw;
+        }
     }
 
+    /// <summary>A name not taken in the destination (by a file, a folder, a link of any kind, or a reason file).</summary>
     private static string Unique(string path)
     {
         string candidate = path;
-        for (int i = 1; File.Exists(candidate) || Directory.Exists(candidate) || File.Exists(candidate + ".reason.txt"); i++)
+        for (int i = 1; Present(candidate) || File.Exists(candidate + ".reason.txt"); i++)
             candidate = $"{path}.{i}";
         return candidate;
     }

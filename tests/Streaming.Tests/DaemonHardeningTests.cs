@@ -441,3 +441,47 @@ public partial class DaemonTests
         }
     }
 }
+
+public partial class DaemonTests
+{
+    [Fact]
+    public async Task LinkDrops_ToAFolderOrAFile_InsideOrOutside_LeaveTheInboxAsLinks_AndAreNeverQuarantinedTwice()
+    {
+        string inbox = _tmp.Sub("inbox-links"), state = _tmp.Sub("state-links"), outside = _tmp.Sub("outside-folder");
+        Directory.CreateDirectory(inbox);
+        Directory.CreateDirectory(Path.Combine(outside, "etc"));
+        File.WriteAllText(Path.Combine(outside, "etc", "passwd"), "root:x:0:0\n");
+        // A link to a folder outside the inbox (as a link to /etc would be), one to a folder inside it, and a dangling one.
+        Directory.CreateSymbolicLink(Path.Combine(inbox, "escape"), outside);
+        Directory.CreateDirectory(Path.Combine(inbox, ".hidden-staging"));
+        Directory.CreateSymbolicLink(Path.Combine(inbox, "inside"), Path.Combine(inbox, ".hidden-staging"));
+        File.CreateSymbolicLink(Path.Combine(inbox, "dangling.parquet"), _tmp.Sub("no-such-file.parquet"));
+        string Reason(string name) => Path.Combine(state, "quarantine", name + ".reason.txt");
+        for (int run = 0; run < 2; run++)
+        {
+            using var daemon = StartDaemon(Teacher, inbox, state);
+            try
+            {
+                await AddressOf(daemon, state);
+                if (run == 0)
+                    await WaitFor(() => File.Exists(Reason("escape")) && File.Exists(Reason("inside")) && File.Exists(Reason("dangling.parquet")), "three links quarantined", state);
+                else
+                    await Task.Delay(TimeSpan.FromSeconds(4)); // a few listings of the inbox after the restart
+                Assert.Equal([".hidden-staging"], Directory.EnumerateFileSystemEntries(inbox).Select(Path.GetFileName).ToArray());
+                foreach (var name in new[] { "escape", "inside", "dangling.parquet" })
+                {
+                    Assert.NotNull(new FileInfo(Path.Combine(state, "quarantine", name)).LinkTarget); // moved as the link itself
+                    Assert.False(File.Exists(Reason(name) + ".1") || File.Exists(Path.Combine(state, "quarantine", name + ".1.reason.txt")), $"{name} quarantined twice");
+                }
+                Assert.Contains("symbolic link", File.ReadAllText(Reason("escape")));
+                Assert.True(File.Exists(Path.Combine(outside, "etc", "passwd")), "the link's target is left alone");
+                Assert.Equal(0, await Sigterm(daemon));
+            }
+            finally
+            {
+                if (!daemon.HasExited) daemon.Kill();
+            }
+        }
+        Assert.Equal(3, DaemonState.Load(state)!.QuarantinedDrops.Count);
+    }
+}
