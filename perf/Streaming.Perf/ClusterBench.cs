@@ -6,6 +6,7 @@ using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Streaming.Cluster;
+using Streaming.Cluster.Client;
 using Streaming.Core.Selection;
 
 namespace Streaming.Perf;
@@ -43,7 +44,7 @@ internal static class ClusterBench
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(8)); // the silos start and join
-            using var host = ClusterNode.BuildClient(connection, gateways[0]);
+            using var host = ClusterClient.Build(connection, gateways[0]);
             await host.StartAsync();
             var grains = host.Services.GetRequiredService<IClusterClient>();
             var spec = JobSpec.For(new ScoringSpec { TopP = 5, Compute = new ComputeSpec { Threads = 1 } }, "native", "/nonexistent/teacher", "t", "/nonexistent/data", "d",
@@ -91,7 +92,7 @@ internal static class ClusterBench
         int lease = int.Parse(args[4], Inv);
         // The grains' silo only hosts; the others are clients of it (silo port 0) that lease and commit.
         using var host = silo == 0
-            ? ClusterNode.BuildClient(connection, gateway, l => l.SetMinimumLevel(LogLevel.Warning))
+            ? ClusterClient.Build(connection, gateway, l => l.SetMinimumLevel(LogLevel.Warning))
             : ClusterNode.BuildSilo(connection, new SiloEndpoints(silo, gateway), worker: null, logging: l => l.SetMinimumLevel(LogLevel.Warning));
         await host.StartAsync();
         if (lease == 0)

@@ -1,4 +1,5 @@
 using Streaming.Core.Selection;
+using Streaming.Cluster.Client;
 
 namespace Streaming.Cluster;
 
@@ -65,29 +66,5 @@ public sealed class ClassMergeGrain : Grain, IClassMergeGrain
         if (_heaps.Length == 0 || c < _first || c >= _first + _heaps.Length) return Task.FromResult(new ClassKept(c, [], [], [], merged));
         var ranked = _heaps[c - _first].Ranked();
         return Task.FromResult(new ClassKept(c, ranked.Select(r => r.Id).ToArray(), ranked.Select(r => r.Score).ToArray(), ranked.Select(r => r.Prob).ToArray(), merged));
-    }
-}
-
-/// <summary>
-/// A partial selector on disk: a folder (<c>partials/NAME/</c>) holding one heaps checkpoint a bucket of
-/// <see cref="ClassesPerBucket"/> classes, so that each merge grain reads only its bucket.
-/// </summary>
-public static class PartialFiles
-{
-    /// <summary>Classes a merge grain takes (a bucket); at C = 1,000, 16 grains.</summary>
-    public const int ClassesPerBucket = 64;
-
-    public static string Bucket(string outFolder, string partial, int firstClass) =>
-        Path.Combine(outFolder, partial, $"bucket-{firstClass / ClassesPerBucket:D5}.arrow");
-
-    /// <summary>Writes a selector as a partial (its buckets in a temporary folder, renamed into place once all are durable).</summary>
-    public static async Task WriteAsync(string outFolder, string partial, Selector selector, CancellationToken cancellationToken = default)
-    {
-        string folder = Path.Combine(outFolder, partial), temp = folder + Streaming.Core.AtomicFile.TempSuffix;
-        if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
-        Directory.CreateDirectory(temp);
-        for (int first = 0; first < selector.Classes; first += ClassesPerBucket)
-            await HeapCheckpoint.WriteClassesAsync(Bucket(outFolder, partial + Streaming.Core.AtomicFile.TempSuffix, first), selector, first, ClassesPerBucket, cancellationToken).ConfigureAwait(false);
-        Streaming.Core.AtomicFile.CommitDirectory(temp, folder);
     }
 }

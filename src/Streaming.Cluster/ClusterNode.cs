@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Console;
 using Orleans.Configuration;
 using Streaming.Engine.Scoring;
+using Streaming.Cluster.Client;
 
 namespace Streaming.Cluster;
 
@@ -15,7 +16,7 @@ public static class ClusterNode
         Action<ILoggingBuilder>? logging = null, TimeSpan? shutdownTimeout = null)
     {
         var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory, DisableDefaults = true });
-        ConfigureLogging(builder.Logging, logging);
+        ClusterClient.ConfigureLogging(builder.Logging, logging);
         builder.Services.Configure<HostOptions>(o =>
         {
             o.ShutdownTimeout = shutdownTimeout ?? TimeSpan.FromSeconds(60);
@@ -42,29 +43,4 @@ public static class ClusterNode
         services.AddHostedService(sp => sp.GetRequiredService<ScoringWorker>());
     }
 
-    /// <summary>A client of the cluster (it hosts no grains).</summary>
-    public static IHost BuildClient(ClusterConnection connection, int gatewayPort = 30000, Action<ILoggingBuilder>? logging = null)
-    {
-        var builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = [], ContentRootPath = AppContext.BaseDirectory, DisableDefaults = true });
-        ConfigureLogging(builder.Logging, logging);
-        builder.UseOrleansClient(client => ClusterHosting.ConfigureClient(client, connection, gatewayPort));
-        return builder.Build();
-    }
-
-    private static void ConfigureLogging(ILoggingBuilder logging, Action<ILoggingBuilder>? more)
-    {
-        logging.ClearProviders();
-        logging.AddSimpleConsole(o =>
-        {
-            o.SingleLine = true;
-            o.TimestampFormat = "yyyy-MM-dd HH:mm:ss ";
-            o.UseUtcTimestamp = true;
-            o.ColorBehavior = LoggerColorBehavior.Disabled;
-        });
-        // Logs go to stderr: stdout is for results (and --json).
-        logging.Services.Configure<ConsoleLoggerOptions>(o => o.LogToStandardErrorThreshold = LogLevel.Trace);
-        logging.SetMinimumLevel(LogLevel.Information);
-        ClusterHosting.QuietLogs(logging);
-        more?.Invoke(logging);
-    }
 }

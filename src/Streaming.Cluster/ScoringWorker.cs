@@ -7,6 +7,7 @@ using Streaming.Engine.Scoring.Stages;
 using Streaming.Models;
 using Streaming.Models.Compute;
 using Streaming.Core.Options;
+using Streaming.Cluster.Client;
 
 namespace Streaming.Cluster;
 
@@ -49,7 +50,7 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
             IReadOnlyList<string> jobs;
             try
             {
-                jobs = await ClusterHosting.RetryAsync(registry.ActiveAsync, options.Patience, stop, log, "listing jobs").ConfigureAwait(false);
+                jobs = await ClusterClient.RetryAsync(registry.ActiveAsync, options.Patience, stop, log, "listing jobs").ConfigureAwait(false);
             }
             catch (OperationCanceledException) when (stop.IsCancellationRequested)
             {
@@ -120,13 +121,13 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
     /// <summary>Leases and scores the job's shards until none is left for this worker (<see cref="WorkerJob"/>).</summary>
     private async Task<JobOutcome> RunJobAsync(IJobGrain job, CancellationToken stop)
     {
-        var spec = await ClusterHosting.RetryAsync(job.SpecAsync, options.Patience, stop, log, "reading a job").ConfigureAwait(false);
+        var spec = await ClusterClient.RetryAsync(job.SpecAsync, options.Patience, stop, log, "reading a job").ConfigureAwait(false);
         if (spec is null) return JobOutcome.Idle;
         // The job's threads on this worker's kernels and layout: the job refuses a worker with other kernels or layout.
         var compute = Kernels.Current(spec.Threads);
         var me = new WorkerInfo(options.Id, Environment.MachineName, Environment.ProcessId, compute.Isa, Kernels.KernelKey(compute), JsonSerializer.Serialize(compute), compute.ChannelsLast);
         // Ask before opening the teacher: a worker the job refuses (other kernels) should learn it at once.
-        var first = await ClusterHosting.RetryAsync(() => job.LeaseAsync(me, options.Prefetch), options.Patience, stop, log, "leasing").ConfigureAwait(false);
+        var first = await ClusterClient.RetryAsync(() => job.LeaseAsync(me, options.Prefetch), options.Patience, stop, log, "leasing").ConfigureAwait(false);
         if (first.Refused is string why)
         {
             if (_refusedLogged.Add(spec.Key + why)) log.LogError("job {Job} refused this worker: {Why}", spec.Key, why);
@@ -148,25 +149,24 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
     /// <summary>Checkpoints the partial selector (Arrow IPC, LZ4, a file a bucket of classes; a new folder each time) and registers it with the job.</summary>
     private async Task WritePartialAsync(IJobGrain job, JobSpec spec, Selector selector, IReadOnlyList<ShardEpoch> covers)
     {
-        string name = Path.Combine(PartialsFolder, $"{options.Id}-{_run}-{Interlocked.Increment(ref _partials):D6}");
-        Directory.CreateDirectory(Path.Combine(spec.Out, PartialsFolder));
+        string name = Path.Combine(PartialFiles.Folder, $"{options.Id}-{_run}-{Interlocked.Increment(ref _partials):D6}");
+        Directory.CreateDirectory(Path.Combine(spec.Out, PartialFiles.Folder));
         await PartialFiles.WriteAsync(spec.Out, name, selector).ConfigureAwait(false);
         var info = new PartialInfo(options.Id, name, covers);
         try
         {
-            await ClusterHosting.RetryAsync(async () =>
+            await ClusterClient.RetryAsync(async () =>
             {
                 await job.RegisterPartialAsync(info).ConfigureAwait(false);
                 return true;
             }, options.Patience, CancellationToken.None, log, "registering a partial").ConfigureAwait(false);
         }
-        catch (Exception e) when (ClusterHosting.Transient(e))
+        catch (Exception e) when (ClusterClient.Transient(e))
         {
             // Not lost: the submitter reads the score shards a registered partial does not cover.
             log.LogWarning("job {Job}: partial {Partial} not registered: {Error}", spec.Key, name, e.Message);
         }
     }
 
-    public const string PartialsFolder = "partials";
 
 }

@@ -3,6 +3,7 @@ using Microsoft.Extensions.Logging;
 using Streaming.Core.Selection;
 using Streaming.Engine.Scoring;
 using Streaming.Engine.Scoring.Stages;
+using Streaming.Cluster.Client;
 
 namespace Streaming.Cluster;
 
@@ -37,9 +38,9 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
         string? refused;
         try
         {
-            refused = await ClusterHosting.RetryAsync(() => job.CommitAsync(options.Id, done), options.Patience, CancellationToken.None, log, $"committing shard {h.Input.Input}").ConfigureAwait(false);
+            refused = await ClusterClient.RetryAsync(() => job.CommitAsync(options.Id, done), options.Patience, CancellationToken.None, log, $"committing shard {h.Input.Input}").ConfigureAwait(false);
         }
-        catch (Exception e) when (ClusterHosting.Transient(e))
+        catch (Exception e) when (ClusterClient.Transient(e))
         {
             refused = $"the job could not be reached ({e.Message}); the lease will expire and another worker redoes it";
         }
@@ -69,9 +70,9 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
         var done = new ShardDone(h.Lease.Shard, h.Lease.Epoch, null, null, 0, 0, error);
         try
         {
-            await ClusterHosting.RetryAsync(() => job.CommitAsync(options.Id, done), options.Patience, CancellationToken.None, log, "reporting a failed shard").ConfigureAwait(false);
+            await ClusterClient.RetryAsync(() => job.CommitAsync(options.Id, done), options.Patience, CancellationToken.None, log, "reporting a failed shard").ConfigureAwait(false);
         }
-        catch (Exception e) when (ClusterHosting.Transient(e))
+        catch (Exception e) when (ClusterClient.Transient(e))
         {
             log.LogWarning("shard {Input} failed ({Error}) and the job could not be told: {Why}", h.Input.Input, error, e.Message);
         }
@@ -122,7 +123,7 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
                 while (_held.Count >= options.Prefetch && !stop.IsCancellationRequested && !session.Completion.IsCompleted)
                     await Task.Delay(20, CancellationToken.None).ConfigureAwait(false);
                 if (stop.IsCancellationRequested || session.Completion.IsCompleted) break;
-                next = await ClusterHosting.RetryAsync(() => job.LeaseAsync(me, options.Prefetch - _held.Count), options.Patience, stop, log, "leasing").ConfigureAwait(false);
+                next = await ClusterClient.RetryAsync(() => job.LeaseAsync(me, options.Prefetch - _held.Count), options.Patience, stop, log, "leasing").ConfigureAwait(false);
                 if (next.Refused is not null || next.Leases.Count == 0)
                 {
                     if (_held.IsEmpty) break;
@@ -172,10 +173,10 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
     {
         try
         {
-            int released = await ClusterHosting.RetryAsync(() => job.ReleaseAsync(options.Id), TimeSpan.FromSeconds(10), CancellationToken.None, log, "handing back leases").ConfigureAwait(false);
+            int released = await ClusterClient.RetryAsync(() => job.ReleaseAsync(options.Id), TimeSpan.FromSeconds(10), CancellationToken.None, log, "handing back leases").ConfigureAwait(false);
             log.LogInformation("job {Job}: handed back {Released} leases", spec.Key, released);
         }
-        catch (Exception e) when (ClusterHosting.Transient(e))
+        catch (Exception e) when (ClusterClient.Transient(e))
         {
             log.LogWarning("job {Job}: leases not handed back ({Error}); they expire instead", spec.Key, e.Message);
         }
@@ -195,7 +196,7 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
                 var lost = await job.HeartbeatAsync(options.Id, mine).ConfigureAwait(false);
                 foreach (int s in lost) log.LogWarning("job {Job}: the lease on shard {Shard} was lost; its commit will be refused", spec.Key, s);
             }
-            catch (Exception e) when (ClusterHosting.Transient(e))
+            catch (Exception e) when (ClusterClient.Transient(e))
             {
                 log.LogWarning("job {Job}: heartbeat failed: {Error}", spec.Key, e.Message);
             }

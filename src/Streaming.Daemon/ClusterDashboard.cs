@@ -9,7 +9,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
-using Streaming.Cluster;
+using Streaming.Cluster.Client;
 
 namespace Streaming.Daemon;
 

@@ -1,5 +1,5 @@
 using Microsoft.Extensions.Logging;
-using Streaming.Cluster;
+using Streaming.Cluster.Client;
 using Streaming.Core;
 using Streaming.Engine.Scoring;
 using Streaming.Engine.Scoring.Stages;

@@ -3,6 +3,7 @@ using System.Globalization;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Streaming.Cluster;
+using Streaming.Cluster.Client;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
 using Streaming.Models.Training;
@@ -71,8 +72,8 @@ public class ClusterProcessTests : IAsyncLifetime
             {
                 c.Configure<Orleans.Configuration.ClusterOptions>(o =>
                 {
-                    o.ClusterId = ClusterHosting.ClusterId;
-                    o.ServiceId = ClusterHosting.ServiceId;
+                    o.ClusterId = ClusterClient.ClusterId;
+                    o.ServiceId = ClusterClient.ServiceId;
                 });
                 c.UseStaticClustering(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, gateways[2]));
             });
@@ -82,7 +83,7 @@ public class ClusterProcessTests : IAsyncLifetime
             var registry = grains.GetGrain<IJobRegistryGrain>(IJobRegistryGrain.Key);
             string key = await Until(async () => (await registry.AllAsync()).SingleOrDefault(), "the job to be submitted");
             var job = grains.GetGrain<IJobGrain>(key);
-            async Task<JobStatus> Status() => (await ClusterHosting.RetryAsync(async () => (await job.StatusAsync())!, TimeSpan.FromSeconds(120), CancellationToken.None))!;
+            async Task<JobStatus> Status() => (await ClusterClient.RetryAsync(async () => (await job.StatusAsync())!, TimeSpan.FromSeconds(120), CancellationToken.None))!;
 
             // kill -9 a worker that holds leases, in mid-job.
             await Until(async () => (await Status()).Workers.Any(w => w.Worker == "w0" && w.Shards >= 2 && w.Leased >= 1) ? "" : null, "w0 to commit and hold leases");

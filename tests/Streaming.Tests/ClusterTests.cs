@@ -4,6 +4,7 @@ using System.Security.Cryptography;
 using Microsoft.Extensions.Logging;
 using Orleans.TestingHost;
 using Streaming.Cluster;
+using Streaming.Cluster.Client;
 using Streaming.Core.Ingest;
 using Streaming.Core.Selection;
 using Streaming.Engine.Scoring;
@@ -158,7 +159,7 @@ public class ClusterTests : IAsyncLifetime
         var b = SelectionJson(remote);
         Assert.Equal(a, b);
         Assert.Empty(Directory.GetFiles(scores, "*.partial"));
-        Assert.False(Directory.Exists(Path.Combine(remote, ScoringWorker.PartialsFolder)), "partials are removed once D-hat is written");
+        Assert.False(Directory.Exists(Path.Combine(remote, PartialFiles.Folder)), "partials are removed once D-hat is written");
         Assert.Contains(lines, l => l.StartsWith("merging", StringComparison.Ordinal));
     }
 

@@ -142,7 +142,7 @@ public class ScoringSpecTests
         Assert.Equal(Expected, pipeline.Spec.Scoring);
 
         // A job carries what its bytes depend on; a worker adds its own decode workers and device.
-        var job = Streaming.Cluster.JobSpec.For(cli, "native", "t", "t", "d", "d", "o", 30, []);
+        var job = Streaming.Cluster.Client.JobSpec.For(cli, "native", "t", "t", "d", "d", "o", 30, []);
         Assert.Equal(Expected, job.Scoring(decodeWorkers: 2, device: "cpu"));
     }
 

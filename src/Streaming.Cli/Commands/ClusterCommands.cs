@@ -8,6 +8,7 @@ using Microsoft.Extensions.Hosting;
 using Orleans;
 using Orleans.Runtime;
 using Streaming.Cluster;
+using Streaming.Cluster.Client;
 using Streaming.Core;
 using Streaming.Core.Compute;
 using Streaming.Engine.Scoring;
@@ -90,7 +91,7 @@ public static class ClusterCommand
             var listen = parse.GetValue(serve) is string where ? HttpListen.Parse(where, parse.GetValue(allowRemote), "--serve") : ((System.Net.IPAddress?, int)?)null;
             string? token = parse.GetValue(tokenFile) is string file ? HttpListen.ReadToken(file, "--token-file") : null;
             await ClusterSchema.EnsureAsync(connection, cancellationToken);
-            using var host = ClusterNode.BuildClient(connection);
+            using var host = ClusterClient.Build(connection);
             await host.StartAsync(cancellationToken);
             var client = host.Services.GetRequiredService<IClusterClient>();
             if (listen is { } at)
@@ -145,7 +146,7 @@ internal static class ClusterScore
         else
         {
             await ClusterSchema.EnsureAsync(connection, cancellationToken);
-            host = ClusterNode.BuildClient(connection);
+            host = ClusterClient.Build(connection);
         }
         using (host)
         {

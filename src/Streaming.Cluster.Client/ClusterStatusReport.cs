@@ -2,7 +2,7 @@ using System.Text.Json.Nodes;
 using Orleans;
 using Orleans.Runtime;
 
-namespace Streaming.Cluster;
+namespace Streaming.Cluster.Client;
 
 /// <summary>
 /// What <c>cluster status</c> says, gathered once: the live silos, and every registered job with its leases and

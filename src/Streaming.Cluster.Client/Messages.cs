@@ -3,7 +3,7 @@ using Streaming.Core.Options;
 using Streaming.Core.Scoring;
 using Streaming.Core.Selection;
 
-namespace Streaming.Cluster;
+namespace Streaming.Cluster.Client;
 
 // What grains and their callers say to each other. Every type that crosses a silo boundary or is persisted is
 // [GenerateSerializer] with explicit field ids, so that a later version can add fields and still read old state.
@@ -13,6 +13,7 @@ namespace Streaming.Cluster;
 /// shard goes relative to the job's out folder (null: <c>scores/score-NAME.parquet</c>, as a one-machine score names it).
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.ShardInput")]
 public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)] long Rows, [property: Id(2)] string? ScoreFile = null);
 
 /// <summary>
@@ -21,6 +22,7 @@ public sealed record ShardInput([property: Id(0)] string Input, [property: Id(1)
 /// of all of them (<see cref="JobKeys"/>), so the same command from any machine attaches to the same job.
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.Client.JobSpec")]
 public sealed record JobSpec
 {
     [Id(0)] public string Key { get; init; } = "";
@@ -63,6 +65,7 @@ public sealed record JobSpec
 
 /// <summary>A worker as a job sees it: who, and which kernels it runs (a job pins one set on every worker).</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.WorkerInfo")]
 public sealed record WorkerInfo(
     [property: Id(0)] string Id,
     [property: Id(1)] string Host,
@@ -77,15 +80,18 @@ public sealed record WorkerInfo(
 /// shard's input and score file, so that a worker needs no newer spec for shards appended since it read one.
 /// </summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.Lease")]
 public sealed record Lease([property: Id(0)] int Shard, [property: Id(1)] string Input, [property: Id(2)] long Epoch, [property: Id(3)] DateTime ExpiresUtc,
     [property: Id(4)] string? ScoreFile = null);
 
 /// <summary>The answer to a lease request: shards, or why this worker may not work on the job, or that nothing is left.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.LeaseAnswer")]
 public sealed record LeaseAnswer([property: Id(0)] IReadOnlyList<Lease> Leases, [property: Id(1)] string? Refused, [property: Id(2)] bool NothingLeft);
 
 /// <summary>A worker's report that a leased shard is finished: its score shard (relative to the job's out folder) and hash, or its error.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.ShardDone")]
 public sealed record ShardDone(
     [property: Id(0)] int Shard,
     [property: Id(1)] long Epoch,
@@ -97,14 +103,17 @@ public sealed record ShardDone(
 
 /// <summary>A shard and the lease epoch under which it was committed.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.ShardEpoch")]
 public sealed record ShardEpoch([property: Id(0)] int Shard, [property: Id(1)] long Epoch);
 
 /// <summary>A worker's partial selector (a heaps checkpoint, Arrow IPC with LZ4) over the shards it committed.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.PartialInfo")]
 public sealed record PartialInfo([property: Id(0)] string Worker, [property: Id(1)] string File, [property: Id(2)] IReadOnlyList<ShardEpoch> Covers);
 
 /// <summary>A shard's record in a job.</summary>
 [GenerateSerializer]
+[Alias("Streaming.Cluster.ShardRecord")]
 public sealed class ShardRecord
 {
     [Id(0)] public ShardStatus Status;
@@ -118,6 +127,7 @@ public sealed class ShardRecord
     [Id(8)] public string? Error;
 }
 
+
 public enum ShardStatus
 {
     Pending,
@@ -128,6 +138,7 @@ public enum ShardStatus
 
 /// <summary>One worker's share of a job, for progress.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.WorkerProgress")]
 public sealed record WorkerProgress(
     [property: Id(0)] string Worker,
     [property: Id(1)] int Leased,
@@ -138,6 +149,7 @@ public sealed record WorkerProgress(
 
 /// <summary>A job's progress.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.JobStatus")]
 public sealed record JobStatus(
     [property: Id(0)] string Key,
     [property: Id(1)] int Shards,
@@ -157,6 +169,7 @@ public sealed record JobStatus(
 
 /// <summary>Everything the submitter needs to write a job's outputs once every shard is done.</summary>
 [GenerateSerializer]
+[Alias("Streaming.Cluster.JobRecord")]
 public sealed record JobRecord(
     [property: Id(0)] JobSpec Spec,
     [property: Id(1)] IReadOnlyList<ShardRecord> Shards,
@@ -165,86 +178,15 @@ public sealed record JobRecord(
 
 /// <summary>What a merge grain holds after merging partials: which ones, and their summed row and top-1 counts.</summary>
 [GenerateSerializer]
+[Alias("Streaming.Cluster.MergeSummary")]
 public sealed record MergeSummary([property: Id(0)] IReadOnlyList<string> Merged, [property: Id(1)] long Rows, [property: Id(2)] long[] TopOne);
 
 /// <summary>One class's kept candidates, best first, with the partials they were merged from.</summary>
 [GenerateSerializer, Immutable]
+[Alias("Streaming.Cluster.ClassKept")]
 public sealed record ClassKept(
     [property: Id(0)] int Class,
     [property: Id(1)] string[] Ids,
     [property: Id(2)] float[] Scores,
     [property: Id(3)] float[] Probs,
     [property: Id(4)] IReadOnlyList<string> Merged);
-
-/// <summary>
-/// A scoring job: its shards, leased to workers with an expiry and an epoch; commits fenced by the epoch; partial
-/// selectors registered by workers. Keyed by <see cref="JobSpec.Key"/>.
-/// </summary>
-public interface IJobGrain : IGrainWithStringKey
-{
-    /// <summary>Creates the job, or attaches to it when it exists with the same spec; returns its status.</summary>
-    Task<JobStatus> SubmitAsync(JobSpec spec);
-
-    Task<JobSpec?> SpecAsync();
-
-    /// <summary>Up to <paramref name="max"/> shards for this worker (expired leases are taken back first), or why not.</summary>
-    Task<LeaseAnswer> LeaseAsync(WorkerInfo worker, int max);
-
-    /// <summary>Extends the worker's leases; returns the shards among <paramref name="held"/> it no longer holds.</summary>
-    Task<IReadOnlyList<int>> HeartbeatAsync(string worker, IReadOnlyList<ShardEpoch> held);
-
-    /// <summary>Records a finished shard; null when accepted, else why it was refused (a stale epoch: the lease moved).</summary>
-    Task<string?> CommitAsync(string worker, ShardDone done);
-
-    /// <summary>Hands back every lease the worker holds (a worker stopping with SIGTERM).</summary>
-    Task<int> ReleaseAsync(string worker);
-
-    /// <summary>Records a worker's latest partial selector (it supersedes the worker's earlier ones).</summary>
-    Task RegisterPartialAsync(PartialInfo partial);
-
-    /// <summary>Puts committed shards whose score shards were found missing or not as recorded back to pending.</summary>
-    Task RequeueAsync(IReadOnlyList<int> shards);
-
-    Task<JobStatus?> StatusAsync();
-
-    Task<JobRecord?> RecordAsync();
-
-    /// <summary>Marks the job's outputs written; the job leaves the list of active jobs.</summary>
-    Task FinishAsync();
-
-    /// <summary>Adds shards to an open-ended job (the daemon's); one already in it (same input and score file) keeps its index. Returns each one's index.</summary>
-    Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards);
-
-    /// <summary>The records of these shards (the daemon follows its shards' commits).</summary>
-    Task<IReadOnlyList<ShardRecord>> OutcomesAsync(IReadOnlyList<int> shards);
-}
-
-/// <summary>The active jobs, for workers to find work (one grain, key <see cref="Key"/>).</summary>
-public interface IJobRegistryGrain : IGrainWithStringKey
-{
-    public const string Key = "jobs";
-
-    Task AddAsync(string job);
-
-    Task RemoveAsync(string job);
-
-    Task<IReadOnlyList<string>> ActiveAsync();
-
-    Task<IReadOnlyList<string>> AllAsync();
-}
-
-/// <summary>
-/// The per-class merge of a job's partial selectors, for one bucket of classes (key <c>JOB/BUCKET</c>). Merging is
-/// idempotent per partial (a partial delivered twice changes nothing) and per image id (the heaps' own rule).
-/// </summary>
-public interface IClassMergeGrain : IGrainWithStringKey
-{
-    /// <summary>Merges the partials (files under <paramref name="outFolder"/>) into classes <paramref name="first"/> .. first + count - 1.</summary>
-    [ResponseTimeout("00:30:00")] // reading many partials takes longer than a call's usual 10 s
-    Task<MergeSummary> MergeAsync(string outFolder, int first, int count, IReadOnlyList<string> partials);
-
-    Task<ClassKept> KeptAsync(int c);
-
-    /// <summary>The kept sets were fetched: the grain goes (it holds up to K candidates a class).</summary>
-    Task DoneAsync();
-}

@@ -7,7 +7,7 @@ using Streaming.Core;
 using Streaming.Core.Selection;
 using Streaming.Engine.Scoring.Stages;
 
-namespace Streaming.Cluster;
+namespace Streaming.Cluster.Client;
 
 /// <summary>
 /// The daemon's scoring when it is a cluster client: instead of its own graph, each shard it takes is appended to one
@@ -52,13 +52,13 @@ public sealed class RemoteScorer : IAsyncDisposable
     {
         if (connection.IsLocalhost) throw new StreamingException("cluster: the daemon needs a PostgreSQL cluster ('localhost' has no workers outside one process)");
         await ClusterSchema.EnsureAsync(connection, cancellationToken).ConfigureAwait(false);
-        var host = ClusterNode.BuildClient(connection);
+        var host = ClusterClient.Build(connection);
         RemoteScorer scorer;
         try
         {
             await host.StartAsync(cancellationToken).ConfigureAwait(false);
             scorer = new RemoteScorer(host, spec, committed, failed, log);
-            await ClusterHosting.RetryAsync(() => scorer._job.SubmitAsync(spec), TimeSpan.FromMinutes(5), cancellationToken, log, "opening the daemon's job").ConfigureAwait(false);
+            await ClusterClient.RetryAsync(() => scorer._job.SubmitAsync(spec), TimeSpan.FromMinutes(5), cancellationToken, log, "opening the daemon's job").ConfigureAwait(false);
         }
         catch
         {
@@ -74,7 +74,7 @@ public sealed class RemoteScorer : IAsyncDisposable
     public async Task SendShardAsync(string path, string input, object? tag, string scoreFile, CancellationToken cancellationToken)
     {
         long rows = 0;
-        var indices = await ClusterHosting.RetryAsync(() => _job.AppendAsync([new ShardInput(Path.GetFullPath(path), rows, scoreFile)]), TimeSpan.FromMinutes(5),
+        var indices = await ClusterClient.RetryAsync(() => _job.AppendAsync([new ShardInput(Path.GetFullPath(path), rows, scoreFile)]), TimeSpan.FromMinutes(5),
             cancellationToken, _log, "handing a shard to the cluster").ConfigureAwait(false);
         lock (_gate) _waiting[indices[0]] = new ShardJob(path, input, tag);
     }

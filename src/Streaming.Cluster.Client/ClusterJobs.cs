@@ -8,7 +8,7 @@ using Streaming.Core.Options;
 using Streaming.Core.Selection;
 using Streaming.Engine.Scoring;
 
-namespace Streaming.Cluster;
+namespace Streaming.Cluster.Client;
 
 /// <summary>A job's key: a hash of everything its outputs depend on, so the same command attaches to the same job.</summary>
 public static class JobKeys
@@ -56,7 +56,7 @@ public static class ClusterJobs
         var clock = System.Diagnostics.Stopwatch.StartNew();
         var job = grains.GetGrain<IJobGrain>(spec.Key);
         var patience = TimeSpan.FromMinutes(5);
-        var status = await ClusterHosting.RetryAsync(() => job.SubmitAsync(spec), patience, cancellationToken, null, "submitting").ConfigureAwait(false);
+        var status = await ClusterClient.RetryAsync(() => job.SubmitAsync(spec), patience, cancellationToken, null, "submitting").ConfigureAwait(false);
         log(status.Done + status.Failed > 0 ? $"attached to job {spec.Key}: {status.Done} of {status.Shards} shards done" : $"submitted job {spec.Key}: {status.Shards} shards");
         int requeued = 0;
         var reported = new HashSet<string>(StringComparer.Ordinal);
@@ -65,12 +65,12 @@ public static class ClusterJobs
             while (!status.Complete)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
-                status = await ClusterHosting.RetryAsync(async () => (await job.StatusAsync().ConfigureAwait(false))!, patience, cancellationToken, null, "following the job").ConfigureAwait(false);
+                status = await ClusterClient.RetryAsync(async () => (await job.StatusAsync().ConfigureAwait(false))!, patience, cancellationToken, null, "following the job").ConfigureAwait(false);
                 foreach (var r in status.Refusals)
                     if (reported.Add(r)) log($"refused: {r}");
                 progress?.Report(status);
             }
-            var record = (await ClusterHosting.RetryAsync(job.RecordAsync, patience, cancellationToken, null, "reading the job").ConfigureAwait(false))!;
+            var record = (await ClusterClient.RetryAsync(job.RecordAsync, patience, cancellationToken, null, "reading the job").ConfigureAwait(false))!;
             // Every committed score shard must be there, as committed; one that is not (deleted, torn) is scored again.
             var bad = record.Shards.Select((r, i) => (r, i))
                 .Where(x => x.r.Status == ShardStatus.Done && (!File.Exists(Path.Combine(spec.Out, x.r.ScoreFile!)) || Hashing.Sha256File(Path.Combine(spec.Out, x.r.ScoreFile!)) != x.r.Sha256))
@@ -78,7 +78,7 @@ public static class ClusterJobs
             if (bad.Count == 0)
             {
                 var (scoring, selection) = await WriteOutputsAsync(grains, record, classes, log, cancellationToken).ConfigureAwait(false);
-                await ClusterHosting.RetryAsync(async () =>
+                await ClusterClient.RetryAsync(async () =>
                 {
                     await job.FinishAsync().ConfigureAwait(false);
                     return true;
@@ -136,7 +136,7 @@ public static class ClusterJobs
     /// <summary>Removes merged partials (and the submitter's own), then partials/ itself if nothing else is in it; a failure is only logged.</summary>
     private static void RemovePartials(string outFolder, IEnumerable<string> registered, Action<string> log)
     {
-        string root = Path.Combine(outFolder, ScoringWorker.PartialsFolder);
+        string root = Path.Combine(outFolder, PartialFiles.Folder);
         if (!Directory.Exists(root)) return;
         var names = registered.Select(p => Path.Combine(outFolder, p))
             .Concat(Directory.EnumerateDirectories(root, "submitter-*").Where(d => !d.EndsWith(AtomicFile.TempSuffix, StringComparison.Ordinal)));
@@ -181,8 +181,8 @@ public static class ClusterJobs
             foreach (int i in rest)
                 await foreach (var batch in ScoreShards.ReadBatchesAsync(Path.Combine(spec.Out, record.Shards[i].ScoreFile!), cancellationToken).ConfigureAwait(false))
                     own.Offer(batch);
-            string name = Path.Combine(ScoringWorker.PartialsFolder, $"submitter-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
-            Directory.CreateDirectory(Path.Combine(spec.Out, ScoringWorker.PartialsFolder));
+            string name = Path.Combine(PartialFiles.Folder, $"submitter-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}");
+            Directory.CreateDirectory(Path.Combine(spec.Out, PartialFiles.Folder));
             await PartialFiles.WriteAsync(spec.Out, name, own, cancellationToken).ConfigureAwait(false);
             chosen.Add(name);
         }
@@ -206,13 +206,13 @@ public static class ClusterJobs
     {
         for (int attempt = 1; ; attempt++)
         {
-            var summary = await ClusterHosting.RetryAsync(() => bucket.MergeAsync(outFolder, first, count, chosen), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+            var summary = await ClusterClient.RetryAsync(() => bucket.MergeAsync(outFolder, first, count, chosen), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
             bool whole = summary.Merged.Count == chosen.Count && chosen.All(summary.Merged.Contains);
             var kept = new List<ClassKept>();
             for (int c = first; whole && c < first + count; c++)
             {
                 int cc = c;
-                var one = await ClusterHosting.RetryAsync(() => bucket.KeptAsync(cc), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
+                var one = await ClusterClient.RetryAsync(() => bucket.KeptAsync(cc), TimeSpan.FromMinutes(5), cancellationToken).ConfigureAwait(false);
                 // A grain that came back empty on another silo has not merged them all: deliver again.
                 whole = one.Merged.Count == chosen.Count && chosen.All(one.Merged.Contains);
                 kept.Add(one);
