@@ -27,7 +27,7 @@ public static class RunCommand
             if (parse.GetValue(isa) is string pinned) overrides.Add($"compute.isa={pinned}");
             var m = PipelineManifest.Load(parse.GetValue(manifest)!, overrides);
             string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Spec.Name);
-            var view = new StageListView(PipelineRunner.StagesOf(m.Spec));
+            var view = new StageListView(PipelineGraph.NamesOf(m.Spec));
             RunRecord run;
             try
             {
