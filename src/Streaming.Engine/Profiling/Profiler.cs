@@ -238,7 +238,7 @@ public static class Profiler
         var run = RunRecord.Load(record);
         if (stage == ProfileOptions.Train)
         {
-            string dhat = run.StageFolder(runFolder, "dhat-images");
+            string dhat = run.StageFolder(runFolder, PipelineGraph.DhatImages);
             if (!File.Exists(Path.Combine(dhat, DatasetManifest.FileName)))
                 throw new StreamingException($"{dhat}: D-hat's images are missing from the run's cache; run the pipeline again");
             return new ProfileOptions
@@ -251,12 +251,12 @@ public static class Profiler
                 Device = spec.Device,
             };
         }
-        string teacher = Path.Combine(run.StageFolder(runFolder, "teacher"), spec.TeacherModel is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
+        string teacher = PipelineGraph.TeacherModelIn(run.StageFolder(runFolder, PipelineGraph.Teacher), spec);
         if (!File.Exists(teacher)) throw new StreamingException($"{teacher}: the teacher is missing from the run's cache; run the pipeline again");
         return new ProfileOptions
         {
             Teacher = teacher,
-            Data = Path.Combine(run.StageFolder(runFolder, "split"), "u"),
+            Data = Path.Combine(run.StageFolder(runFolder, PipelineGraph.Split), PipelineGraph.UnlabeledFolder),
             TopP = spec.TopP,
             BatchSize = spec.ScoringBatch,
             Threads = spec.Threads,
