@@ -7,7 +7,7 @@ namespace Streaming.Engine.Pipelines;
 /// split into D and U, the supervised baseline, the teacher, scoring U, selection (D-hat), D-hat as images, the student's
 /// pre-training and its fine-tuning; with the optional stages that a manifest switches on (dedup, the equal-budget control
 /// and the semi-weak setting's). The runner walks it; <c>run</c>'s table, <c>replay</c>, <c>report</c> and <c>profile</c>
-/// read it.
+/// read it. docs/architecture.md draws it (<c>PipelineGraphTests</c> checks the drawing against this).
 /// </summary>
 public static class PipelineGraph
 {
