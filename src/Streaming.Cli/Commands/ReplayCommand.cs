@@ -24,7 +24,7 @@ public static class ReplayCommand
             string runJson = parse.GetValue(record)!;
             string outDir = parse.GetValue(output) ?? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(runJson))!,
                 "replay-" + DateTime.UtcNow.ToString("yyyyMMdd-HHmmss", CultureInfo.InvariantCulture));
-            var view = new StageListView(PipelineRunner.StagesOf(PipelineReplay.LoadRecord(runJson).Manifest.Spec));
+            var view = new StageListView(PipelineGraph.NamesOf(PipelineReplay.LoadRecord(runJson).Manifest.Spec));
             ReplayReport report;
             try
             {

@@ -25,11 +25,10 @@ public static class ReportCommand
             string runJson = Path.Combine(runDir, RunRecord.FileName);
             if (!File.Exists(runJson)) throw new StreamingException($"{runJson}: not found (is {runDir} the --out of 'streaming run'?)");
             var record = RunRecord.Load(runJson);
-            string Folder(string stage) => record.StageFolder(runDir, stage);
+            string Folder(PipelineStage stage) => record.StageFolder(runDir, stage);
             string outDir = parse.GetValue(output) ?? Path.Combine(runDir, "report");
-            string Pct(string key) => record.Metrics.TryGetValue(key, out double v) ? (v * 100).ToString("F2", CultureInfo.InvariantCulture) + "%" : "-";
-            string title = $"{record.Text("name")}: baseline {Pct("baseline")}, teacher {Pct("teacher")}, student {Pct("student_pretrained")} pre-trained, {Pct("student_finetuned")} fine-tuned";
-            var summary = await SelectionReport.WriteAsync(new SelectionReportInputs(Folder("select"), Folder("score"), Path.Combine(Folder("split"), "u"), Title: title),
+            var summary = await SelectionReport.WriteAsync(new SelectionReportInputs(Folder(PipelineGraph.Select), Folder(PipelineGraph.Score),
+                Path.Combine(Folder(PipelineGraph.Split), PipelineGraph.UnlabeledFolder), Title: Title(record)),
                 outDir, cancellationToken);
             await Streaming.Core.AtomicFile.WriteAllTextAsync(Path.Combine(outDir, "summary.json"), JsonSerializer.Serialize(summary, new JsonSerializerOptions { WriteIndented = true }) + "\n", cancellationToken);
             Console.WriteLine($"report: {Path.Combine(outDir, SelectionReport.PageFile)} ({summary.Files.Count} files)");
@@ -37,5 +36,13 @@ public static class ReportCommand
             return (int)ExitCode.Ok;
         });
         return command;
+    }
+
+    /// <summary>The page's title: the run's name and its models' top-1, as their metrics print.</summary>
+    internal static string Title(RunRecord record)
+    {
+        string Top1(StageMetric metric) => metric.Format(record.Metrics);
+        return $"{record.Text("name")}: baseline {Top1(PipelineMetrics.Baseline)}, teacher {Top1(PipelineMetrics.Teacher)}, "
+            + $"student {Top1(PipelineMetrics.StudentPretrained)} pre-trained, {Top1(PipelineMetrics.StudentFinetuned)} fine-tuned";
     }
 }

@@ -27,7 +27,7 @@ public static class RunCommand
             if (parse.GetValue(isa) is string pinned) overrides.Add($"compute.isa={pinned}");
             var m = PipelineManifest.Load(parse.GetValue(manifest)!, overrides);
             string outDir = parse.GetValue(output) ?? Path.Combine("runs", m.Spec.Name);
-            var view = new StageListView(PipelineRunner.StagesOf(m.Spec));
+            var view = new StageListView(PipelineGraph.NamesOf(m.Spec));
             RunRecord run;
             try
             {
@@ -51,38 +51,38 @@ public static class RunCommand
         return command;
     }
 
-    /// <summary>The result table: top-1 of each model on the test set, and the precision of the pseudo-labels.</summary>
+    /// <summary>
+    /// The result table: top-1 of each model on the test set, and the precision of the pseudo-labels (and of the tags, in the
+    /// semi-weak setting). Its rows are the metrics that declare one (<see cref="TableRow"/>), section by section, in the
+    /// order of their stages, for the stages the run had.
+    /// </summary>
     internal static string Table(RunRecord run)
     {
         var inv = CultureInfo.InvariantCulture;
-        string teacher = run.Text("teacher.arch") ?? Path.GetFileName(run.Text("teacher.model") ?? "");
-        string student = run.Text("student.arch") ?? "";
-        string Pct(string key) => run.Metrics.TryGetValue(key, out double v) ? (v * 100).ToString("F2", inv) + "%" : "-";
         var sb = new StringBuilder();
         sb.AppendLine();
         sb.AppendLine(string.Create(inv, $"{"result",-34} {"model",-14} {"top-1 (test)",12}"));
-        void Row(string what, string model, string key)
-        {
-            if (run.Metrics.ContainsKey(key) || key is "baseline" or "teacher" or "student_pretrained" or "student_finetuned")
-                sb.AppendLine(string.Create(inv, $"{what,-34} {model,-14} {Pct(key),12}"));
-        }
-        bool weak = run.Metrics.ContainsKey("teacher_weak");
-        Row("baseline (supervised on D)", student, "baseline");
-        Row("control (baseline, student's budget)", student, "control");
-        Row("teacher, pre-trained on W's tags", teacher, "teacher_weak");
-        Row(weak ? "teacher (W's tags, then D)" : "teacher (on D)", teacher, "teacher");
-        Row("student, pre-trained on D-hat", student, "student_pretrained");
-        Row("student, fine-tuned on D", student, "student_finetuned");
-        Row("weakly supervised (W's tags, then D)", student, "weak_finetuned");
-        Row("balanced-with-tags, fine-tuned", student, "tags_finetuned");
-        sb.AppendLine(string.Create(inv, $"{"pseudo-label precision of D-hat",-34} {"K=" + run.Text("scoring.k") + " P=" + run.Text("scoring.p"),-14} {Pct("pseudo_label_precision"),12}"));
-        if (weak)
-        {
-            sb.AppendLine(string.Create(inv, $"{"tag precision / recall on U",-34} {"",-14} {Pct("tag_precision") + " / " + Pct("tag_recall"),12}"));
-            sb.AppendLine(string.Create(inv, $"{"precision of balanced-with-tags",-34} {"K=" + run.Text("scoring.k"),-14} {Pct("tags_dhat_precision"),12}"));
-        }
+        var ran = run.Stages.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
+        var stages = PipelineGraph.All.Where(s => ran.Contains(s.Name)).ToList();
+        foreach (var section in Enum.GetValues<TableSection>())
+            foreach (var metric in stages.SelectMany(s => s.Metrics).Where(m => m.Row?.Section == section))
+            {
+                var row = metric.Row!;
+                string value = metric.Format(run.Metrics) + (row.Paired is { } paired ? " / " + paired.Format(run.Metrics) : "");
+                sb.AppendLine(string.Create(inv, $"{row.LabelFor(run.Metrics),-34} {Model(run, row.Model),-14} {value,12}"));
+            }
         var reused = run.Stages.Where(s => s.Reused).Select(s => s.Name).ToList();
         sb.AppendLine(string.Create(inv, $"wall time {run.WallSeconds / 60:F1} min; {run.Stages.Count - reused.Count} stages ran{(reused.Count > 0 ? ", reused: " + string.Join(", ", reused) : "")}"));
         return sb.ToString();
     }
+
+    /// <summary>What a row's model column shows, from the run's resolved manifest.</summary>
+    private static string Model(RunRecord run, TableModel model) => model switch
+    {
+        TableModel.Student => run.Text("student.arch") ?? "",
+        TableModel.Teacher => run.Text("teacher.arch") ?? Path.GetFileName(run.Text("teacher.model") ?? ""),
+        TableModel.KAndP => "K=" + run.Text("scoring.k") + " P=" + run.Text("scoring.p"),
+        TableModel.K => "K=" + run.Text("scoring.k"),
+        _ => "",
+    };
 }

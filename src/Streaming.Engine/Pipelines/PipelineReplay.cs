@@ -51,12 +51,6 @@ public static class PipelineReplay
     /// </summary>
     public const double FractionTolerance = 0.02, CountTolerance = 0.02;
 
-    private static readonly HashSet<string> Fractions = new(StringComparer.Ordinal)
-    {
-        "baseline", "teacher", "student_pretrained", "student_finetuned", "pseudo_label_precision", "dhat_distractor_share", "dhat_unlabeled_source_share",
-        "control", "teacher_weak", "weak_pretrained", "weak_finetuned", "tags_pretrained", "tags_finetuned", "tag_precision", "tag_recall", "tags_dhat_precision",
-    };
-
     /// <summary>
     /// Pins the kernels the record names, re-executes it and checks it. When this CPU cannot run those kernels the replay
     /// stops before any work, unless <paramref name="allowIsaChange"/>: then it runs on this CPU's own kernels and holds
@@ -86,7 +80,13 @@ public static class PipelineReplay
         }
         var runner = new PipelineRunner(manifest, output, log, progress);
         var replayed = await runner.RunAsync(cancellationToken).ConfigureAwait(false);
-        var actual = runner.Records.ToDictionary(r => r.Name, StringComparer.Ordinal);
+        return new ReplayReport(FileChecks(record, runner.Records), MetricChecks(record, replayed, byTolerance), byTolerance, replayed.Compute?.ToString() ?? "");
+    }
+
+    /// <summary>Every output file the record lists, against the replayed stage's hash of it (null when the replay has none).</summary>
+    private static List<ReplayCheck> FileChecks(RunRecord record, IReadOnlyList<StageRecord> replayed)
+    {
+        var actual = replayed.ToDictionary(r => r.Name, StringComparer.Ordinal);
         var checks = new List<ReplayCheck>();
         foreach (var stage in record.Stages)
             foreach (var (file, sha) in stage.Outputs)
@@ -94,14 +94,24 @@ public static class PipelineReplay
                 string? got = actual.TryGetValue(stage.Name, out var r) && r.Outputs.TryGetValue(file, out var x) ? x : null;
                 checks.Add(new ReplayCheck(stage.Name, file, sha, got));
             }
+        return checks;
+    }
+
+    /// <summary>
+    /// Every recorded metric but the rates, against the replay's, held to the tolerance of its declared kind when the kernels
+    /// changed; a metric no stage declares (a record from another engine) is held to the counts' tolerance.
+    /// </summary>
+    private static List<MetricCheck> MetricChecks(RunRecord record, RunRecord replayed, bool byTolerance)
+    {
         var metrics = new List<MetricCheck>();
         foreach (var (name, value) in record.Metrics)
         {
-            if (name.EndsWith("per_second", StringComparison.Ordinal)) continue;
+            var kind = PipelineGraph.MetricOf(name)?.Kind ?? MetricKind.Count;
+            if (kind == MetricKind.Rate) continue;
             double? replayedValue = replayed.Metrics.TryGetValue(name, out var v) ? v : null;
-            bool fraction = Fractions.Contains(name);
+            bool fraction = kind == MetricKind.Fraction;
             metrics.Add(new MetricCheck(name, value, replayedValue, byTolerance ? (fraction ? FractionTolerance : CountTolerance) : 0, !fraction));
         }
-        return new ReplayReport(checks, metrics, byTolerance, replayed.Compute?.ToString() ?? "");
+        return metrics;
     }
 }

@@ -42,7 +42,7 @@ public sealed record PipelineSpec
     public TrainingSection? Teacher { get; init; }
 
     /// <summary>The scoring's knobs as one typed spec (the score stage scores with it, without K: selection is its own stage).</summary>
-    public required ScoringSpec Scoring { get; init; }
+    public ScoringSpec Scoring { get; init; } = new();
     public int TopP { get; init; }
     public int K { get; init; }
     public int P { get; init; }

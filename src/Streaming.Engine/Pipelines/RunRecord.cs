@@ -39,6 +39,9 @@ public sealed record RunRecord
     /// <summary>A stage's folder, under the run folder the record lies in.</summary>
     public string StageFolder(string runFolder, string name) => Path.Combine(runFolder, Stage(name, Path.Combine(runFolder, FileName)).Folder);
 
+    /// <summary>A stage's folder, under the run folder the record lies in.</summary>
+    public string StageFolder(string runFolder, PipelineStage stage) => StageFolder(runFolder, stage.Name);
+
     /// <summary>A resolved manifest value as text (null when the run did not have the key).</summary>
     public string? Text(string key) => Resolved.TryGetValue(key, out var v) ? (v.ValueKind == JsonValueKind.String ? v.GetString() : v.GetRawText()) : null;
 

@@ -239,7 +239,7 @@ public static class Profiler
         var run = RunRecord.Load(record);
         if (stage == ProfileOptions.Train)
         {
-            string dhat = run.StageFolder(runFolder, "dhat-images");
+            string dhat = run.StageFolder(runFolder, PipelineGraph.DhatImages);
             if (!File.Exists(Path.Combine(dhat, DatasetManifest.FileName)))
                 throw new StreamingException($"{dhat}: D-hat's images are missing from the run's cache; run the pipeline again");
             return new ProfileOptions
@@ -250,12 +250,12 @@ public static class Profiler
                 Scoring = new ScoringSpec { Batch = spec.Student.Batch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
             };
         }
-        string teacher = Path.Combine(run.StageFolder(runFolder, "teacher"), spec.TeacherModel is string model ? Path.GetFileName(model) : ModelFile.DefaultName);
+        string teacher = PipelineGraph.TeacherModelIn(run.StageFolder(runFolder, PipelineGraph.Teacher), spec);
         if (!File.Exists(teacher)) throw new StreamingException($"{teacher}: the teacher is missing from the run's cache; run the pipeline again");
         return new ProfileOptions
         {
             Teacher = teacher,
-            Data = Path.Combine(run.StageFolder(runFolder, "split"), "u"),
+            Data = Path.Combine(run.StageFolder(runFolder, PipelineGraph.Split), PipelineGraph.UnlabeledFolder),
             Scoring = new ScoringSpec { TopP = spec.TopP, Batch = spec.ScoringBatch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
         };
     }
