@@ -114,25 +114,14 @@ public static class Trainer
     /// <summary>
     /// A selection folder (D-hat from 'streaming select': selection.json + dhat.parquet) trains like an image
     /// dataset: its images are copied out of the unlabeled dataset it was scored from, once, into
-    /// <c>images/</c> inside the selection folder, labeled with the class each was selected for.
-    /// Any other folder is returned as it is.
+    /// <c>images/</c> inside the selection folder, labeled with the class each was selected for
+    /// (<see cref="SelectionImages.ToDatasetAsync"/>). Any other folder is returned as it is.
     /// </summary>
     public static async Task<string> SelectionAsDatasetAsync(string data, Action<string> log, CancellationToken cancellationToken)
     {
-        string selectionJson = Path.Combine(data, SelectionManifest.FileName);
-        if (File.Exists(Path.Combine(data, DatasetManifest.FileName)) || !File.Exists(selectionJson)) return data;
-        var selection = JsonSerializer.Deserialize<SelectionManifest>(File.ReadAllText(selectionJson))
-            ?? throw new StreamingException($"{selectionJson}: empty");
+        if (File.Exists(Path.Combine(data, DatasetManifest.FileName)) || !File.Exists(Path.Combine(data, SelectionManifest.FileName))) return data;
         string images = Path.Combine(data, "images");
-        string dhatSha = Hashing.Sha256File(Path.Combine(data, SelectionManifest.DhatFileName));
-        if (File.Exists(Path.Combine(images, DatasetManifest.FileName))
-            && DatasetManifest.Load(images).Parameters.TryGetValue("selection_sha256", out var made) && made == dhatSha)
-            return images;
-        string unlabeled = selection.Dataset ?? throw new StreamingException($"{selectionJson}: does not say which dataset was scored, so D-hat's images cannot be found");
-        if (!Directory.Exists(unlabeled)) throw new StreamingException($"{selectionJson}: the scored dataset {unlabeled} is gone, so D-hat's images cannot be copied");
-        log($"D-hat: copying {selection.Selected:N0} selected images out of {unlabeled} into {images}");
-        if (Directory.Exists(images)) Directory.Delete(images, recursive: true);
-        await SelectionImages.MaterializeAsync(data, unlabeled, images, selection.Classes, cancellationToken).ConfigureAwait(false);
+        await SelectionImages.ToDatasetAsync(data, images, log: log, cancellationToken: cancellationToken).ConfigureAwait(false);
         return images;
     }
 
