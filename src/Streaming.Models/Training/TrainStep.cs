@@ -1,0 +1,30 @@
+using Streaming.Models.Compute;
+using Streaming.Models.Loading;
+using Streaming.Models.Zoo;
+using static TorchSharp.torch;
+
+namespace Streaming.Models.Training;
+
+/// <summary>
+/// One SGD step on a batch: forward, cross-entropy (against the labels, or against the soft targets when the batch
+/// has them), backward, update.
+/// </summary>
+internal sealed class TrainStep(nn.Module<Tensor, Tensor> model, Sgd sgd, Device device)
+{
+    /// <summary>Trains on <paramref name="b"/> at rate <paramref name="lr"/>; returns the batch's loss.</summary>
+    public float Run(Batch b, double lr)
+    {
+        // libtorch keeps its thread count per native thread, and this step may have landed on a new one.
+        Kernels.OnThisThread();
+        using var scope = NewDisposeScope();
+        var x = MemoryFormat.Input(b.Images.to(device));
+        var logits = model.forward(x);
+        var loss = b.Targets is { } targets
+            ? -(targets.to(device) * nn.functional.log_softmax(logits, 1)).sum(1).mean()
+            : nn.functional.cross_entropy(logits, b.Labels.to(device));
+        sgd.ZeroGrad();
+        loss.backward();
+        sgd.Step(lr);
+        return loss.item<float>();
+    }
+}
