@@ -14,7 +14,8 @@ namespace Streaming.Models.Training;
 /// <remarks>
 /// A run in pieces: <see cref="TrainingData"/> (the images, a D-hat selection's included), <see cref="TrainDefaults"/>
 /// (the options resolved), <see cref="RunFolder"/> (every file it writes), <see cref="ResumePoint"/>,
-/// <see cref="ModelSetup"/>, then <see cref="TrainingLoop"/> over <see cref="TrainStep"/>.
+/// <see cref="ModelSetup"/>, then <see cref="TrainingLoop"/> over <see cref="TrainStep"/>. <see cref="IProcessGroup"/>
+/// is where data-parallel training plugs in.
 /// </remarks>
 public static class Trainer
 {
@@ -27,12 +28,24 @@ public static class Trainer
     /// <summary>A run's last evaluation.</summary>
     public const string EvalFile = "eval.json";
 
-    /// <summary>Trains as <paramref name="options"/> say.</summary>
-    public static async Task<TrainResult> RunAsync(TrainOptions options, IProgress<TrainProgress>? progress = null, Action<string>? log = null,
+    /// <summary>Trains as <paramref name="options"/> say, in this process alone.</summary>
+    public static Task<TrainResult> RunAsync(TrainOptions options, IProgress<TrainProgress>? progress = null, Action<string>? log = null,
+        CancellationToken cancellationToken = default) =>
+        RunAsync(options, progress, log, SingleProcess.Instance, cancellationToken);
+
+    /// <summary>
+    /// Trains as <paramref name="options"/> say, as one of the processes of <paramref name="group"/>: rank 0 logs,
+    /// reports progress and writes the run's files; the others train alongside it, silently, and their result names
+    /// rank 0's model file.
+    /// </summary>
+    public static async Task<TrainResult> RunAsync(TrainOptions options, IProgress<TrainProgress>? progress, Action<string>? log, IProcessGroup group,
         CancellationToken cancellationToken = default)
     {
-        log ??= _ => { };
-        var data = await TrainingData.OpenAsync(options.Data, log, cancellationToken).ConfigureAwait(false);
+        // Rank 0 alone speaks and writes files (RunFolder is the gate): the other ranks would only say it again.
+        bool root = group.Rank == 0;
+        log = root ? log ?? (_ => { }) : _ => { };
+        if (!root) progress = null;
+        var data = await TrainingData.OpenAsync(options.Data, writes: root, log, cancellationToken).ConfigureAwait(false);
         options = options with { Data = data.Folder };
         int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, data.Width, data.Height);
         var o = TrainDefaults.Resolve(TrainDefaults.WithSavedSettings(options), data.Manifest, imageSize);
@@ -41,12 +54,13 @@ public static class Trainer
         o = o with { Compute = Kernels.Current(o.Threads) };
         var soft = await TrainingData.SoftTargetsAsync(o, log, cancellationToken).ConfigureAwait(false);
 
-        await using var folder = RunFolder.Prepare(o);
+        await using var folder = RunFolder.Prepare(o, writes: root);
         var resume = ResumePoint.Find(o, log);
         var (model, spec) = await ModelSetup.CreateAsync(o, data, device, log, cancellationToken).ConfigureAwait(false);
         using var sgd = new Sgd(model, o.Momentum, o.WeightDecay!.Value);
         resume.Restore(model, sgd, device);
-        var loop = new TrainingLoop(o, data, model, spec, sgd, device, soft, folder, log);
+        group.BroadcastState(model, sgd); // every rank starts where rank 0 does, resumed or new
+        var loop = new TrainingLoop(o, data, model, spec, sgd, device, soft, group, folder, log);
         return await loop.RunAsync(resume, progress, cancellationToken).ConfigureAwait(false);
     }
 
@@ -61,11 +75,11 @@ public static class Trainer
         ModelZoo.NativeInputSize(arch) ?? (Math.Max(width, height) is > 0 and <= 64 ? Math.Max(width, height) : 64);
 
     /// <summary>
-    /// One SGD step on a batch, as a run takes it: forward, cross-entropy (against the labels, or against
+    /// One SGD step on a batch, as a run takes it in one process: forward, cross-entropy (against the labels, or against
     /// the soft targets when the batch has them), backward, update. Returns the batch's loss.
     /// </summary>
     public static float Step(nn.Module<Tensor, Tensor> model, Sgd sgd, Batch b, Device device, double lr) =>
-        new TrainStep(model, sgd, device).Run(b, lr);
+        new TrainStep(model, sgd, device, SingleProcess.Instance).Run(b, lr);
 
     /// <summary>Per-channel mean and std of the first (up to) 2,000 labeled images, at the model's input size.</summary>
     public static Task<(float[] Mean, float[] Std)> MeanStdAsync(string data, DatasetManifest manifest, int channels, int size, CancellationToken ct) =>

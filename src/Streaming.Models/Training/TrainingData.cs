@@ -18,14 +18,15 @@ internal sealed record TrainingData(string Folder, DatasetManifest Manifest, int
     /// <summary>
     /// Opens <paramref name="data"/>: an image dataset, or a selection folder (D-hat from <c>streaming select</c>), which
     /// trains as the dataset of its images, copied once into <c>images/</c> inside it and labeled with the class each
-    /// was selected for (<see cref="SelectionImages.ToDatasetAsync"/>).
+    /// was selected for (<see cref="SelectionImages.ToDatasetAsync"/>). A process that does not write files (rank 1 and
+    /// up of a <see cref="IProcessGroup"/>) reads the copy that rank 0 made.
     /// </summary>
-    public static async Task<TrainingData> OpenAsync(string data, Action<string> log, CancellationToken cancellationToken)
+    public static async Task<TrainingData> OpenAsync(string data, bool writes, Action<string> log, CancellationToken cancellationToken)
     {
         if (!File.Exists(Path.Combine(data, DatasetManifest.FileName)) && File.Exists(Path.Combine(data, SelectionManifest.FileName)))
         {
             string images = Path.Combine(data, SelectionImagesFolder);
-            await SelectionImages.ToDatasetAsync(data, images, log: log, cancellationToken: cancellationToken).ConfigureAwait(false);
+            if (writes) await SelectionImages.ToDatasetAsync(data, images, log: log, cancellationToken: cancellationToken).ConfigureAwait(false);
             data = images;
         }
         var manifest = DatasetManifest.Load(data);

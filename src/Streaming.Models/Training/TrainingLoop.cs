@@ -38,10 +38,10 @@ internal sealed class TrainingLoop
 
     /// <summary>A loop over <paramref name="data"/> (with <paramref name="soft"/> targets, when given) that trains <paramref name="model"/> as <paramref name="o"/> says.</summary>
     public TrainingLoop(TrainOptions o, TrainingData data, nn.Module<Tensor, Tensor> model, ModelSpec spec, Sgd sgd, Device device,
-        SoftTargets? soft, RunFolder folder, Action<string> log)
+        SoftTargets? soft, IProcessGroup group, RunFolder folder, Action<string> log)
     {
         (_o, _data, _model, _spec, _sgd, _device, _folder, _log) = (o, data, model, spec, sgd, device, folder, log);
-        _trainStep = new TrainStep(model, sgd, device);
+        _trainStep = new TrainStep(model, sgd, device, group);
         _loader = new BatchLoader(o.Data, new LoaderOptions
         {
             Preprocess = spec.Preprocess(),
