@@ -1,3 +1,4 @@
+using System.Text.Json;
 using Parquet;
 using Streaming.Core.Datasets;
 using Streaming.Core.Shards;
@@ -36,6 +37,41 @@ public static class SelectionImages
         return pairs;
     }
 
+    /// <summary>
+    /// The one route from D-hat to an image dataset: the images of <paramref name="selectionDir"/> (a folder holding
+    /// <c>selection.json</c> and <c>dhat.parquet</c>) as a dataset in <paramref name="output"/>. Made once per D-hat: when
+    /// <paramref name="output"/> already holds the dataset made from this very <c>dhat.parquet</c> (its hash is in the
+    /// dataset's parameters), that one is returned and nothing is copied; anything else there is replaced.
+    /// </summary>
+    /// <param name="selectionDir">The output of <c>streaming select</c> (or of a pipeline's select stage).</param>
+    /// <param name="output">The dataset's folder.</param>
+    /// <param name="unlabeledDataset">Where the images are copied from; null: the dataset <c>selection.json</c> says was scored.</param>
+    /// <param name="classNames">The dataset's class names; null: <c>selection.json</c>'s.</param>
+    /// <param name="log">Told when images are copied (not when a dataset is reused).</param>
+    /// <param name="cancellationToken">Stops the copy; the output is then left as it was.</param>
+    public static async Task<DatasetManifest> ToDatasetAsync(string selectionDir, string output, string? unlabeledDataset = null,
+        IReadOnlyList<string>? classNames = null, Action<string>? log = null, CancellationToken cancellationToken = default)
+    {
+        string selectionJson = Path.Combine(selectionDir, SelectionManifest.FileName);
+        var selection = JsonSerializer.Deserialize<SelectionManifest>(File.ReadAllText(selectionJson))
+            ?? throw new StreamingException($"{selectionJson}: empty");
+        string dhatSha = Hashing.Sha256File(Path.Combine(selectionDir, SelectionManifest.DhatFileName));
+        if (File.Exists(Path.Combine(output, DatasetManifest.FileName)) && DatasetManifest.Load(output) is var made
+            && made.Parameters.TryGetValue("selection_sha256", out var madeFrom) && madeFrom == dhatSha)
+            return made;
+        string unlabeled = unlabeledDataset ?? selection.Dataset
+            ?? throw new StreamingException($"{selectionJson}: does not say which dataset was scored, so D-hat's images cannot be found");
+        if (!Directory.Exists(unlabeled)) throw new StreamingException($"{selectionJson}: the scored dataset {unlabeled} is gone, so D-hat's images cannot be copied");
+        log?.Invoke($"D-hat: copying {selection.Selected:N0} selected images out of {unlabeled} into {output}");
+        // What is there is stale (another D-hat's images) or half written (a copy that was killed).
+        if (Directory.Exists(output) && Directory.EnumerateFileSystemEntries(output).Any()) Directory.Delete(output, recursive: true);
+        return await MaterializeAsync(selectionDir, unlabeled, output, classNames ?? selection.Classes, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Writes D-hat's images, copied out of <paramref name="unlabeledDataset"/>, as a new dataset in <paramref name="output"/>
+    /// (which must not hold anything yet); <see cref="ToDatasetAsync"/> is the route that reuses one already made.
+    /// </summary>
     public static async Task<DatasetManifest> MaterializeAsync(string selectionDir, string unlabeledDataset, string output, IReadOnlyList<string> classNames,
         CancellationToken cancellationToken = default)
     {

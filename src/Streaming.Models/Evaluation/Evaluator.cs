@@ -1,9 +1,4 @@
-using Streaming.Core.Decode;
-using Streaming.Core.Loading;
 using Streaming.Models.IO;
-using Streaming.Models.Zoo;
-using Streaming.Models.Loading;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Models.Evaluation;
@@ -11,22 +6,14 @@ namespace Streaming.Models.Evaluation;
 /// <summary>Evaluates a classifier on a labeled dataset: no augmentation, the dataset's order, every image.</summary>
 public static class Evaluator
 {
-    /// <summary>Every image of a dataset in its own order, as the model sees it: no augmentation, no shuffle, the last batch kept (unlabeled ones too, with label -1, when asked).</summary>
-    internal static BatchLoader InOrder(ModelSpec spec, string dataset, int batchSize, int decodeWorkers, bool includeUnlabeled = false) => new(dataset, new LoaderOptions
-    {
-        Preprocess = spec.Preprocess(),
-        Augment = AugmentationOptions.None,
-        Shuffle = false,
-        DropLast = false,
-        IncludeUnlabeled = includeUnlabeled,
-        BatchSize = batchSize,
-        Workers = decodeWorkers,
-    });
-
+    /// <summary>
+    /// Top-1, top-5, loss and per-class accuracy (with the confusion matrix) of <paramref name="model"/> on every labeled
+    /// image of <paramref name="dataset"/>; the model's training mode is given back afterwards.
+    /// </summary>
     public static async Task<EvalResult> EvaluateAsync(nn.Module<Tensor, Tensor> model, ModelSpec spec, string dataset, Device device,
         int batchSize = 256, int decodeWorkers = 1, string modelName = "", CancellationToken cancellationToken = default)
     {
-        var loader = InOrder(spec, dataset, batchSize, decodeWorkers);
+        var loader = InferencePass.InOrder(spec, dataset, batchSize, decodeWorkers);
         var manifest = loader.Manifest;
         if (manifest.Classes.Count > spec.NumClasses)
             throw new Streaming.Core.StreamingException($"{dataset}: has {manifest.Classes.Count} classes, the model predicts {spec.NumClasses}");
@@ -35,42 +22,25 @@ public static class Evaluator
         for (int i = 0; i < c; i++) confusion[i] = new long[c];
         long images = 0, top1 = 0, top5 = 0;
         double lossSum = 0;
-        bool training = model.training;
-        MemoryFormat.Apply(model);
-        model.eval();
-        try
+        await InferencePass.RunAsync(model, loader, device, (batch, x) =>
         {
-            await foreach (var batch in loader.ReadEpochAsync(0, 0, cancellationToken).ConfigureAwait(false))
+            var y = batch.Labels.to(device);
+            var logits = model.forward(x);
+            lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).cpu().item<float>();
+            int k = Math.Min(5, c);
+            var topk = logits.topk(k, dim: 1).indexes.cpu().data<long>().ToArray();
+            var labels = batch.Labels.data<long>().ToArray();
+            for (int i = 0; i < labels.Length; i++)
             {
-                Compute.Kernels.OnThisThread();
-                using (batch)
-                using (var scope = NewDisposeScope())
-                using (no_grad())
-                {
-                    var x = MemoryFormat.Input(batch.Images.to(device));
-                    var y = batch.Labels.to(device);
-                    var logits = model.forward(x);
-                    lossSum += nn.functional.cross_entropy(logits, y, reduction: nn.Reduction.Sum).cpu().item<float>();
-                    int k = Math.Min(5, c);
-                    var topk = logits.topk(k, dim: 1).indexes.cpu().data<long>().ToArray();
-                    var labels = batch.Labels.data<long>().ToArray();
-                    for (int i = 0; i < labels.Length; i++)
-                    {
-                        long truth = labels[i];
-                        long predicted = topk[i * k];
-                        confusion[truth][predicted]++;
-                        if (predicted == truth) top1++;
-                        for (int j = 0; j < k; j++)
-                            if (topk[i * k + j] == truth) { top5++; break; }
-                    }
-                    images += labels.Length;
-                }
+                long truth = labels[i];
+                long predicted = topk[i * k];
+                confusion[truth][predicted]++;
+                if (predicted == truth) top1++;
+                for (int j = 0; j < k; j++)
+                    if (topk[i * k + j] == truth) { top5++; break; }
             }
-        }
-        finally
-        {
-            model.train(training);
-        }
+            images += labels.Length;
+        }, cancellationToken).ConfigureAwait(false);
         var perClass = Enumerable.Range(0, c).Select(i =>
         {
             long n = confusion[i].Sum();

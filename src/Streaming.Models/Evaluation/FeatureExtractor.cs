@@ -1,9 +1,6 @@
-using Streaming.Core.Loading;
 using Streaming.Core.Shards;
 using Streaming.Models.IO;
-using Streaming.Models.Loading;
 using Streaming.Models.Zoo;
-using TorchSharp;
 using static TorchSharp.torch;
 
 namespace Streaming.Models.Evaluation;
@@ -20,41 +17,25 @@ public static class FeatureExtractor
     {
         if (model is not IFeatureModel features)
             throw new Streaming.Core.StreamingException($"{spec.Arch}: has no penultimate layer to read features from (an ONNX model?); use a model of the zoo");
-        var loader = Evaluator.InOrder(spec, dataset, batchSize, decodeWorkers, includeUnlabeled: true);
+        var loader = InferencePass.InOrder(spec, dataset, batchSize, decodeWorkers, includeUnlabeled: true);
         long total = loader.EpochSize;
         var ids = new List<string>((int)Math.Min(total, int.MaxValue));
         var labels = new List<int>((int)Math.Min(total, int.MaxValue));
         float[]? values = null;
         int dim = 0;
-        bool training = model.training;
-        MemoryFormat.Apply(model);
-        model.eval();
-        try
+        await InferencePass.RunAsync(model, loader, device, (batch, x) =>
         {
-            await foreach (var batch in loader.ReadEpochAsync(0, 0, cancellationToken).ConfigureAwait(false))
+            var f = features.Features(x).to(float32).cpu().contiguous();
+            if (values is null)
             {
-                Compute.Kernels.OnThisThread();
-                using (batch)
-                using (NewDisposeScope())
-                using (no_grad())
-                {
-                    var f = features.Features(MemoryFormat.Input(batch.Images.to(device))).to(float32).cpu().contiguous();
-                    if (values is null)
-                    {
-                        dim = checked((int)f.shape[1]);
-                        values = new float[checked(total * dim)];
-                    }
-                    f.data<float>().CopyTo(values, checked(ids.Count * dim));
-                    ids.AddRange(batch.Ids);
-                    labels.AddRange(batch.Labels.data<long>().ToArray().Select(l => (int)l));
-                }
-                progress?.Report((ids.Count, total));
+                dim = checked((int)f.shape[1]);
+                values = new float[checked(total * dim)];
             }
-        }
-        finally
-        {
-            model.train(training);
-        }
+            f.data<float>().CopyTo(values, checked(ids.Count * dim));
+            ids.AddRange(batch.Ids);
+            labels.AddRange(batch.Labels.data<long>().ToArray().Select(l => (int)l));
+            progress?.Report((ids.Count, total));
+        }, cancellationToken).ConfigureAwait(false);
         if (ids.Count != total) throw new Streaming.Core.StreamingException($"{dataset}: read {ids.Count:N0} images of {total:N0}");
         return new FeatureSet([.. ids], [.. labels], values ?? [], dim);
     }
