@@ -93,7 +93,7 @@ public class PipelineTests
     {
         using var tmp = new TempDir();
         File.WriteAllText(tmp.Sub("p.yaml"), MiniManifest());
-        Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Spec.K);
+        Assert.Equal(7, PipelineManifest.Load(tmp.Sub("p.yaml"), ["scoring.k=7"]).Spec.Scoring.K);
         // A relative path given with --set is relative to the working directory, as a shell user expects.
         string relative = Path.GetRelativePath(Directory.GetCurrentDirectory(), TestPaths.Photos);
         Assert.Equal(Path.GetFullPath(TestPaths.Photos), PipelineManifest.Load(tmp.Sub("p.yaml"), [$"data.distractors={relative}"]).Spec.Distractors);
@@ -125,13 +125,13 @@ public class PipelineTests
         {
             // The data may not be on this machine (ImageNet never is): point the sources at the sample, validate the rest.
             var m = PipelineManifest.Load(file, [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
-            Assert.True(m.Spec.K >= 1, file);
+            Assert.True(m.Spec.Scoring.K >= 1, file);
         }
         // The paper's setting, as shipped: all of ImageNet in D, U a separate collection, the paper's models, K and P.
         var imagenet = PipelineManifest.Load(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml"),
             [$"data.train={TestPaths.MiniIdxTrain}", $"data.test={TestPaths.MiniIdxTest}", $"data.unlabeled={TestPaths.MiniFolder}"]);
         Assert.Equal(("resnext101_32x16d", "resnet50", 16_000, 10, 10, 0), (imagenet.Spec.TeacherArch, imagenet.Spec.StudentArch,
-            imagenet.Spec.K, imagenet.Spec.P, imagenet.Spec.TopP, imagenet.Spec.LabeledPerClass));
+            imagenet.Spec.Scoring.K, imagenet.Spec.Scoring.P, imagenet.Spec.Scoring.TopP, imagenet.Spec.LabeledPerClass));
         // Without its separate U it is refused: all of train in D would leave U empty.
         var e = Assert.Throws<StreamingException>(() => PipelineManifest.Parse(
             File.ReadAllText(Path.Combine(TestPaths.Root, "pipelines", "imagenet-1b.yaml")).Replace("  unlabeled: /data/yfcc100m\n", ""), "imagenet-1b.yaml",
@@ -164,7 +164,7 @@ public class PipelineTests
         Assert.Equal(m.Spec with { }, replayed.Spec with { }); // every typed setting, the lr's last bit included
         Assert.Equal(0.30000000000000004, replayed.Spec.Teacher!.Lr);
         var (overridden, _) = PipelineReplay.LoadRecord(tmp.Sub("run.json"), ["compute.isa=avx2"]);
-        Assert.Equal(Streaming.Core.Compute.KernelIsa.Avx2, overridden.Spec.Isa);
+        Assert.Equal(Streaming.Core.Compute.KernelIsa.Avx2, overridden.Spec.Scoring.Compute.Isa);
 
         var text = File.ReadAllText(tmp.Sub("run.json")).Replace("\"scoring.k\": 10", "\"scoring.k\": \"ten\"");
         File.WriteAllText(tmp.Sub("bad.json"), text);

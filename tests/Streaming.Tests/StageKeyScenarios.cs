@@ -1,3 +1,5 @@
+using Streaming.Core.Options;
+using Streaming.Core.Scoring;
 using Streaming.Core.Compute;
 using Streaming.Core.Selection;
 using Streaming.Engine.Pipelines;
@@ -14,10 +16,14 @@ internal static class StageKeyScenarios
     /// <summary>A plain pipeline: a trained teacher, no optional stage.</summary>
     public static PipelineSpec Plain => new()
     {
-        Name = "pinned", Seed = 3, Device = "cpu", Threads = 2, Isa = KernelIsa.Avx2, ChannelsLast = true, IngestWorkers = 2, EvalBatch = 256, EvalWorkers = 2,
+        Name = "pinned", Seed = 3, IngestWorkers = 2, EvalBatch = 256, EvalWorkers = 2,
         Train = "/data/train-images-idx3-ubyte.gz", Test = "/data/t10k-images-idx3-ubyte.gz", LabeledPerClass = 5, DistractorCount = 10_000, DedupMaxHamming = 10,
         TeacherArch = "cnn-small", Teacher = new(256, 32, 0.1, "cosine"),
-        TopP = 3, K = 10, P = 2, Balance = BalanceMode.Ranked, ScoringBatch = 64, DecodeWorkers = 2,
+        Scoring = new ScoringSpec
+        {
+            TopP = 3, K = 10, P = 2, Balance = BalanceMode.Ranked, Batch = 64, DecodeWorkers = 2, Seed = 3,
+            Compute = new ComputeSpec { Threads = 2, Device = "cpu", Isa = KernelIsa.Avx2, ChannelsLast = true },
+        },
         StudentArch = "cnn-small:w2", Student = new(256, 32, 0.1, "pretrain"), Finetune = new(128, 32, 0.02, "finetune"),
         Baseline = new(128, 32, 0.1, "cosine"), Weak = new(128, 32, 0.1, "pretrain"),
     };
@@ -26,7 +32,7 @@ internal static class StageKeyScenarios
     public static PipelineSpec Everything => Plain with
     {
         LabeledPerClass = 0, Unlabeled = "/data/yfcc", Distractors = "/data/photos", DistractorCount = 123, DedupAgainstTest = true, DedupMaxHamming = 7,
-        SoftTargets = true, EqualBudgetControl = true, Balance = BalanceMode.UnbalancedZipf,
+        SoftTargets = true, EqualBudgetControl = true, Scoring = Plain.Scoring with { Balance = BalanceMode.UnbalancedZipf },
     };
 
     /// <summary>The semi-weak setting with tags from the tag-noise model, on a deduplicated U, with the control.</summary>

@@ -72,7 +72,7 @@ public static class SelectionImages
     /// Writes D-hat's images, copied out of <paramref name="unlabeledDataset"/>, as a new dataset in <paramref name="output"/>
     /// (which must not hold anything yet); <see cref="ToDatasetAsync"/> is the route that reuses one already made.
     /// </summary>
-    public static async Task<DatasetManifest> MaterializeAsync(string selectionDir, string unlabeledDataset, string output, IReadOnlyList<string> classNames,
+    private static async Task<DatasetManifest> MaterializeAsync(string selectionDir, string unlabeledDataset, string output, IReadOnlyList<string> classNames,
         CancellationToken cancellationToken = default)
     {
         var pairs = await ReadPairsAsync(selectionDir, cancellationToken).ConfigureAwait(false);

@@ -22,7 +22,7 @@ internal sealed class DedupStage(string name, PipelineStage split, PipelineStage
         string u = Path.Combine(run.Folder(split), PipelineGraph.UnlabeledFolder), report = Path.Combine(folder, "report");
         var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions
         {
-            Data = u, Against = [run.Folder(test)], Out = report, MaxHamming = run.Spec.DedupMaxHamming, Threads = run.Spec.Threads,
+            Data = u, Against = [run.Folder(test)], Out = report, MaxHamming = run.Spec.DedupMaxHamming, Threads = run.Spec.Scoring.Compute.Threads,
         }, run.Log, null, run.CancellationToken);
         File.Move(Path.Combine(report, Deduplicator.DuplicatesFile), Path.Combine(folder, Deduplicator.DuplicatesFile));
         await Deduplicator.RemoveAsync(u, pairs.Select(p => p.Id).ToHashSet(StringComparer.Ordinal), Path.Combine(folder, PipelineGraph.UnlabeledFolder),

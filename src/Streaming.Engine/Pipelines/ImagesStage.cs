@@ -16,7 +16,7 @@ internal sealed class ImagesStage(string name, PipelineStage selection, Pipeline
     internal override async Task<MetricValues> RunAsync(StageRun run, string folder)
     {
         var classes = DatasetManifest.Load(run.D).Classes;
-        var m = await SelectionImages.MaterializeAsync(run.Folder(selection), unlabeled.In(run), folder, classes, run.CancellationToken);
+        var m = await SelectionImages.ToDatasetAsync(run.Folder(selection), folder, unlabeled.In(run), classes, cancellationToken: run.CancellationToken);
         return new MetricValues { [written] = m.Rows };
     }
 }

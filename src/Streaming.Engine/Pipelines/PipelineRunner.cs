@@ -55,9 +55,9 @@ public sealed class PipelineRunner
         var clock = Stopwatch.StartNew();
         var started = DateTimeOffset.UtcNow;
         var spec = _m.Spec;
-        Kernels.Configure(spec.Isa, spec.Threads, spec.ChannelsLast, "compute.isa");
-        using var held = await Kernels.AcquireAsync(spec.Threads, spec.ChannelsLast, cancellationToken);
-        _compute = Kernels.Current(spec.Threads);
+        Kernels.Configure(spec.Scoring.Compute.Isa, spec.Scoring.Compute.Threads, spec.Scoring.Compute.ChannelsLast, "compute.isa");
+        using var held = await Kernels.AcquireAsync(spec.Scoring.Compute.Threads, spec.Scoring.Compute.ChannelsLast, cancellationToken);
+        _compute = Kernels.Current(spec.Scoring.Compute.Threads);
         _log($"kernels: {_compute}");
         var run = new StageRun(spec, Stages, _log, _progress, cancellationToken);
         var keys = new KeyContext(spec, Kernels.KernelKey(_compute), Hashing.SourceSha256, Hashing.Sha256File);
@@ -77,7 +77,7 @@ public sealed class PipelineRunner
         Stages = _records.Select(Entry).ToList(),
         Started = started.ToString("o", CultureInfo.InvariantCulture),
         WallSeconds = Math.Round(wall.TotalSeconds, 1),
-        Machine = MachineInfo.Here(_m.Spec.Threads),
+        Machine = MachineInfo.Here(_m.Spec.Scoring.Compute.Threads),
         Compute = _compute,
         Versions = new(StringComparer.Ordinal)
         {

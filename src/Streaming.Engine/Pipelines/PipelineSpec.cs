@@ -16,11 +16,6 @@ public sealed record PipelineSpec
 {
     public required string Name { get; init; }
     public int Seed { get; init; }
-    public required string Device { get; init; }
-    /// <summary>libtorch threads, resolved (never 0): run records keep the count a run used.</summary>
-    public int Threads { get; init; }
-    public KernelIsa Isa { get; init; }
-    public bool ChannelsLast { get; init; }
     public int IngestWorkers { get; init; }
     public int EvalBatch { get; init; }
     public int EvalWorkers { get; init; }
@@ -41,14 +36,12 @@ public sealed record PipelineSpec
     /// <summary>The teacher's training (null for an imported teacher).</summary>
     public TrainingSection? Teacher { get; init; }
 
-    /// <summary>The scoring's knobs as one typed spec (the score stage scores with it, without K: selection is its own stage).</summary>
+    /// <summary>
+    /// The scoring's and compute's knobs, as one typed spec (<c>scoring.*</c>, <c>threads</c>, <c>device</c>,
+    /// <c>compute.*</c>): the score stage scores with it (without K: selection is its own stage), and its threads are
+    /// resolved (never 0), as run records keep the count a run used. The pipeline always has K.
+    /// </summary>
     public ScoringSpec Scoring { get; init; } = new();
-    public int TopP { get; init; }
-    public int K { get; init; }
-    public int P { get; init; }
-    public BalanceMode Balance { get; init; }
-    public int ScoringBatch { get; init; }
-    public int DecodeWorkers { get; init; }
 
     public required string StudentArch { get; init; }
     public required TrainingSection Student { get; init; }
@@ -80,10 +73,6 @@ public sealed record PipelineSpec
         {
             Name = Get<string>("name"),
             Seed = Get<int>("seed"),
-            Device = Get<string>(Knobs.Device.Key),
-            Threads = Knobs.ResolveThreads(Get<int>(Knobs.Threads.Key)),
-            Isa = KernelIsas.Parse(Get<string>(Knobs.Isa.Key), Knobs.Isa.Key),
-            ChannelsLast = Get<bool>(Knobs.ChannelsLast.Key),
             IngestWorkers = Knobs.ResolveWorkers(Get<int>(Knobs.IngestWorkers.Key)),
             EvalBatch = Get<int>(Knobs.EvalBatch.Key),
             EvalWorkers = Get<int>(Knobs.EvalWorkers.Key),
@@ -99,12 +88,6 @@ public sealed record PipelineSpec
             TeacherArch = teacherArch,
             TeacherModel = Maybe<string>("teacher.model"),
             Teacher = teacherArch is null ? null : Training("teacher"),
-            TopP = Get<int>(Knobs.TopP.Key),
-            K = Get<int>(Knobs.K.Key),
-            P = Get<int>(Knobs.P.Key),
-            Balance = BalanceModes.Parse(Get<string>(Knobs.Balance.Key)),
-            ScoringBatch = Get<int>(Knobs.ScoringBatch.Key),
-            DecodeWorkers = Get<int>(Knobs.DecodeWorkers.Key),
             StudentArch = Get<string>("student.arch"),
             Student = Training("student"),
             SoftTargets = Get<string>("student.targets") == "soft",

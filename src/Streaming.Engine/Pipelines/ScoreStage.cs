@@ -11,7 +11,7 @@ internal sealed class ScoreStage(string name, StageFolder unlabeled, PipelineSta
     public override IReadOnlyList<PipelineStage> Inputs(PipelineSpec spec) => [unlabeled.Stage(spec), teacher];
 
     internal override SortedDictionary<string, object> Parameters(KeyContext key) =>
-        KeyContext.Of(("top_p", key.Spec.TopP), ("batch", key.Spec.ScoringBatch), ("kernels", key.Kernels));
+        KeyContext.Of(("top_p", key.Spec.Scoring.TopP), ("batch", key.Spec.Scoring.Batch), ("kernels", key.Kernels));
 
     internal override IReadOnlyList<StageOutput> Outputs(PipelineSpec spec) => [StageOutput.Shards(ScoringManifest.ScoresFolder)];
 
@@ -23,7 +23,7 @@ internal sealed class ScoreStage(string name, StageFolder unlabeled, PipelineSta
         {
             Teacher = TeacherStage.ModelIn(run.Folder(teacher), spec), Data = unlabeled.In(run), Out = folder,
             // Selection is its own stage: the scoring here selects nothing.
-            Scoring = spec.Scoring with { K = null, Compute = spec.Scoring.Compute with { Threads = spec.Threads } },
+            Scoring = spec.Scoring with { K = null, Compute = spec.Scoring.Compute with { Threads = spec.Scoring.Compute.Threads } },
         }, run.Reporter<(long Scored, long Total, double Rate)>((running, p) => running(p.Total > 0 ? (double)p.Scored / p.Total : null, p.Rate,
             StageRun.EtaOf(p.Scored, p.Total, p.Rate), p.Scored, null)), run.Log, run.CancellationToken);
         if (r.FailedShards.Count > 0) throw new StreamingException($"scoring: {r.FailedShards.Count} shards of U failed ({string.Join("; ", r.FailedShards)})");

@@ -15,14 +15,14 @@ internal sealed class SelectStage(string name, PipelineStage score, PipelineStag
     public override IReadOnlyList<PipelineStage> Inputs(PipelineSpec spec) => [score, split];
 
     internal override SortedDictionary<string, object> Parameters(KeyContext key) =>
-        KeyContext.Of(("k", key.Spec.K), ("p", key.Spec.P), ("balance", BalanceModes.Name(key.Spec.Balance)), ("seed", key.Seed));
+        KeyContext.Of(("k", key.Spec.Scoring.K!.Value), ("p", key.Spec.Scoring.P), ("balance", BalanceModes.Name(key.Spec.Scoring.Balance)), ("seed", key.Seed));
 
     internal override IReadOnlyList<StageOutput> Outputs(PipelineSpec spec) => [StageOutput.Named(SelectionManifest.DhatFileName)];
 
     internal override async Task<MetricValues> RunAsync(StageRun run, string folder)
     {
         var spec = run.Spec;
-        var sel = await SelectFromScores.RunAsync(run.Folder(score), spec.K, spec.P, folder, spec.Balance, run.Seed, run.CancellationToken);
+        var sel = await SelectFromScores.RunAsync(run.Folder(score), spec.Scoring.K!.Value, spec.Scoring.P, folder, spec.Scoring.Balance, run.Seed, run.CancellationToken);
         var metrics = new MetricValues { [PipelineMetrics.DhatRows] = sel.Selected, [PipelineMetrics.DhatDistinctImages] = sel.DistinctImages };
         var pairs = await SelectionImages.ReadPairsAsync(folder, run.CancellationToken);
         if (await PrecisionAsync(pairs, unlabeled.In(run), run.CancellationToken) is double precision) metrics[PipelineMetrics.PseudoLabelPrecision] = precision;

@@ -13,7 +13,7 @@ internal sealed class TagsSelectStage(string name, PipelineStage tags, StageFold
     public override IReadOnlyList<PipelineStage> Inputs(PipelineSpec spec) => [tags];
 
     internal override SortedDictionary<string, object> Parameters(KeyContext key) =>
-        KeyContext.Of(("k", key.Spec.K), ("balance", BalanceModes.Name(BalanceMode.Random)), ("seed", key.Seed));
+        KeyContext.Of(("k", key.Spec.Scoring.K!.Value), ("balance", BalanceModes.Name(BalanceMode.Random)), ("seed", key.Seed));
 
     internal override IReadOnlyList<StageOutput> Outputs(PipelineSpec spec) => [StageOutput.Named(SelectionManifest.DhatFileName)];
 
@@ -21,7 +21,7 @@ internal sealed class TagsSelectStage(string name, PipelineStage tags, StageFold
     {
         string tagScores = Path.Combine(run.Folder(tags), WeakLabels.TagsFolder);
         int tagged = ScoringManifest.Load(tagScores).TopP;
-        var sel = await SelectFromScores.RunAsync(tagScores, run.Spec.K, tagged, folder, BalanceMode.Random, run.Seed, run.CancellationToken);
+        var sel = await SelectFromScores.RunAsync(tagScores, run.Spec.Scoring.K!.Value, tagged, folder, BalanceMode.Random, run.Seed, run.CancellationToken);
         var metrics = new MetricValues { [PipelineMetrics.TagsDhatRows] = sel.Selected };
         var pairs = await SelectionImages.ReadPairsAsync(folder, run.CancellationToken);
         if (await SelectStage.PrecisionAsync(pairs, unlabeled.In(run), run.CancellationToken) is double precision) metrics[PipelineMetrics.TagsDhatPrecision] = precision;

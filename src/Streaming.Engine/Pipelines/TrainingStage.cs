@@ -30,7 +30,7 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
     {
         var (spec, budget, init) = (key.Spec, section(key.Spec), Init(key.Spec));
         var parameters = KeyContext.Of(("arch", arch(spec)), ("images", budget.Images), ("batch", budget.Batch), ("lr", budget.Lr),
-            ("schedule", budget.Schedule), ("seed", key.Seed), ("threads", spec.Threads), ("init", init is null ? "" : $"the {init.Name} stage's model"),
+            ("schedule", budget.Schedule), ("seed", key.Seed), ("threads", spec.Scoring.Compute.Threads), ("init", init is null ? "" : $"the {init.Name} stage's model"),
             ("kernels", key.Kernels));
         // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
         if (Targets(spec) is { } targets) parameters["targets"] = targets.Described;
@@ -45,7 +45,7 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
         var result = await Trainer.RunAsync(new TrainOptions
         {
             Data = data.In(run), Arch = arch(spec), Out = folder, Images = budget.Images, BatchSize = budget.Batch, BaseLr = budget.Lr,
-            Schedule = Enum.Parse<ScheduleKind>(budget.Schedule, ignoreCase: true), Device = spec.Device, Seed = run.Seed, Threads = spec.Threads,
+            Schedule = Enum.Parse<ScheduleKind>(budget.Schedule, ignoreCase: true), Device = spec.Scoring.Compute.Device, Seed = run.Seed, Threads = spec.Scoring.Compute.Threads,
             Init = Init(spec) is { } from ? Path.Combine(run.Folder(from), ModelFile.DefaultName) : null, Overwrite = true,
             SoftTargets = Targets(spec)?.Folder.In(run),
             WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
@@ -58,7 +58,7 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
     /// <summary>A model's top-1 (and the rest of its evaluation) on the run's test set.</summary>
     public static async Task<EvalResult> EvaluateAsync(StageRun run, string modelPath)
     {
-        var device = TorchDevice.Resolve(run.Spec.Device);
+        var device = TorchDevice.Resolve(run.Spec.Scoring.Compute.Device);
         var (net, spec) = ModelFile.Load(modelPath, null, device);
         using (net)
             return await Evaluator.EvaluateAsync(net, spec, run.Test, device, run.Spec.EvalBatch, run.Spec.EvalWorkers, Path.GetFullPath(modelPath),

@@ -247,7 +247,7 @@ public static class Profiler
                 Stage = ProfileOptions.Train,
                 Arch = spec.StudentArch,
                 Data = dhat,
-                Scoring = new ScoringSpec { Batch = spec.Student.Batch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
+                Scoring = new ScoringSpec { Batch = spec.Student.Batch, Compute = new ComputeSpec { Threads = spec.Scoring.Compute.Threads, Device = spec.Scoring.Compute.Device } },
             };
         }
         string teacher = PipelineGraph.TeacherModelIn(run.StageFolder(runFolder, PipelineGraph.Teacher), spec);
@@ -256,7 +256,7 @@ public static class Profiler
         {
             Teacher = teacher,
             Data = Path.Combine(run.StageFolder(runFolder, PipelineGraph.Split), PipelineGraph.UnlabeledFolder),
-            Scoring = new ScoringSpec { TopP = spec.TopP, Batch = spec.ScoringBatch, Compute = new ComputeSpec { Threads = spec.Threads, Device = spec.Device } },
+            Scoring = new ScoringSpec { TopP = spec.Scoring.TopP, Batch = spec.Scoring.Batch, Compute = new ComputeSpec { Threads = spec.Scoring.Compute.Threads, Device = spec.Scoring.Compute.Device } },
         };
     }
 }
