@@ -41,7 +41,7 @@ public partial class ArchitectureTests
         var graph = known.ToDictionary(n => n, _ => new Dictionary<string, string>(StringComparer.Ordinal), StringComparer.Ordinal);
         foreach (var (path, text, ns) in files)
         {
-            var code = Regex.Replace(text, @"///[^\n]*|//[^\n]*", ""); // comments name types too, without depending on them
+            var code = Regex.Replace(text, @"///[^\n]*|//[^\n]*|""(?:[^""\\\n]|\\.)*""", ""); // comments and strings name types too, without depending on them
             var names = UsingLine().Matches(code).Select(m => m.Groups[1].Value).Concat(QualifiedName().Matches(code).Select(m => m.Value));
             foreach (var name in names)
                 if (Resolve(name) is string target && target != ns)

@@ -337,6 +337,14 @@ public class PipelineTests
         Assert.InRange(rows6, 1, 60);
         Assert.True(rows6 < rows10, $"{rows6} rows at K = 6, {rows10} at K = 10");
 
+        // The student on 2 ranks (under mpirun): its key names N, so it and what follows rerun; run.json records the world.
+        var ranked = await new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml"), ["student.ranks=2"]), tmp.Sub("run"), log.Add).RunAsync();
+        Assert.Equal(new[] { "student", "finetune" }, ranked.Stages.Where(s => !s.Reused).Select(s => s.Name).ToArray());
+        Assert.Equal(2, ranked.Stages.Single(s => s.Name == "student").Parameters["ranks"].GetInt32());
+        Assert.False(ranked.Stages.Single(s => s.Name == "finetune").Parameters.ContainsKey("ranks"));
+        var world = Assert.Single(ranked.World!);
+        Assert.Equal(("student", 2, 16, "per rank"), (world.Key, world.Value.Ranks, world.Value.BatchPerRank, world.Value.BatchNorm));
+        Assert.InRange(ranked.Metrics["student_pretrained"], 0, 1);
     }
 
     /// <summary>

@@ -20,9 +20,9 @@ internal sealed class ComputeFlags
         foreach (var option in All) command.Options.Add(option);
     }
 
-    /// <summary>Pins the ISA, sets the layout and the threads, before the verb's first tensor operation.</summary>
-    public void Apply(ParseResult parse) =>
-        Streaming.Models.Compute.Kernels.Configure(KernelIsas.Parse(parse.GetValue(Isa)!), parse.GetValue(Threads), parse.GetValue(ChannelsLast));
+    /// <summary>Pins the ISA, sets the layout and the threads (<paramref name="threads"/>: a count the verb resolved otherwise), before the verb's first tensor operation.</summary>
+    public void Apply(ParseResult parse, int? threads = null) =>
+        Streaming.Models.Compute.Kernels.Configure(KernelIsas.Parse(parse.GetValue(Isa)!), threads ?? parse.GetValue(Threads), parse.GetValue(ChannelsLast));
 
     /// <summary>The compute settings the flags give.</summary>
     public ComputeSpec Bind(ParseResult parse) => new()

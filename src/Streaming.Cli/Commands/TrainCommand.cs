@@ -11,7 +11,7 @@ public static class TrainCommand
     public static Command Create()
     {
         var data = new Option<string>("--data", "-d") { Description = "Labeled dataset folder (image shards) to train on, or a selection folder (D-hat) from 'streaming select'", Required = true };
-        var arch = new Option<string>("--arch", "-a") { Description = "Architecture: resnet18/34/50, resnext50_32x4d, resnext101_32x4d/32x8d/32x16d, resnet20/32/56[:wN], cnn-small[:wN]", Required = true };
+        var arch = new Option<string>("--arch", "-a") { Description = "Architecture: resnet18/34/50, resnext50_32x4d, resnext101_32x4d/32x8d/32x16d, resnet20/32/56[:wN], cnn-small[:wN], cnn-plain", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Run folder: model.safetensors, checkpoints/, metrics.jsonl, curves.png", Required = true };
         var images = new Option<long?>("--images") { Description = "Budget in images processed (the paper's #iter); default: the recipe's (70 epochs within 70,000..290,000 images for the small models; 30 epochs for ImageNet models and fine-tuning)" };
         var epochs = new Option<double?>("--epochs") { Description = "Budget in epochs, instead of --images" };
@@ -44,7 +44,10 @@ public static class TrainCommand
         compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
-            compute.Apply(parse);
+            // Under mpirun or srun, one rank of a data-parallel job: its threads default to this host's cores over its ranks.
+            var world = Streaming.Models.Distributed.WorldInfo.FromEnvironment();
+            int threads = world.IsDistributed && parse.GetValue(compute.Threads) == 0 ? world.DefaultThreads : compute.ThreadCount(parse);
+            compute.Apply(parse, threads);
             var options = new TrainOptions
             {
                 Data = parse.GetValue(data)!,
@@ -60,7 +63,7 @@ public static class TrainCommand
                 WeightDecay = parse.GetValue(wd),
                 Init = parse.GetValue(init),
                 FreezeBackbone = parse.GetValue(freeze),
-                Device = parse.GetValue(compute.Device)!,
+                Device = world.DeviceFor(parse.GetValue(compute.Device)!),
                 Seed = parse.GetValue(seed),
                 ImageSize = parse.GetValue(size),
                 Augment = parse.GetValue(noAugment) && parse.GetValue(augment) ? throw new ArgumentException("give --augment or --no-augment, not both")
@@ -71,30 +74,45 @@ public static class TrainCommand
                 EvalEvery = parse.GetValue(evalEvery),
                 Resume = parse.GetValue(resume),
                 Overwrite = parse.GetValue(overwrite),
-                Threads = compute.ThreadCount(parse),
+                Threads = threads,
                 DecodeWorkers = parse.GetValue(workers),
             };
             if (options.DecodeWorkers < 1) throw new ArgumentException("--decode-workers must be at least 1");
-            var console = new ConsoleProgress();
-            var inv = CultureInfo.InvariantCulture;
-            var progress = new Progress<TrainProgress>(p => console.Report(string.Create(inv,
-                $"  step {p.Step:N0}/{p.TotalSteps:N0}  {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  lr {p.Lr:G3}  {p.ImagesPerSecond:N0} images/s  ETA {Eta(p.Eta)}{(p.LastEvalTop1 is double t ? $"  eval top-1 {t:P2}" : "")}")));
-            TrainResult result;
-            try
-            {
-                result = await Trainer.RunAsync(options, progress, line => { console.Done(); Console.Error.WriteLine(line); }, cancellationToken);
-            }
-            finally
-            {
-                console.Done();
-            }
-            Console.WriteLine(string.Create(inv,
-                $"trained {result.Steps:N0} steps ({result.ImagesSeen:N0} images) in {result.Elapsed.TotalMinutes:F1} min, {result.ImagesPerSecond:N0} images/s; final loss {result.FinalLoss:F4}"));
-            if (result.Eval is { } e) Console.WriteLine(string.Create(inv, $"eval on {e.Data}: top-1 {e.Top1:P2}{(e.Top5 is double t5 ? $", top-5 {t5:P2}" : "")}"));
-            Console.WriteLine($"model: {result.ModelPath}");
+            if (world.IsDistributed)
+                return await DistributedTraining.RunAsync(world, options, (o, group) => TrainAsync(o, group, world.Rank == 0, cancellationToken));
+            var result = await TrainAsync(options, SingleProcess.Instance, true, cancellationToken);
+            Print(result);
             return (int)ExitCode.Ok;
         });
         return command;
+    }
+
+    /// <summary>Trains, with a live progress line and the log on the console (a rank other than 0 shows neither).</summary>
+    private static async Task<TrainResult> TrainAsync(TrainOptions options, IProcessGroup group, bool speaks, CancellationToken cancellationToken)
+    {
+        var console = new ConsoleProgress();
+        var inv = CultureInfo.InvariantCulture;
+        var progress = speaks ? new Progress<TrainProgress>(p => console.Report(string.Create(inv,
+            $"  step {p.Step:N0}/{p.TotalSteps:N0}  {100.0 * p.ImagesSeen / p.TotalImages,5:F1}%  loss {p.Loss:F4}  lr {p.Lr:G3}  {p.ImagesPerSecond:N0} images/s  ETA {Eta(p.Eta)}{(p.LastEvalTop1 is double t ? $"  eval top-1 {t:P2}" : "")}"))) : null;
+        try
+        {
+            var result = await Trainer.RunAsync(options, progress, line => { console.Done(); Console.Error.WriteLine(line); }, group, cancellationToken);
+            if (speaks && group.Size > 1) Print(result);
+            return result;
+        }
+        finally
+        {
+            console.Done();
+        }
+    }
+
+    private static void Print(TrainResult result)
+    {
+        var inv = CultureInfo.InvariantCulture;
+        Console.WriteLine(string.Create(inv,
+                $"trained {result.Steps:N0} steps ({result.ImagesSeen:N0} images) in {result.Elapsed.TotalMinutes:F1} min, {result.ImagesPerSecond:N0} images/s; final loss {result.FinalLoss:F4}"));
+            if (result.Eval is { } e) Console.WriteLine(string.Create(inv, $"eval on {e.Data}: top-1 {e.Top1:P2}{(e.Top5 is double t5 ? $", top-5 {t5:P2}" : "")}"));
+        Console.WriteLine($"model: {result.ModelPath}");
     }
 
     private static string Eta(TimeSpan? eta) => eta is { } t ? (t.TotalHours >= 1 ? $"{(int)t.TotalHours}h{t.Minutes:D2}m" : $"{t.Minutes}m{t.Seconds:D2}s") : "?";

@@ -41,6 +41,8 @@ public sealed class PipelineManifest
         new ConfigKey("teacher.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("teacher.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("teacher.schedule", OptionKind.Choice, "cosine", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("teacher.ranks", OptionKind.Int, 1, "processes that train it data-parallel under mpirun (the global batch split over them, BatchNorm statistics per rank); part of the stage's key when above 1", Min: 1) { Max = 4096 },
+        new ConfigKey("compute.hosts", OptionKind.Text, "", "where the stages with ranks above 1 run: mpirun's -H list (e.g. a:4,b:4); empty: this machine"),
         ConfigKey.From(Knobs.TopP),
         ConfigKey.From(Knobs.K),
         ConfigKey.From(Knobs.P),
@@ -52,15 +54,18 @@ public sealed class PipelineManifest
         new ConfigKey("student.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("student.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("student.schedule", OptionKind.Choice, "pretrain", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("student.ranks", OptionKind.Int, 1, "processes that train it data-parallel under mpirun (the global batch split over them, BatchNorm statistics per rank); part of the stage's key when above 1", Min: 1) { Max = 4096 },
         new ConfigKey("student.targets", OptionKind.Choice, "hard", "pseudo-labels: hard (the paper: the class each image was selected for) or soft (the teacher's top-P' probabilities of each image, renormalized)", ["hard", "soft"]),
         new ConfigKey("finetune.images", OptionKind.Long, 30_000L, "fine-tuning budget on D in images", Min: 1),
         new ConfigKey("finetune.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("finetune.lr", OptionKind.Number, 0.02, "base learning rate at batch 256", Min: 0),
         new ConfigKey("finetune.schedule", OptionKind.Choice, "finetune", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("finetune.ranks", OptionKind.Int, 1, "processes that train it data-parallel under mpirun (the global batch split over them, BatchNorm statistics per rank); part of the stage's key when above 1", Min: 1) { Max = 4096 },
         new ConfigKey("baseline.images", OptionKind.Long, 55_000L, "budget of the supervised baseline (the student's architecture on D only)", Min: 1),
         new ConfigKey("baseline.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("baseline.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("baseline.schedule", OptionKind.Choice, "cosine", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("baseline.ranks", OptionKind.Int, 1, "processes that train it data-parallel under mpirun (the global batch split over them, BatchNorm statistics per rank); part of the stage's key when above 1", Min: 1) { Max = 4096 },
         new ConfigKey("baseline.equal_budget", OptionKind.Bool, false, "also train the equal-budget control: the baseline given the student's whole budget (student.images + finetune.images), stage 'control'"),
         new ConfigKey("weak.tags", OptionKind.Choice, "none", "the semi-weakly supervised setting (§3.3): the teacher is pre-trained on W's tags, then fine-tuned on D, and the run also trains the weakly supervised baseline and the balanced-with-tags student. W is U's tagged images, with column: U's own tags column (ingested weak labels), or noise: hashtag-like tags that the tag-noise model draws from U's withheld labels (its confusable classes from the baseline's confusion matrix). none: a teacher trained on D only", ["none", "noise", "column"]),
         new ConfigKey("weak.images", OptionKind.Long, 100_000L, "with weak.tags: the pre-training budget on W's tags in images (the teacher's and the weakly supervised baseline's)", Min: 1),
@@ -124,7 +129,7 @@ public sealed class PipelineManifest
         if ((string)values["weak.tags"] != "none" && !hasArch)
             throw new StreamingException($"{parsed.Where("weak.tags")}: weak.tags pre-trains the teacher on W's tags, so it needs 'teacher.arch', not an imported 'teacher.model'");
         if (hasArch) values.Remove("teacher.model");
-        else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule" }) values.Remove(k);
+        else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule", "teacher.ranks" }) values.Remove(k);
         try
         {
             return new PipelineManifest(path, values); // binds the typed spec, whose scoring checks the rules between its knobs

@@ -86,7 +86,22 @@ public sealed class PipelineRunner
             ["torchsharp"] = typeof(TorchSharp.torch).Assembly.GetName().Version?.ToString(),
             ["torch_backend"] = TorchDevice.Backend,
         },
+        Engine = BuildInfo.Current,
+        World = World(),
     };
+
+    /// <summary>The world of each stage trained on more than one rank, as its rank 0 recorded it (config.json).</summary>
+    private SortedDictionary<string, Streaming.Models.Training.DistributedInfo>? World()
+    {
+        var world = new SortedDictionary<string, Streaming.Models.Training.DistributedInfo>(StringComparer.Ordinal);
+        foreach (var r in _records)
+        {
+            string config = Path.Combine(r.Folder, Streaming.Models.Training.Trainer.ConfigFile);
+            if (!r.Parameters.ContainsKey("ranks") || !File.Exists(config)) continue;
+            if (JsonSerializer.Deserialize<Streaming.Models.Training.TrainOptions>(File.ReadAllText(config))?.Distributed is { } d) world[r.Name] = d;
+        }
+        return world.Count > 0 ? world : null;
+    }
 
     private StageEntry Entry(StageRecord r) => new(r.Name, r.Key, r.Reused, Math.Round(r.WallSeconds, 1), Path.GetRelativePath(_out, r.Folder),
         Elements(r.Parameters), new SortedDictionary<string, string>(r.Inputs.ToDictionary(), StringComparer.Ordinal),

@@ -5,8 +5,11 @@ using Streaming.Core.Selection;
 
 namespace Streaming.Engine.Pipelines;
 
-/// <summary>One training job of a pipeline: its budget in images, batch, base learning rate (at batch 256) and schedule.</summary>
-public sealed record TrainingSection(long Images, int Batch, double Lr, string Schedule);
+/// <summary>
+/// One training job of a pipeline: its budget in images, batch, base learning rate (at batch 256), schedule, and the
+/// processes that train it data-parallel (<see cref="Ranks"/>).
+/// </summary>
+public sealed record TrainingSection(long Images, int Batch, double Lr, string Schedule, int Ranks = 1);
 
 /// <summary>
 /// A pipeline manifest as typed settings: what the runner, replay and profile read. <see cref="From"/> is the one place
@@ -17,6 +20,8 @@ public sealed record PipelineSpec
     public required string Name { get; init; }
     public int Seed { get; init; }
     public int IngestWorkers { get; init; }
+    /// <summary>mpirun's host list for the stages trained on more than one rank (<c>compute.hosts</c>); empty: this machine.</summary>
+    public string Hosts { get; init; } = "";
     public int EvalBatch { get; init; }
     public int EvalWorkers { get; init; }
 
@@ -67,13 +72,15 @@ public sealed record PipelineSpec
         T Get<T>(string key) => (T)v[key];
         T? Maybe<T>(string key) where T : class => v.TryGetValue(key, out var x) ? (T)x : null;
         TrainingSection Training(string section) =>
-            new(Get<long>(section + ".images"), Get<int>(section + ".batch"), Get<double>(section + ".lr"), Get<string>(section + ".schedule"));
+            new(Get<long>(section + ".images"), Get<int>(section + ".batch"), Get<double>(section + ".lr"), Get<string>(section + ".schedule"),
+                v.TryGetValue(section + ".ranks", out var ranks) ? (int)ranks : 1);
         string? teacherArch = Maybe<string>("teacher.arch");
         return new PipelineSpec
         {
             Name = Get<string>("name"),
             Seed = Get<int>("seed"),
             IngestWorkers = Knobs.ResolveWorkers(Get<int>(Knobs.IngestWorkers.Key)),
+            Hosts = Get<string>("compute.hosts"),
             EvalBatch = Get<int>(Knobs.EvalBatch.Key),
             EvalWorkers = Get<int>(Knobs.EvalWorkers.Key),
             Train = Get<string>("data.train"),

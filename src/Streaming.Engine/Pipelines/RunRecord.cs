@@ -29,6 +29,12 @@ public sealed record RunRecord
     [JsonPropertyName("machine")] public MachineInfo? Machine { get; init; }
     [JsonPropertyName("compute")] public ComputeEnvironment? Compute { get; init; }
     [JsonPropertyName("versions")] public SortedDictionary<string, string?> Versions { get; init; } = new(StringComparer.Ordinal);
+    /// <summary>The engine that ran it: its git commit, and whether its sources differed from it.</summary>
+    [JsonPropertyName("engine")] public EngineBuild? Engine { get; init; }
+    /// <summary>The stages trained on more than one rank, and their world (N, B/N, hosts); none: every stage ran in this process.</summary>
+    [JsonPropertyName("world")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public SortedDictionary<string, Streaming.Models.Training.DistributedInfo>? World { get; init; }
 
     private static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 

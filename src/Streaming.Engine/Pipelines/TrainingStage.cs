@@ -32,8 +32,9 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
         var parameters = KeyContext.Of(("arch", arch(spec)), ("images", budget.Images), ("batch", budget.Batch), ("lr", budget.Lr),
             ("schedule", budget.Schedule), ("seed", key.Seed), ("threads", spec.Scoring.Compute.Threads), ("init", init is null ? "" : $"the {init.Name} stage's model"),
             ("kernels", key.Kernels));
-        // Only soft targets add a key, so that the hard-label stages' cache keys stay as they were.
+        // Only soft targets and more than one rank add a key, so that the other stages' cache keys stay as they were.
         if (Targets(spec) is { } targets) parameters["targets"] = targets.Described;
+        if (budget.Ranks > 1) parameters["ranks"] = budget.Ranks; // the result depends on N (BatchNorm statistics per rank)
         return parameters;
     }
 
@@ -42,14 +43,17 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
     internal override async Task<MetricValues> RunAsync(StageRun run, string folder)
     {
         var (spec, budget) = (run.Spec, section(run.Spec));
-        var result = await Trainer.RunAsync(new TrainOptions
+        var options = new TrainOptions
         {
             Data = data.In(run), Arch = arch(spec), Out = folder, Images = budget.Images, BatchSize = budget.Batch, BaseLr = budget.Lr,
             Schedule = Enum.Parse<ScheduleKind>(budget.Schedule, ignoreCase: true), Device = spec.Scoring.Compute.Device, Seed = run.Seed, Threads = spec.Scoring.Compute.Threads,
             Init = Init(spec) is { } from ? Path.Combine(run.Folder(from), ModelFile.DefaultName) : null, Overwrite = true,
             SoftTargets = Targets(spec)?.Folder.In(run),
             WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
-        }, run.Reporter<TrainProgress>(Report), run.Log, run.CancellationToken);
+        };
+        var result = budget.Ranks > 1
+            ? await RankLauncher.TrainAsync(options, budget.Ranks, spec, run.Reporter<TrainProgress>(Report), run.Log, run.CancellationToken)
+            : await Trainer.RunAsync(options, run.Reporter<TrainProgress>(Report), run.Log, run.CancellationToken);
         var eval = await EvaluateAsync(run, result.ModelPath);
         await File.WriteAllTextAsync(Path.Combine(folder, EvalFile), eval.ToJson(), run.CancellationToken);
         return new MetricValues { [metric] = eval.Top1, [PipelineMetrics.TrainingRate(metric)] = Math.Round(result.ImagesPerSecond, 1) };

@@ -43,7 +43,44 @@ public sealed unsafe class MpiWorld : IDisposable
         Check(MpiNative.CommSize(comm, &size), "MPI_Comm_size", info.Rank);
         if (rank != info.Rank || size != info.Size)
             Fail(info.Rank, $"MPI says rank {rank} of {size}, the launcher's environment rank {info.Rank} of {info.Size}");
-        return new MpiWorld(info, comm);
+        var world = new MpiWorld(info, comm);
+        // Who is where: to name a rank that dies, from the ranks on its host.
+        s_peers = world.Allgather($"{Environment.MachineName} {Environment.ProcessId}")
+            .Select(p => p.Split(' ')).Select(p => (p[0], int.Parse(p[1], System.Globalization.CultureInfo.InvariantCulture))).ToArray();
+        return world;
+    }
+
+    private static (string Host, int Pid)[] s_peers = [];
+
+    /// <summary>
+    /// What can be said of the ranks that are gone, from this host: those on it whose process no longer exists (a rank on
+    /// another host cannot be checked from here; the launcher's own message names it).
+    /// </summary>
+    public static string WhoIsGone()
+    {
+        var gone = s_peers.Select((p, rank) => (p, rank))
+            .Where(x => x.p.Host == Environment.MachineName && x.p.Pid != Environment.ProcessId && !Alive(x.p.Pid))
+            .Select(x => $"rank {x.rank} (pid {x.p.Pid} on {x.p.Host})").ToList();
+        return gone.Count > 0 ? $"{string.Join(", ", gone)} is gone" : "a rank on another host failed (the launcher's message names it)";
+    }
+
+    /// <summary>Whether a process of this host runs (a zombie, dead but not yet reaped by its launcher, does not).</summary>
+    private static bool Alive(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid}/stat");
+            int close = stat.LastIndexOf(')'); // the command name may hold spaces
+            return close + 2 < stat.Length && stat[close + 2] != 'Z';
+        }
+        catch (IOException)
+        {
+            return false;
+        }
+        catch (UnauthorizedAccessException)
+        {
+            return true;
+        }
     }
 
     /// <summary>Sums <paramref name="data"/> over the ranks, in place.</summary>
@@ -128,7 +165,7 @@ public sealed unsafe class MpiWorld : IDisposable
     /// <summary>One line on stderr, then the whole job ends: a rank never returns from a failed collective.</summary>
     private static void Fail(int rank, string message)
     {
-        Console.Error.WriteLine($"[rank {rank}] error: {message}; ending the job");
+        Console.Error.WriteLine($"[rank {rank}] error: {message}{(s_peers.Length > 0 ? $" ({WhoIsGone()})" : "")}; ending the job");
         Console.Error.Flush();
         MpiNative.Abort(MpiNative.CommWorld, 1);
         Environment.Exit(1);

@@ -96,7 +96,7 @@ public sealed class BatchLoader
             {
                 while (ready.TryReceive(out var b))
                 {
-                    if (DropLast && b.Count < _options.BatchSize)
+                    if (DropLast && b.Count < (_options.Share?.Count ?? _options.BatchSize))
                     {
                         b.Dispose();
                         continue;
@@ -131,11 +131,25 @@ public sealed class BatchLoader
                 Stats.In();
                 pending.Samples[pending.Count++] = sample;
                 if (pending.Count < size) continue;
-                Stats.Out(pending.Count);
-                await EmitAsync(pending).ConfigureAwait(false);
+                await EmitShareAsync(pending).ConfigureAwait(false);
                 pending = new Pending(size) { Index = pending.Index + 1 };
             }
             if (pending.Count == 0) return;
+            await EmitShareAsync(pending).ConfigureAwait(false);
+        }
+
+        /// <summary>The batch, or this process's share of it (<see cref="LoaderOptions.Share"/>): only that goes on to decode.</summary>
+        private async Task EmitShareAsync(Pending pending)
+        {
+            if (loader._options.Share is { } share)
+            {
+                var (start, count) = share;
+                int end = Math.Min(pending.Count, start + count);
+                int n = Math.Max(0, end - start);
+                Array.Copy(pending.Samples, Math.Min(start, pending.Count), pending.Samples, 0, n);
+                Array.Clear(pending.Samples, n, pending.Samples.Length - n);
+                pending.Count = n;
+            }
             Stats.Out(pending.Count);
             await EmitAsync(pending).ConfigureAwait(false);
         }

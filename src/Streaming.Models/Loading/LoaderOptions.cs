@@ -22,6 +22,13 @@ public sealed record LoaderOptions
     /// <summary>Drop the last incomplete batch of an epoch (training), or keep it (evaluation).</summary>
     public bool DropLast { get; init; } = true;
 
+    /// <summary>
+    /// Of every batch of <see cref="BatchSize"/> rows, the rows this process takes (one rank of a data-parallel run): the
+    /// batches are formed from the epoch's order as in one process, then only this slice is decoded and handed on.
+    /// Null: the whole batch.
+    /// </summary>
+    public (int Start, int Count)? Share { get; init; }
+
     public int BatchSize
     {
         get => _batchSize;

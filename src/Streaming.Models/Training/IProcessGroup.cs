@@ -9,10 +9,7 @@ namespace Streaming.Models.Training;
 /// alone writes files and logs. <see cref="SingleProcess"/>, an ordinary run, does nothing at any hook.
 /// </summary>
 /// <remarks>
-/// Not ordered by these hooks yet: rank 0 copies a D-hat selection's images and prepares
-/// the run folder (<c>--overwrite</c> empties it) while the other ranks read both; an implementation adds a barrier
-/// there, or runs on data and folders prepared beforehand. The hooks are called in the same order on every rank, as
-/// collective calls must be.
+/// The hooks are collective: every rank calls them in the same order, as MPI's collectives must be called.
 /// </remarks>
 public interface IProcessGroup
 {
@@ -23,10 +20,10 @@ public interface IProcessGroup
     int Size { get; }
 
     /// <summary>
-    /// The rows <c>[Start, Start + Count)</c> of a global batch of <paramref name="batchRows"/> rows that this process
-    /// trains on; called once a step. The whole batch in one process.
+    /// The rows <c>[Start, Start + Count)</c> of every global batch of <paramref name="batchRows"/> rows that this process
+    /// trains on (the loader decodes only those); called once, when the training loop is set up. The whole batch in one process.
     /// </summary>
-    (long Start, long Count) ShareOf(long batchRows);
+    (int Start, int Count) ShareOf(int batchRows);
 
     /// <summary>
     /// Called once, after the model is built (or its checkpoint restored) and before the first step: every rank leaves
@@ -36,7 +33,14 @@ public interface IProcessGroup
 
     /// <summary>
     /// Called every step between <c>loss.backward()</c> and the optimizer's step: each parameter of
-    /// <paramref name="model"/> that has a gradient gets the mean of that gradient over the ranks.
+    /// <paramref name="model"/> that has a gradient gets the mean of that gradient over the ranks. Returns the mean of
+    /// the ranks' <paramref name="loss"/> (what the whole batch's loss is), carried along with the gradients.
     /// </summary>
-    void AverageGradients(nn.Module model);
+    float AverageGradients(nn.Module model, float loss);
+
+    /// <summary>Each rank's <paramref name="mine"/>, in rank order, on every rank.</summary>
+    IReadOnlyList<string> Gather(string mine);
+
+    /// <summary>Rank 0's <paramref name="value"/>, on every rank.</summary>
+    long Broadcast(long value);
 }

@@ -14,6 +14,7 @@ internal sealed class ResumePoint
     {
         Checkpoint = checkpoint;
         State = state;
+        Step = state?.Step ?? 0;
     }
 
     /// <summary>The checkpoint folder the run continues from, or null.</summary>
@@ -23,7 +24,13 @@ internal sealed class ResumePoint
     public CheckpointState? State { get; }
 
     /// <summary>The number of steps already taken.</summary>
-    public long Step => State?.Step ?? 0;
+    public long Step { get; private init; }
+
+    /// <summary>The beginning of a run (what a rank other than 0 starts from before it learns rank 0's step).</summary>
+    public static ResumePoint Start { get; } = new(null, null);
+
+    /// <summary>This point at <paramref name="step"/>: rank 0's step, on a rank that holds no checkpoint of its own (its state comes by broadcast).</summary>
+    public ResumePoint At(long step) => step == Step ? this : new ResumePoint(Checkpoint, State) { Step = step };
 
     /// <summary>
     /// The checkpoint that <paramref name="o"/> resumes from, checked against the settings of the run that made it;
@@ -38,7 +45,9 @@ internal sealed class ResumePoint
             var saved = state.Config.Deserialize<TrainOptions>()!;
             if (Identity(saved) != Identity(o))
                 throw new StreamingException($"{checkpoint}: was made with other settings ({Identity(saved)}); resume with the same options, or --overwrite to start again");
-            if (state.Threads != o.Threads) log($"note: the checkpoint was made with {state.Threads} threads, this run uses {o.Threads}: results stay close but are no longer bit-identical to an uninterrupted run");
+            if (DistributedRun.Ranks(saved) != DistributedRun.Ranks(o))
+                log($"note: the checkpoint was made with {DistributedRun.Ranks(saved)} ranks, this run uses {DistributedRun.Ranks(o)} (BatchNorm statistics are per rank, over B/N images): results stay close but are not identical to an uninterrupted run");
+            else if (state.Threads != o.Threads) log($"note: the checkpoint was made with {state.Threads} threads, this run uses {o.Threads}: results stay close but are no longer bit-identical to an uninterrupted run");
             else if (saved.Compute is { } before && before.KernelDifferences(o.Compute!) is { Count: > 0 } differences)
                 log($"note: the checkpoint was made with other kernels ({string.Join("; ", differences)}): results stay close but are no longer bit-identical to an uninterrupted run");
         }
@@ -56,9 +65,12 @@ internal sealed class ResumePoint
     }
 
     /// <summary>The fields whose change would make a resumed run a different run.</summary>
-    private static string Identity(TrainOptions o) => JsonSerializer.Serialize(new
+    private static string Identity(TrainOptions o) => SettingsJson(o) + (o.FreezeBackbone ? " freeze-backbone" : ""); // (only when set: earlier runs' checkpoints keep their identity)
+
+    /// <summary>The settings whose change would make a resumed run a different run, as one JSON object.</summary>
+    internal static string SettingsJson(TrainOptions o) => JsonSerializer.Serialize(new
     {
         o.Data, o.Arch, o.Images, o.BatchSize, o.BaseLr, o.Schedule, o.WarmupImages, o.Momentum, o.WeightDecay,
         o.Init, o.Seed, o.ImageSize, o.Augment, o.ShuffleBuffer, o.SoftTargets,
-    }) + (o.FreezeBackbone ? " freeze-backbone" : ""); // (only when set: earlier runs' checkpoints keep their identity)
+    });
 }

@@ -19,7 +19,7 @@ public sealed class SingleProcess : IProcessGroup
     public int Size => 1;
 
     /// <inheritdoc/>
-    public (long Start, long Count) ShareOf(long batchRows) => (0, batchRows);
+    public (int Start, int Count) ShareOf(int batchRows) => (0, batchRows);
 
     /// <inheritdoc/>
     public void BroadcastState(nn.Module model, Sgd optimizer)
@@ -27,7 +27,11 @@ public sealed class SingleProcess : IProcessGroup
     }
 
     /// <inheritdoc/>
-    public void AverageGradients(nn.Module model)
-    {
-    }
+    public float AverageGradients(nn.Module model, float loss) => loss;
+
+    /// <inheritdoc/>
+    public IReadOnlyList<string> Gather(string mine) => [mine];
+
+    /// <inheritdoc/>
+    public long Broadcast(long value) => value;
 }

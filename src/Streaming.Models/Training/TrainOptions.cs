@@ -36,7 +36,7 @@ public sealed record TrainOptions
     public bool FreezeBackbone { get; init; }
     /// <summary>Set by <see cref="Trainer.Resolve"/>: which settings came from <see cref="TrainRecipe"/> (for the log).</summary>
     [System.Text.Json.Serialization.JsonIgnore] public string? RecipeNote { get; init; }
-    public string Device { get; init; } = "auto";
+    public string Device { get; init; } = Streaming.Core.Options.Knobs.Device.Default;
     public ulong Seed { get; init; }
     /// <summary>Input size; null: the dataset's own (square) for small models, 224 for the ImageNet models.</summary>
     public int? ImageSize { get; init; }
@@ -58,11 +58,18 @@ public sealed record TrainOptions
 
     /// <summary>libtorch intra-op threads. Null: the machine's cores.</summary>
     public int? Threads { get; init; }
-    public int DecodeWorkers { get; init; } = 1;
+    public int DecodeWorkers { get; init; } = Streaming.Core.Options.Knobs.DecodeWorkers.Default;
     /// <summary>Write a training metrics line every this many images. Null: 200 lines over the run (at least one a batch).</summary>
     public long? LogEveryImages { get; init; }
     public int ShuffleBuffer { get; init; } = 10_000;
 
     /// <summary>The kernels the run used (filled in by the trainer; not part of what makes a run the same run).</summary>
     public Streaming.Core.Compute.ComputeEnvironment? Compute { get; init; }
+
+    /// <summary>The processes that trained together (null: this process alone, and then config.json does not say it).</summary>
+    [System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)]
+    public DistributedInfo? Distributed { get; init; }
+
+    /// <summary>The engine that ran it (commit, dirty), for config.json.</summary>
+    public Streaming.Core.EngineBuild? Engine { get; init; }
 }

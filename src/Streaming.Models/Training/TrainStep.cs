@@ -11,30 +11,21 @@ namespace Streaming.Models.Training;
 /// </summary>
 internal sealed class TrainStep(nn.Module<Tensor, Tensor> model, Sgd sgd, Device device, IProcessGroup group)
 {
-    /// <summary>Trains on this process's share of <paramref name="b"/> at rate <paramref name="lr"/>; returns the share's loss.</summary>
+    /// <summary>Trains on <paramref name="b"/> (this process's share of a global batch) at rate <paramref name="lr"/>; returns the global batch's loss.</summary>
     public float Run(Batch b, double lr)
     {
         // libtorch keeps its thread count per native thread, and this step may have landed on a new one.
         Kernels.OnThisThread();
         using var scope = NewDisposeScope();
-        var (images, labels, targets) = Share(b);
-        var x = MemoryFormat.Input(images.to(device));
+        var x = MemoryFormat.Input(b.Images.to(device));
         var logits = model.forward(x);
-        var loss = targets is { } t
+        var loss = b.Targets is { } t
             ? -(t.to(device) * nn.functional.log_softmax(logits, 1)).sum(1).mean()
-            : nn.functional.cross_entropy(logits, labels.to(device));
+            : nn.functional.cross_entropy(logits, b.Labels.to(device));
         sgd.ZeroGrad();
         loss.backward();
-        group.AverageGradients(model);
+        float value = group.AverageGradients(model, loss.item<float>());
         sgd.Step(lr);
-        return loss.item<float>();
-    }
-
-    /// <summary>The rows of <paramref name="b"/> this process trains on: in one process, the batch's own tensors.</summary>
-    private (Tensor Images, Tensor Labels, Tensor? Targets) Share(Batch b)
-    {
-        var (start, count) = group.ShareOf(b.Count);
-        if (start == 0 && count == b.Count) return (b.Images, b.Labels, b.Targets);
-        return (b.Images.narrow(0, start, count), b.Labels.narrow(0, start, count), b.Targets?.narrow(0, start, count));
+        return value;
     }
 }

@@ -45,23 +45,41 @@ public static class Trainer
         bool root = group.Rank == 0;
         log = root ? log ?? (_ => { }) : _ => { };
         if (!root) progress = null;
-        var data = await TrainingData.OpenAsync(options.Data, writes: root, log, cancellationToken).ConfigureAwait(false);
-        options = options with { Data = data.Folder };
-        int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, data.Width, data.Height);
-        var o = TrainDefaults.Resolve(TrainDefaults.WithSavedSettings(options), data.Manifest, imageSize);
+        var (data, o) = await SetUpAsync(options, group, log, cancellationToken).ConfigureAwait(false);
         using var compute = await Kernels.AcquireAsync(o.Threads, cancellationToken: cancellationToken).ConfigureAwait(false);
         var device = TorchDevice.Resolve(o.Device);
         o = o with { Compute = Kernels.Current(o.Threads) };
-        var soft = await TrainingData.SoftTargetsAsync(o, log, cancellationToken).ConfigureAwait(false);
+        group.Agree(DistributedRun.Identity(o, data));
+        var soft = await group.AllOrNoneAsync("reading the soft targets", () => TrainingData.SoftTargetsAsync(o, log, cancellationToken)).ConfigureAwait(false);
 
-        await using var folder = RunFolder.Prepare(o, writes: root);
-        var resume = ResumePoint.Find(o, log);
+        await using var folder = await group.AllOrNoneAsync("preparing the run folder", () => Task.FromResult(RunFolder.Prepare(o, writes: root))).ConfigureAwait(false);
+        // Rank 0 reads the checkpoint, if any; the others learn its step, and its state comes with the broadcast.
+        var resume = await group.AllOrNoneAsync("finding the checkpoint", () => Task.FromResult(root ? ResumePoint.Find(o, log) : ResumePoint.Start)).ConfigureAwait(false);
+        resume = resume.At(group.Broadcast(resume.Step));
         var (model, spec) = await ModelSetup.CreateAsync(o, data, device, log, cancellationToken).ConfigureAwait(false);
         using var sgd = new Sgd(model, o.Momentum, o.WeightDecay!.Value);
         resume.Restore(model, sgd, device);
         group.BroadcastState(model, sgd); // every rank starts where rank 0 does, resumed or new
         var loop = new TrainingLoop(o, data, model, spec, sgd, device, soft, group, folder, log);
         return await loop.RunAsync(resume, progress, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The data and the resolved options, on every rank: rank 0 first prepares what the others read (a D-hat's images),
+    /// then every rank opens the data. Each step succeeds on every rank or fails on all of them, with one message.
+    /// </summary>
+    private static async Task<(TrainingData Data, TrainOptions Options)> SetUpAsync(TrainOptions options, IProcessGroup group, Action<string> log,
+        CancellationToken cancellationToken)
+    {
+        bool root = group.Rank == 0;
+        var prepared = await group.AllOrNoneAsync("preparing the data", async () =>
+            root ? await TrainingData.OpenAsync(options.Data, writes: true, log, cancellationToken).ConfigureAwait(false) : null).ConfigureAwait(false);
+        var data = await group.AllOrNoneAsync("reading the data", () =>
+            prepared is not null ? Task.FromResult(prepared) : TrainingData.OpenAsync(options.Data, writes: false, log, cancellationToken)).ConfigureAwait(false);
+        options = options with { Data = data.Folder };
+        int imageSize = options.ImageSize ?? DefaultImageSize(options.Arch, data.Width, data.Height);
+        var o = TrainDefaults.Resolve(TrainDefaults.WithSavedSettings(options), data.Manifest, imageSize);
+        return (data, DistributedRun.Describe(o, group, data));
     }
 
     /// <summary>Fills in every default, so the options say exactly what the run does.</summary>

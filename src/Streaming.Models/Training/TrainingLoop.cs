@@ -51,6 +51,7 @@ internal sealed class TrainingLoop
             Workers = o.DecodeWorkers,
             ShuffleBuffer = o.ShuffleBuffer,
             SoftTargets = soft,
+            Share = group.Size > 1 ? group.ShareOf(o.BatchSize) : null,
         });
         (_batch, _totalImages) = (o.BatchSize, o.Images!.Value);
         _totalSteps = (_totalImages + _batch - 1) / _batch;
@@ -81,6 +82,8 @@ internal sealed class TrainingLoop
         _log(string.Create(CultureInfo.InvariantCulture,
             $"training {_o.Arch} on {_data.Manifest.Labeled:N0} images ({_spec.NumClasses} classes, {_spec.InChannels}x{_spec.ImageSize}x{_spec.ImageSize}) for {_totalImages:N0} images = {_totalSteps:N0} steps of {_batch}; {_schedule.Kind} schedule, peak lr {_schedule.PeakLr:G4}; {TorchDevice.Describe()}; kernels: {_o.Compute}"));
         if (_o.RecipeNote is string note) _log(note);
+        if (_o.Distributed is { } d)
+            _log(string.Create(CultureInfo.InvariantCulture, $"data-parallel over {d.Ranks} ranks ({string.Join(", ", d.Hosts.Distinct())}): each trains on B/N = {d.BatchPerRank} images a step of the global batch of {_batch}; BatchNorm statistics per rank (over its {d.BatchPerRank} images); gradients averaged by allreduce"));
         if (_step > 0) _log($"resumed from {from.Checkpoint} at step {_step:N0}");
     }
 

@@ -15,7 +15,7 @@ public static class ModelZoo
     public static readonly IReadOnlyList<string> Names =
     [
         "resnet18", "resnet34", "resnet50", "resnext50_32x4d", "resnext101_32x4d", "resnext101_32x8d", "resnext101_32x16d",
-        "resnet20", "resnet32", "resnet56", "cnn-small",
+        "resnet20", "resnet32", "resnet56", "cnn-small", "cnn-plain",
     ];
 
     /// <summary>
@@ -67,6 +67,7 @@ public static class ModelZoo
             "resnet32" => new CifarResNet(name, 32, numClasses, inChannels, width),
             "resnet56" => new CifarResNet(name, 56, numClasses, inChannels, width),
             "cnn-small" => new CnnSmall(numClasses, inChannels, width),
+            "cnn-plain" => new CnnPlain(numClasses, inChannels),
             _ => throw new ArgumentException($"unknown architecture '{name}'; known: {string.Join(", ", Names)}"),
         };
     }
