@@ -41,6 +41,7 @@ public sealed class PipelineManifest
         new ConfigKey("teacher.batch", OptionKind.Int, 128, "batch size", Min: 1),
         new ConfigKey("teacher.lr", OptionKind.Number, 0.1, "base learning rate at batch 256", Min: 0),
         new ConfigKey("teacher.schedule", OptionKind.Choice, "cosine", "learning-rate schedule", ["cosine", "pretrain", "finetune", "constant"]),
+        new ConfigKey("teacher.recipe", OptionKind.Bool, false, "train the teacher by the train command's recipe for its architecture and D's size (budget, schedule, lr, weight decay, augmentation: README, streaming train) instead of teacher.images/lr/schedule"),
         new ConfigKey("teacher.ranks", OptionKind.Int, 1, "processes that train it data-parallel under mpirun (the global batch split over them, BatchNorm statistics per rank); part of the stage's key when above 1", Min: 1) { Max = 4096 },
         new ConfigKey("compute.hosts", OptionKind.Text, "", "where the stages with ranks above 1 run: mpirun's -H list (e.g. a:4,b:4); empty: this machine"),
         ConfigKey.From(Knobs.TopP),
@@ -129,7 +130,7 @@ public sealed class PipelineManifest
         if ((string)values["weak.tags"] != "none" && !hasArch)
             throw new StreamingException($"{parsed.Where("weak.tags")}: weak.tags pre-trains the teacher on W's tags, so it needs 'teacher.arch', not an imported 'teacher.model'");
         if (hasArch) values.Remove("teacher.model");
-        else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule", "teacher.ranks" }) values.Remove(k);
+        else foreach (var k in new[] { "teacher.arch", "teacher.images", "teacher.batch", "teacher.lr", "teacher.schedule", "teacher.ranks", "teacher.recipe" }) values.Remove(k);
         try
         {
             return new PipelineManifest(path, values); // binds the typed spec, whose scoring checks the rules between its knobs

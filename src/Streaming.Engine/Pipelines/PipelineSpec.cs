@@ -9,7 +9,11 @@ namespace Streaming.Engine.Pipelines;
 /// One training job of a pipeline: its budget in images, batch, base learning rate (at batch 256), schedule, and the
 /// processes that train it data-parallel (<see cref="Ranks"/>).
 /// </summary>
-public sealed record TrainingSection(long Images, int Batch, double Lr, string Schedule, int Ranks = 1);
+public sealed record TrainingSection(long Images, int Batch, double Lr, string Schedule, int Ranks = 1)
+{
+    /// <summary>Trained by the <c>train</c> command's recipe (<c>TrainRecipe</c>) instead of this section's budget, rate and schedule.</summary>
+    public bool Recipe { get; init; }
+}
 
 /// <summary>
 /// A pipeline manifest as typed settings: what the runner, replay and profile read. <see cref="From"/> is the one place
@@ -94,7 +98,7 @@ public sealed record PipelineSpec
             Scoring = ScoringSpec.From(v) with { Seed = (ulong)Get<int>("seed") },
             TeacherArch = teacherArch,
             TeacherModel = Maybe<string>("teacher.model"),
-            Teacher = teacherArch is null ? null : Training("teacher"),
+            Teacher = teacherArch is null ? null : Training("teacher") with { Recipe = v.TryGetValue("teacher.recipe", out var recipe) && (bool)recipe },
             StudentArch = Get<string>("student.arch"),
             Student = Training("student"),
             SoftTargets = Get<string>("student.targets") == "soft",

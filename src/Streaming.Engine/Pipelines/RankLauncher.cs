@@ -36,7 +36,7 @@ internal static partial class RankLauncher
             if (ProgressLine().Match(line) is { Success: true } p)
             {
                 long step = Number(p.Groups[1].Value), steps = Number(p.Groups[2].Value);
-                progress.Report(new TrainProgress(step, steps, step * o.BatchSize, o.Images!.Value, double.Parse(p.Groups[3].Value, CultureInfo.InvariantCulture), 0,
+                progress.Report(new TrainProgress(step, steps, step * o.BatchSize, steps * o.BatchSize, double.Parse(p.Groups[3].Value, CultureInfo.InvariantCulture), 0,
                     Number(p.Groups[4].Value), null));
             }
             else if (ResultLine().Match(line) is { Success: true } r)
@@ -81,13 +81,15 @@ internal static partial class RankLauncher
         var inv = CultureInfo.InvariantCulture;
         var train = new List<string>
         {
-            "train", "--data", o.Data, "--arch", o.Arch, "--out", o.Out, "--images", o.Images!.Value.ToString(inv), "--batch", o.BatchSize.ToString(inv),
-            "--lr", o.BaseLr!.Value.ToString("R", inv), "--schedule", o.Schedule!.Value.ToString().ToLowerInvariant(), "--seed", o.Seed.ToString(inv),
+            "train", "--data", o.Data, "--arch", o.Arch, "--out", o.Out, "--batch", o.BatchSize.ToString(inv), "--seed", o.Seed.ToString(inv),
             "--device", o.Device, "--isa", spec.Scoring.Compute.Isa.Name(),
             "--channels-last", spec.Scoring.Compute.ChannelsLast ? "true" : "false", "--decode-workers", o.DecodeWorkers.ToString(inv),
         };
         // This machine's threads shared among its ranks; on other hosts, each rank takes its host's cores over its ranks there.
         if (spec.Hosts.Length == 0) train.AddRange(["--threads", Math.Max(1, (o.Threads ?? Environment.ProcessorCount) / ranks).ToString(inv)]);
+        if (o.Images is long images) train.AddRange(["--images", images.ToString(inv)]);
+        if (o.BaseLr is double lr) train.AddRange(["--lr", lr.ToString("R", inv)]);
+        if (o.Schedule is ScheduleKind schedule) train.AddRange(["--schedule", schedule.ToString().ToLowerInvariant()]);
         if (o.WeightDecay is double wd) train.AddRange(["--weight-decay", wd.ToString("R", inv)]);
         if (o.Augment is bool augment) train.Add(augment ? "--augment" : "--no-augment");
         if (o.Init is string init) train.AddRange(["--init", init]);

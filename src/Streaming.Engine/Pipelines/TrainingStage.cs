@@ -35,6 +35,12 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
         // Only soft targets and more than one rank add a key, so that the other stages' cache keys stay as they were.
         if (Targets(spec) is { } targets) parameters["targets"] = targets.Described;
         if (budget.Ranks > 1) parameters["ranks"] = budget.Ranks; // the result depends on N (BatchNorm statistics per rank)
+        if (budget.Recipe)
+        {
+            // The recipe picks budget, rate, schedule, weight decay and augmentation from the architecture and the data.
+            foreach (var k in new[] { "images", "lr", "schedule" }) parameters.Remove(k);
+            parameters["recipe"] = $"the train command's, revision {TrainRecipe.Revision}";
+        }
         return parameters;
     }
 
@@ -45,12 +51,16 @@ internal sealed class TrainingStage(string name, StageMetric metric, Func<Pipeli
         var (spec, budget) = (run.Spec, section(run.Spec));
         var options = new TrainOptions
         {
-            Data = data.In(run), Arch = arch(spec), Out = folder, Images = budget.Images, BatchSize = budget.Batch, BaseLr = budget.Lr,
-            Schedule = Enum.Parse<ScheduleKind>(budget.Schedule, ignoreCase: true), Device = spec.Scoring.Compute.Device, Seed = run.Seed, Threads = spec.Scoring.Compute.Threads,
+            Data = data.In(run), Arch = arch(spec), Out = folder, BatchSize = budget.Batch, Device = spec.Scoring.Compute.Device, Seed = run.Seed, Threads = spec.Scoring.Compute.Threads,
             Init = Init(spec) is { } from ? Path.Combine(run.Folder(from), ModelFile.DefaultName) : null, Overwrite = true,
             SoftTargets = Targets(spec)?.Folder.In(run),
-            WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
         };
+        if (!budget.Recipe)
+            options = options with
+            {
+                Images = budget.Images, BaseLr = budget.Lr, Schedule = Enum.Parse<ScheduleKind>(budget.Schedule, ignoreCase: true),
+                WeightDecay = 1e-4, Augment = true, // the pipelines' (not the train command's recipe: their stages' keys do not name these)
+            };
         var result = budget.Ranks > 1
             ? await RankLauncher.TrainAsync(options, budget.Ranks, spec, run.Reporter<TrainProgress>(Report), run.Log, run.CancellationToken)
             : await Trainer.RunAsync(options, run.Reporter<TrainProgress>(Report), run.Log, run.CancellationToken);

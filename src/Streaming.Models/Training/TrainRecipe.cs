@@ -23,6 +23,9 @@ namespace Streaming.Models.Training;
 /// </summary>
 public sealed record TrainRecipe(long Images, ScheduleKind Schedule, double BaseLr, double WeightDecay, bool Augment, string Why)
 {
+    /// <summary>Changes whenever the recipe picks other values: part of the key of a pipeline stage that trains by it.</summary>
+    public const int Revision = 1;
+
     public const double EpochsSmallData = 70;
     public const long MinImages = 70_000, MaxImages = 290_000;
     public const long SmallData = 10_000;
