@@ -18,6 +18,25 @@ public sealed record ClusterConnection
 
     public bool IsLocalhost => Postgres is null;
 
+    /// <summary>Mutual TLS for the silos' and gateways' connections (null: none, for loopback only unless <see cref="Insecure"/>).</summary>
+    public ClusterTls? Tls { get; init; }
+
+    /// <summary>Allow a cluster beyond loopback without TLS (<c>--insecure</c>): anyone who reaches its ports can join it.</summary>
+    public bool Insecure { get; init; }
+
+    /// <summary>
+    /// Refuses, in one line, to take part in a cluster beyond loopback (its database elsewhere, or <paramref name="address"/>
+    /// not a loopback one) without TLS, unless <see cref="Insecure"/> says to.
+    /// </summary>
+    public void RequireTlsBeyondLoopback(string who, System.Net.IPAddress? address = null)
+    {
+        if (Tls is not null || Insecure) return;
+        bool beyond = RemoteDatabase || (address is not null && !System.Net.IPAddress.IsLoopback(address));
+        if (!beyond) return;
+        string where = address is not null && !System.Net.IPAddress.IsLoopback(address) ? $"it would listen beyond loopback and advertise {address}" : $"its cluster is beyond loopback ({this})";
+        throw new StreamingException($"{who}: {where} without TLS, where anyone who reaches its ports could join or call it; give --tls-cert, --tls-key and --tls-ca ('streaming cluster certs' makes them), or --insecure to mean it");
+    }
+
     /// <summary>Parses <c>--cluster</c>: <c>localhost</c>, a PostgreSQL connection string (<c>Host=...;Username=...</c>), or <c>file:PATH</c> holding one.</summary>
     public static ClusterConnection Parse(string text, string localStateFolder)
     {

@@ -38,6 +38,9 @@ public static class ClusterJobs
     public static JobSpec SpecFor(ScoreOptions o, string isa, double leaseSeconds)
     {
         var dataset = DatasetManifest.Load(o.Data);
+        // Checked here and again by the job grain and each worker: names inside a job stay inside its folders.
+        foreach (var shard in dataset.Shards)
+            if (PathRoots.NameProblem(shard.File) is string problem) throw new StreamingException($"{o.Data}: a job's shard is refused: {problem}");
         string teacher = Streaming.Models.Teachers.Teachers.Resolve(o.Teacher);
         var spec = JobSpec.For(o.Scoring.Validated(), isa, Path.GetFullPath(teacher), Hashing.Sha256File(teacher), Path.GetFullPath(o.Data),
             Hashing.Sha256File(Path.Combine(o.Data, DatasetManifest.FileName)), Path.GetFullPath(o.Out), leaseSeconds,
@@ -60,15 +63,21 @@ public static class ClusterJobs
         log(status.Done + status.Failed > 0 ? $"attached to job {spec.Key}: {status.Done} of {status.Shards} shards done" : $"submitted job {spec.Key}: {status.Shards} shards");
         int requeued = 0;
         var reported = new HashSet<string>(StringComparer.Ordinal);
+        var still = System.Diagnostics.Stopwatch.StartNew(); // since the job last moved
         while (true)
         {
             while (!status.Complete)
             {
                 await Task.Delay(TimeSpan.FromSeconds(1), cancellationToken).ConfigureAwait(false);
+                var before = status;
                 status = await ClusterClient.RetryAsync(async () => (await job.StatusAsync().ConfigureAwait(false))!, patience, cancellationToken, null, "following the job").ConfigureAwait(false);
                 foreach (var r in status.Refusals)
                     if (reported.Add(r)) log($"refused: {r}");
                 progress?.Report(status);
+                if (status.Done + status.Failed != before.Done + before.Failed || status.Leased > 0) still.Restart();
+                // Refused and nothing moves: no worker will run it (its paths, its kernels); say so rather than wait for ever.
+                if (status.Refusals.Count > 0 && still.Elapsed > RefusedAfter)
+                    throw new StreamingException($"job {spec.Key} is refused by the cluster's workers, and none has run a shard of it for {RefusedAfter.TotalSeconds:N0} s: {string.Join("; ", status.Refusals)}");
             }
             var record = (await ClusterClient.RetryAsync(job.RecordAsync, patience, cancellationToken, null, "reading the job").ConfigureAwait(false))!;
             // Every committed score shard must be there, as committed; one that is not (deleted, torn) is scored again.
@@ -83,7 +92,7 @@ public static class ClusterJobs
                     await job.FinishAsync().ConfigureAwait(false);
                     return true;
                 }, patience, cancellationToken).ConfigureAwait(false);
-                // Once finished, the partials merged here go (a worker still writing its last one leaves that one).
+                // Once finished, the partials merged here go (a worker still writing its last one finds the job finished and removes it).
                 if (selection is not null) RemovePartials(spec.Out, record.Partials.Select(p => p.File), log);
                 return new ClusterScoreResult(status, scoring, selection, clock.Elapsed, requeued);
             }
@@ -129,6 +138,9 @@ public static class ClusterJobs
         var selector = spec.K is null ? null : await MergeAsync(grains, record, classes.Count, log, cancellationToken).ConfigureAwait(false);
         return (manifest, await ScoringOutputs.WriteAsync(spec.Out, manifest, selector, cancellationToken).ConfigureAwait(false));
     }
+
+    /// <summary>How long a refused job may stand still before the submitter gives up on it.</summary>
+    public static TimeSpan RefusedAfter { get; set; } = TimeSpan.FromSeconds(30);
 
     /// <summary>Temporary files younger than this are not removed as leftovers: their writer may still be at work.</summary>
     public static readonly TimeSpan TempFilesLeftAlone = TimeSpan.FromMinutes(5);

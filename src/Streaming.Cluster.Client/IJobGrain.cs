@@ -24,8 +24,11 @@ public interface IJobGrain : IGrainWithStringKey
     /// <summary>Hands back every lease the worker holds (a worker stopping with SIGTERM).</summary>
     Task<int> ReleaseAsync(string worker);
 
-    /// <summary>Records a worker's latest partial selector (it supersedes the worker's earlier ones).</summary>
-    Task RegisterPartialAsync(PartialInfo partial);
+    /// <summary>
+    /// Records a worker's latest partial selector (it supersedes the worker's earlier ones). False once the job is
+    /// finished: its D-hat is written and the partial will never be read, so its writer removes it.
+    /// </summary>
+    Task<bool> RegisterPartialAsync(PartialInfo partial);
 
     /// <summary>Puts committed shards whose score shards were found missing or not as recorded back to pending.</summary>
     Task RequeueAsync(IReadOnlyList<int> shards);
@@ -39,6 +42,9 @@ public interface IJobGrain : IGrainWithStringKey
 
     /// <summary>Adds shards to an open-ended job (the daemon's); one already in it (same input and score file) keeps its index. Returns each one's index.</summary>
     Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards);
+
+    /// <summary>A worker will not run this job (its paths lie outside the worker's roots, say): the job's status shows why.</summary>
+    Task RefuseAsync(string worker, string reason);
 
     /// <summary>The records of these shards (the daemon follows its shards' commits).</summary>
     Task<IReadOnlyList<ShardRecord>> OutcomesAsync(IReadOnlyList<int> shards);

@@ -56,7 +56,7 @@ public sealed class RemoteScorer : IAsyncDisposable
         RemoteScorer scorer;
         try
         {
-            await host.StartAsync(cancellationToken).ConfigureAwait(false);
+            await ClusterClient.StartAsync(host, connection, cancellationToken).ConfigureAwait(false);
             scorer = new RemoteScorer(host, spec, committed, failed, log);
             await ClusterClient.RetryAsync(() => scorer._job.SubmitAsync(spec), TimeSpan.FromMinutes(5), cancellationToken, log, "opening the daemon's job").ConfigureAwait(false);
         }
@@ -74,7 +74,9 @@ public sealed class RemoteScorer : IAsyncDisposable
     public async Task SendShardAsync(string path, string input, object? tag, string scoreFile, CancellationToken cancellationToken)
     {
         long rows = 0;
-        var indices = await ClusterClient.RetryAsync(() => _job.AppendAsync([new ShardInput(Path.GetFullPath(path), rows, scoreFile)]), TimeSpan.FromMinutes(5),
+        // Named relative to the job's data folder, as every shard of a job is (the workers refuse absolute names and '..').
+        string name = Path.GetRelativePath(_spec.Data, Path.GetFullPath(path));
+        var indices = await ClusterClient.RetryAsync(() => _job.AppendAsync([new ShardInput(name, rows, scoreFile)]), TimeSpan.FromMinutes(5),
             cancellationToken, _log, "handing a shard to the cluster").ConfigureAwait(false);
         lock (_gate) _waiting[indices[0]] = new ShardJob(path, input, tag);
     }

@@ -31,7 +31,9 @@ public static class ClusterHosting
             o.ClusterId = ClusterClient.ClusterId;
             o.ServiceId = ClusterClient.ServiceId;
         });
-        var address = endpoints.Advertise ?? (connection.RemoteDatabase ? RoutableAddress() : IPAddress.Loopback);
+        var address = AdvertisedAddress(connection, endpoints);
+        connection.RequireTlsBeyondLoopback("worker", address);
+        if (connection.Tls is { } tls) silo.UseTls(tls.Certificate, o => tls.Configure(o, "silo"));
         if (connection.IsLocalhost)
         {
             silo.UseLocalhostClustering(endpoints.SiloPort, endpoints.GatewayPort, null, ClusterClient.ServiceId, ClusterClient.ClusterId);
@@ -54,6 +56,10 @@ public static class ClusterHosting
         }
         ConfigureFailureDetection(silo.Services);
     }
+
+    /// <summary>The address a silo advertises: as given, else a routable one when the database is elsewhere, else loopback.</summary>
+    public static IPAddress AdvertisedAddress(ClusterConnection connection, SiloEndpoints endpoints) =>
+        endpoints.Advertise ?? (connection.RemoteDatabase ? RoutableAddress() : IPAddress.Loopback);
 
     /// <summary>Grain state in a folder (<see cref="FolderGrainStorage"/>): the localhost cluster and in-process tests.</summary>
     public static void AddFolderStorage(ISiloBuilder silo, string folder) =>

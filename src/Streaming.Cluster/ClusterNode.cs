@@ -31,7 +31,9 @@ public static class ClusterNode
                 silo.Configure<SiloOptions>(o => o.SiloName = worker.Id);
             }
         });
-        return builder.Build();
+        var host = builder.Build();
+        if (connection.Tls is { } tls) tls.Log = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger("streaming.tls");
+        return host;
     }
 
     /// <summary>The scoring worker, as a hosted service of a silo.</summary>

@@ -103,10 +103,26 @@ public sealed class JobGrain(
         }
     }
 
+    /// <summary>Every shard's input and score file is a relative name inside the job's folders (no absolute path, no '..').</summary>
+    private static void CheckNames(IEnumerable<ShardInput> shards)
+    {
+        foreach (var s in shards)
+            if ((PathRoots.NameProblem(s.Input) ?? (s.ScoreFile is string f ? PathRoots.NameProblem(f) : null)) is string problem)
+                throw new ArgumentException($"a job's shard is refused: {problem}");
+    }
+
+    public Task RefuseAsync(string worker, string reason)
+    {
+        string why = $"worker {worker}: {reason}";
+        if (!_refusals.Contains(why)) _refusals.Add(why);
+        return Task.CompletedTask;
+    }
+
     private long NextEpoch() => (S.Generation << 32) | (uint)++_epochs;
 
     public async Task<JobStatus> SubmitAsync(JobSpec spec)
     {
+        CheckNames(spec.Shards);
         if (S.Spec is null)
         {
             S.Spec = spec;
@@ -282,11 +298,13 @@ public sealed class JobGrain(
         return mine.Count;
     }
 
-    public async Task RegisterPartialAsync(PartialInfo partial)
+    public async Task<bool> RegisterPartialAsync(PartialInfo partial)
     {
-        if (S.Partials.TryGetValue(partial.Worker, out var old) && old.Covers.Count > partial.Covers.Count) return;
+        if (S.Finished || S.Spec is null) return false;
+        if (S.Partials.TryGetValue(partial.Worker, out var old) && old.Covers.Count > partial.Covers.Count) return true;
         S.Partials[partial.Worker] = partial;
         await SaveNowAsync();
+        return true;
     }
 
     public async Task RequeueAsync(IReadOnlyList<int> shards)
@@ -330,6 +348,7 @@ public sealed class JobGrain(
     public async Task<IReadOnlyList<int>> AppendAsync(IReadOnlyList<ShardInput> shards)
     {
         var spec = S.Spec ?? throw new InvalidOperationException($"job {this.GetPrimaryKeyString()} was not submitted");
+        CheckNames(shards);
         var added = new List<ShardInput>();
         var indices = new List<int>();
         bool changed = false;

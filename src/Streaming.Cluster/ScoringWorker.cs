@@ -21,6 +21,17 @@ public sealed record WorkerOptions
     public int Prefetch { get; init; } = 4;
     /// <summary>A partial selector is checkpointed and registered after this many commits (and when the job's work ends).</summary>
     public int PartialEveryShards { get; init; } = 32;
+    /// <summary>Where a job's teacher and data may lie (<c>--data-root</c>, repeatable); none: anywhere, on a loopback cluster only.</summary>
+    public IReadOnlyList<string> DataRoots { get; init; } = [];
+    /// <summary>Where a job's output may go (<c>--out-root</c>, repeatable); none: anywhere, on a loopback cluster only.</summary>
+    public IReadOnlyList<string> OutRoots { get; init; } = [];
+
+    /// <summary>Why this worker will not run <paramref name="spec"/> (a path outside its roots), or null.</summary>
+    public string? Refusal(JobSpec spec) =>
+        PathRoots.Refusal("its teacher", spec.Teacher, DataRoots, "--data-root")
+        ?? PathRoots.Refusal("its data", spec.Data, DataRoots, "--data-root")
+        ?? PathRoots.Refusal("its output", spec.Out, OutRoots, "--out-root");
+
     /// <summary>How long a commit or lease call may keep failing (a silo died, the database restarts) before the shard is left to expire.</summary>
     public TimeSpan Patience { get; init; } = TimeSpan.FromSeconds(120);
 }
@@ -123,6 +134,16 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
     {
         var spec = await ClusterClient.RetryAsync(job.SpecAsync, options.Patience, stop, log, "reading a job").ConfigureAwait(false);
         if (spec is null) return JobOutcome.Idle;
+        if (options.Refusal(spec) is string outside)
+        {
+            // Said once, here and in the job's status: the submitter and 'cluster status' show it.
+            if (_refusedLogged.Add(spec.Key + outside))
+            {
+                log.LogError("job {Job} refused: {Why}", spec.Key, outside);
+                await ClusterClient.RetryAsync(async () => { await job.RefuseAsync(options.Id, outside).ConfigureAwait(false); return true; }, options.Patience, stop, log, "refusing a job").ConfigureAwait(false);
+            }
+            return JobOutcome.Refused;
+        }
         // The job's threads on this worker's kernels and layout: the job refuses a worker with other kernels or layout.
         var compute = Kernels.Current(spec.Threads);
         var me = new WorkerInfo(options.Id, Environment.MachineName, Environment.ProcessId, compute.Isa, Kernels.KernelKey(compute), JsonSerializer.Serialize(compute), compute.ChannelsLast);
@@ -153,18 +174,31 @@ public sealed class ScoringWorker(IGrainFactory grains, WorkerOptions options, I
         Directory.CreateDirectory(Path.Combine(spec.Out, PartialFiles.Folder));
         await PartialFiles.WriteAsync(spec.Out, name, selector).ConfigureAwait(false);
         var info = new PartialInfo(options.Id, name, covers);
+        bool registered = false;
         try
         {
-            await ClusterClient.RetryAsync(async () =>
-            {
-                await job.RegisterPartialAsync(info).ConfigureAwait(false);
-                return true;
-            }, options.Patience, CancellationToken.None, log, "registering a partial").ConfigureAwait(false);
+            registered = await ClusterClient.RetryAsync(() => job.RegisterPartialAsync(info), options.Patience, CancellationToken.None, log, "registering a partial").ConfigureAwait(false);
         }
         catch (Exception e) when (ClusterClient.Transient(e))
         {
             // Not lost: the submitter reads the score shards a registered partial does not cover.
             log.LogWarning("job {Job}: partial {Partial} not registered: {Error}", spec.Key, name, e.Message);
+        }
+        // Unregistered (or the job already finished and cleaned up): nothing will ever read it, so it goes now.
+        if (!registered) RemoveUnread(spec.Out, name);
+    }
+
+    private void RemoveUnread(string outFolder, string name)
+    {
+        try
+        {
+            string folder = Path.Combine(outFolder, name), root = Path.Combine(outFolder, PartialFiles.Folder);
+            if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+            if (Directory.Exists(root) && !Directory.EnumerateFileSystemEntries(root).Any()) Directory.Delete(root);
+        }
+        catch (IOException e)
+        {
+            log.LogWarning("partial {Partial} not removed: {Error}", name, e.Message);
         }
     }
 

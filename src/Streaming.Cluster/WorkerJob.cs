@@ -116,6 +116,13 @@ internal sealed class WorkerJob(IJobGrain job, JobSpec spec, WorkerOptions optio
                 {
                     var h = new Held(lease, new ShardInput(lease.Input, 0, lease.ScoreFile));
                     _held[lease.Shard] = h;
+                    // Checked here as well as when the job was submitted: a name never leads out of the job's folders.
+                    if ((PathRoots.NameProblem(lease.Input) ?? (lease.ScoreFile is string f ? PathRoots.NameProblem(f) : null)) is string bad)
+                    {
+                        log.LogError("job {Job}: shard {Shard} refused: {Why}", spec.Key, lease.Shard, bad);
+                        await FailedAsync(new ShardJob(lease.Input, lease.Input, h), h, $"refused by worker {options.Id}: {bad}").ConfigureAwait(false);
+                        continue;
+                    }
                     await session.SendAsync(Path.Combine(spec.Data, lease.Input), lease.Input, h).ConfigureAwait(false);
                 }
                 if (stop.IsCancellationRequested) break;

@@ -53,6 +53,10 @@ public sealed class DaemonConfig
         new ConfigKey("limits.max_row_group_rows", OptionKind.Int, 1 << 20, "the most rows a Parquet row group in a drop may declare", Min: 1) { Max = 100_000_000 },
         new ConfigKey("limits.max_pixels", OptionKind.Int, 100_000_000, "images (and idx headers) declaring more pixels are quarantined", Min: 1) { Max = int.MaxValue / 4 },
         new ConfigKey("cluster", OptionKind.Text, "", "a PostgreSQL connection string: the Orleans cluster's workers score the shards instead of this process (empty: score here)"),
+        new ConfigKey("cluster.tls_cert", OptionKind.Text, "", "with cluster: this daemon's certificate (PEM) for mutual TLS with the workers, signed by the cluster's CA"),
+        new ConfigKey("cluster.tls_key", OptionKind.Text, "", "with cluster: its private key (PEM)"),
+        new ConfigKey("cluster.tls_ca", OptionKind.Text, "", "with cluster: the cluster's CA certificate (PEM)"),
+        new ConfigKey("cluster.insecure", OptionKind.Bool, false, "with cluster: allow a cluster beyond loopback without TLS"),
         new ConfigKey("cluster.lease_seconds", OptionKind.Number, 30.0, "with cluster: how long a worker holds a shard without a heartbeat", Min: 1) { Max = 3600 },
         new ConfigKey("shutdown.timeout_seconds", OptionKind.Number, 8.0, "on SIGTERM/SIGINT: time to finish the batch in flight and checkpoint", Min: 1) { Max = 3600 },
     ], "scoring.k=1000");
@@ -89,6 +93,17 @@ public sealed class DaemonConfig
     public string? Listen => (string)_v["http.listen"] is "off" ? null : (string)_v["http.listen"];
     public string? Cluster => (string)_v["cluster"] is { Length: > 0 } c ? c : null;
     public double LeaseSeconds => (double)_v["cluster.lease_seconds"];
+
+    /// <summary>The cluster to score on, with its TLS (null: score here).</summary>
+    public Streaming.Cluster.Client.ClusterConnection? ClusterConnection => Cluster is string text
+        ? Streaming.Cluster.Client.ClusterConnection.Parse(text, State) with
+        {
+            Tls = Streaming.Cluster.Client.ClusterTls.From(Text("cluster.tls_cert"), Text("cluster.tls_key"), Text("cluster.tls_ca")),
+            Insecure = (bool)_v["cluster.insecure"],
+        }
+        : null;
+
+    private string? Text(string key) => (string)_v[key] is { Length: > 0 } t ? System.IO.Path.GetFullPath(t, System.IO.Path.GetDirectoryName(Path) ?? ".") : null;
     public string? TokenFile => (string)_v["http.token_file"] is { Length: > 0 } f ? f : null;
     public bool JsonLogs => (string)_v["log.format"] == "json";
     public Streaming.Core.Ingest.SourceLimits SourceLimits => new()

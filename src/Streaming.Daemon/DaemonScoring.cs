@@ -40,14 +40,16 @@ internal sealed class DaemonScoring : IAsyncDisposable
     public static async Task<DaemonScoring> StartAsync(DaemonConfig config, ScoringSetup setup, DaemonShards host, HeapLedger ledger, string state,
         ILogger log, CancellationToken graphStop, CancellationToken stop)
     {
-        if (config.Cluster is not string cluster)
+        if (config.ClusterConnection is not { } connection)
             return new DaemonScoring(ScoringSession<WorkShard>.Start(setup, host, ledger.Selector, graphStop), null, host, state, stop);
         // A cluster client: the cluster's workers score each shard into this state folder, under the name given here.
         string teacherSha = Hashing.Sha256File(setup.TeacherFile);
         string isa = setup.Compute.Isa;
-        var spec = JobSpec.For(setup.Spec, isa, Path.GetFullPath(setup.TeacherFile), teacherSha, "/", "", Path.GetFullPath(state), config.LeaseSeconds, []) with { K = null };
+        // The shards live in the inbox or under the state folder: the job's data folder holds both, and names them relative to it.
+        string data = CommonFolder(config.Inbox, state);
+        var spec = JobSpec.For(setup.Spec, isa, Path.GetFullPath(setup.TeacherFile), teacherSha, data, "", Path.GetFullPath(state), config.LeaseSeconds, []) with { K = null };
         spec = spec with { Key = RemoteScorer.KeyFor(state, teacherSha, setup.TopP, spec.Batch, spec.Threads, isa, spec.ChannelsLast), TopP = setup.TopP };
-        var remote = await RemoteScorer.StartAsync(ClusterConnection.Parse(cluster, state), spec,
+        var remote = await RemoteScorer.StartAsync(connection, spec,
             (c, rows) => new ValueTask(host.LockedAsync(async () =>
             {
                 await foreach (var batch in rows(CancellationToken.None).ConfigureAwait(false)) ledger.Selector.Offer(batch);
@@ -55,6 +57,17 @@ internal sealed class DaemonScoring : IAsyncDisposable
             })),
             (job, error) => new ValueTask(host.LockedAsync(() => host.FailedAsync(job, (WorkShard)job.Tag!, error).AsTask())), log, stop).ConfigureAwait(false);
         return new DaemonScoring(null, remote, host, state, stop);
+    }
+
+    /// <summary>The deepest folder that holds both <paramref name="a"/> and <paramref name="b"/>.</summary>
+    private static string CommonFolder(string a, string b)
+    {
+        var x = Path.GetFullPath(a).TrimEnd('/').Split('/');
+        var y = Path.GetFullPath(b).TrimEnd('/').Split('/');
+        int n = 0;
+        while (n < x.Length && n < y.Length && x[n] == y[n]) n++;
+        string common = string.Join('/', x[..n]);
+        return common.Length == 0 ? "/" : common;
     }
 
     /// <summary>Sends one shard of a drop (waiting while the graph is full).</summary>

@@ -159,11 +159,35 @@ public class ClusterTests : IAsyncLifetime
         var b = SelectionJson(remote);
         Assert.Equal(a, b);
         Assert.Empty(Directory.GetFiles(scores, "*.partial"));
-        Assert.False(Directory.Exists(Path.Combine(remote, PartialFiles.Folder)), "partials are removed once D-hat is written");
+        // A worker still writing its last partial when the job finished finds the job closed and removes it itself.
+        string partials = Path.Combine(remote, PartialFiles.Folder);
+        var wait = System.Diagnostics.Stopwatch.StartNew();
+        while (Directory.Exists(partials) && wait.Elapsed < TimeSpan.FromSeconds(20)) await Task.Delay(100);
+        Assert.False(Directory.Exists(partials), "partials are removed once D-hat is written; left: "
+            + (Directory.Exists(partials) ? string.Join(", ", Directory.EnumerateFileSystemEntries(partials).Select(Path.GetFileName)) : ""));
         Assert.Contains(lines, l => l.StartsWith("merging", StringComparison.Ordinal));
     }
 
     private static string SelectionJson(string folder) => File.ReadAllText(Path.Combine(folder, "selection", SelectionManifest.FileName));
+
+    [Fact]
+    public async Task AJobWhoseShardNamesLeaveItsFolders_IsRefusedBySubmitAndAppend()
+    {
+        await using var cluster = await StartClusterAsync(_tmp.Sub("state-names"), TimeSpan.Zero);
+        // A client of other making could send any names; the grain checks them (the CLI refuses them before, and so does each worker).
+        var spec = ClusterJobs.SpecFor(Options(_tmp.Sub("names")), "avx2", leaseSeconds: 1);
+        foreach (var bad in new[] { "../outside.parquet", "/etc/passwd", "a/../../b.parquet" })
+        {
+            var evil = spec with { Key = spec.Key + "-" + Math.Abs(bad.GetHashCode(StringComparison.Ordinal)), Shards = [new ShardInput(bad, 1)] };
+            var refused = await Assert.ThrowsAnyAsync<Exception>(() => cluster.Client.GetGrain<IJobGrain>(evil.Key).SubmitAsync(evil));
+            Assert.Contains("a job's shard is refused", refused.Message);
+            Assert.Null(await cluster.Client.GetGrain<IJobGrain>(evil.Key).StatusAsync());
+        }
+        var job = cluster.Client.GetGrain<IJobGrain>(spec.Key);
+        await job.SubmitAsync(spec);
+        var appended = await Assert.ThrowsAnyAsync<Exception>(() => job.AppendAsync([new ShardInput("../x.parquet", 1)]));
+        Assert.Contains("contains '..'", appended.Message);
+    }
 
     [Fact]
     public async Task Fencing_AStaleWorkersCommit_IsRefused_AndAWorkerWithOtherKernelsIsRefusedInOneLine()

@@ -11,6 +11,7 @@ namespace Streaming.Tests;
 internal sealed class TempPostgres : IAsyncDisposable
 {
     private readonly string _folder, _bin;
+    private string _extra = "";
     public int Port { get; }
     public string ConnectionString => $"Host=127.0.0.1;Port={Port};Username=postgres;Database=postgres;Timeout=5;Command Timeout=30";
 
@@ -26,19 +27,32 @@ internal sealed class TempPostgres : IAsyncDisposable
             .OrderByDescending(b => int.TryParse(Path.GetFileName(Path.GetDirectoryName(b)), out int v) ? v : 0).FirstOrDefault()
         : null;
 
-    public static async Task<TempPostgres> StartAsync(string folder)
+    /// <summary>
+    /// Starts a server; with <paramref name="tls"/> (a certificate and its key, PEM) it takes <c>ssl=on</c> with them,
+    /// copied into its folder and owned by the server's user, as PostgreSQL requires of a key.
+    /// </summary>
+    public static async Task<TempPostgres> StartAsync(string folder, (string Cert, string Key)? tls = null)
     {
         string bin = FindServer() ?? throw new InvalidOperationException("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does it)");
         Directory.CreateDirectory(folder);
         if (Environment.UserName == "root") await RunAsync("chown", folder, ["postgres:postgres", folder]);
         var pg = new TempPostgres(folder, bin, Streaming.Cluster.ClusterHosting.FreePort());
         await pg.AsPostgresAsync("initdb", ["-D", Path.Combine(folder, "data"), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--no-locale"]);
+        if (tls is var (cert, key))
+        {
+            string c = Path.Combine(folder, "server.pem"), k = Path.Combine(folder, "server.key");
+            File.Copy(cert, c, overwrite: true);
+            File.Copy(key, k, overwrite: true);
+            if (!OperatingSystem.IsWindows()) File.SetUnixFileMode(k, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            if (Environment.UserName == "root") await RunAsync("chown", folder, ["postgres:postgres", c, k]);
+            pg._extra = $" -c ssl=on -c ssl_cert_file={c} -c ssl_key_file={k}";
+        }
         await pg.StartServerAsync();
         return pg;
     }
 
     private Task StartServerAsync() => AsPostgresAsync("pg_ctl", ["-D", Path.Combine(_folder, "data"), "-l", Path.Combine(_folder, "server.log"), "-w", "-t", "60",
-        "-o", string.Create(CultureInfo.InvariantCulture, $"-p {Port} -k {_folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"), "start"]);
+        "-o", string.Create(CultureInfo.InvariantCulture, $"-p {Port} -k {_folder} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200{_extra}"), "start"]);
 
     public Task StopServerAsync() => AsPostgresAsync("pg_ctl", ["-D", Path.Combine(_folder, "data"), "-m", "fast", "-w", "stop"]);
 

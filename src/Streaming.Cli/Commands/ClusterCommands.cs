@@ -21,7 +21,9 @@ public static class WorkerCommand
 {
     public static Command Create()
     {
-        var cluster = ClusterOption();
+        var cluster = new ClusterFlags();
+        var dataRoots = new Option<string[]>("--data-root") { Description = "A folder jobs' teachers and data may lie in (repeatable); a job outside every root is refused. Needed beyond loopback", AllowMultipleArgumentsPerToken = false };
+        var outRoots = new Option<string[]>("--out-root") { Description = "A folder jobs may write their output into (repeatable); a job outside every root is refused. Needed beyond loopback", AllowMultipleArgumentsPerToken = false };
         var siloPort = new Option<int>("--silo-port") { Description = "Port silos talk to each other on", DefaultValueFactory = _ => 11111 };
         var gatewayPort = new Option<int>("--gateway-port") { Description = "Port clients (score --cluster, cluster status) connect to", DefaultValueFactory = _ => 30000 };
         var advertise = new Option<string?>("--advertise") { Description = "Address other machines reach this one by (default: loopback when PostgreSQL is local, else this machine's first address)" };
@@ -32,8 +34,9 @@ public static class WorkerCommand
         var compute = new ComputeFlags();
         var command = new Command("worker", "Run a cluster worker: an Orleans silo that leases shards of the cluster's scoring jobs and scores them (SIGTERM hands its leases back).")
         {
-            cluster, siloPort, gatewayPort, advertise, name, prefetch, partialEvery, workers,
+            siloPort, gatewayPort, advertise, name, prefetch, partialEvery, workers, dataRoots, outRoots,
         };
+        cluster.AddTo(command);
         command.Options.Add(compute.Isa);
         command.Options.Add(compute.Device);
         command.Options.Add(compute.ChannelsLast);
@@ -41,16 +44,23 @@ public static class WorkerCommand
         {
             // The job fixes the threads; the ISA is this process's, pinned now (a job refuses a worker with other kernels).
             Kernels.Configure(KernelIsas.Parse(parse.GetValue(compute.Isa)!), null, parse.GetValue(compute.ChannelsLast));
-            var connection = ClusterConnection.Parse(parse.GetValue(cluster)!, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"));
-            await ClusterSchema.EnsureAsync(connection, cancellationToken);
+            var connection = cluster.Bind(parse, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"))!;
+            IPAddress? address = parse.GetValue(advertise) is string a ? IPAddress.Parse(a) : null;
+            var endpoints = new SiloEndpoints(parse.GetValue(siloPort), parse.GetValue(gatewayPort), address);
             var options = new WorkerOptions
             {
                 Device = parse.GetValue(compute.Device)!, DecodeWorkers = parse.GetValue(workers), Prefetch = Math.Max(1, parse.GetValue(prefetch)),
                 PartialEveryShards = Math.Max(1, parse.GetValue(partialEvery)),
+                DataRoots = [.. (parse.GetValue(dataRoots) ?? []).Select(Path.GetFullPath)], OutRoots = [.. (parse.GetValue(outRoots) ?? []).Select(Path.GetFullPath)],
             };
+            // Refused before anything is sent: no TLS beyond loopback (unless --insecure), no roots beyond loopback.
+            var advertised = ClusterHosting.AdvertisedAddress(connection, endpoints);
+            connection.RequireTlsBeyondLoopback("worker", advertised);
+            if (!IPAddress.IsLoopback(advertised) && (options.DataRoots.Count == 0 || options.OutRoots.Count == 0))
+                throw new Streaming.Core.StreamingException($"worker: it advertises {advertised}, beyond loopback, so jobs from other machines name its paths; give --data-root and --out-root (the folders jobs may read and write)");
+            await ClusterSchema.EnsureAsync(connection, cancellationToken);
             if (parse.GetValue(name) is string id) options = options with { Id = id };
-            IPAddress? address = parse.GetValue(advertise) is string a ? IPAddress.Parse(a) : null;
-            using var host = ClusterNode.BuildSilo(connection, new SiloEndpoints(parse.GetValue(siloPort), parse.GetValue(gatewayPort), address), options);
+            using var host = ClusterNode.BuildSilo(connection, endpoints, options);
             Console.Error.WriteLine($"worker {options.Id}: cluster {connection}, silo port {parse.GetValue(siloPort)}, gateway port {parse.GetValue(gatewayPort)}");
             var worker = host.Services.GetRequiredService<ScoringWorker>(); // before RunAsync, which disposes the services
             await host.RunAsync(cancellationToken);
@@ -65,11 +75,7 @@ public static class WorkerCommand
         return command;
     }
 
-    internal static Option<string> ClusterOption(bool required = true) => new("--cluster")
-    {
-        Description = "The cluster: 'localhost' (one process, no database), a PostgreSQL connection string (Host=...;Username=...;Password=...;Database=...), or file:PATH holding one (keeps the password off the command line)",
-        Required = required,
-    };
+
 }
 
 /// <summary><c>streaming cluster status</c>: workers, jobs and leases.</summary>
@@ -77,22 +83,23 @@ public static class ClusterCommand
 {
     public static Command Create()
     {
-        var cluster = WorkerCommand.ClusterOption();
+        var cluster = new ClusterFlags();
         var json = new Option<bool>("--json") { Description = "One JSON document on stdout" };
         var serve = new Option<string?>("--serve") { Description = "Stay up and serve a live dashboard of the cluster at this address (host:port, port 0 for a free one): / and /status (the --json document, with images/s over the last hour)" };
         var allowRemote = new Option<bool>("--allow-remote") { Description = "Let --serve listen on an address other machines can reach" };
         var tokenFile = new Option<string?>("--token-file") { Description = "With --serve: /status needs this bearer token (a file holding one token of at least 16 characters); open the page as /#token=TOKEN" };
-        var status = new Command("status", "Workers, jobs and their leases") { cluster, json, serve, allowRemote, tokenFile };
+        var status = new Command("status", "Workers, jobs and their leases") { json, serve, allowRemote, tokenFile };
+        cluster.AddTo(status);
         status.SetAction(async (parse, cancellationToken) =>
         {
-            var connection = ClusterConnection.Parse(parse.GetValue(cluster)!, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"));
+            var connection = cluster.Bind(parse, Path.Combine(Environment.CurrentDirectory, ".streaming-cluster"))!;
             if (connection.IsLocalhost) throw new StreamingException("cluster status needs a PostgreSQL cluster: a localhost cluster lives inside its 'score --cluster localhost' process");
             // The address and token are checked before connecting, so that a typo costs no wait.
             var listen = parse.GetValue(serve) is string where ? HttpListen.Parse(where, parse.GetValue(allowRemote), "--serve") : ((System.Net.IPAddress?, int)?)null;
             string? token = parse.GetValue(tokenFile) is string file ? HttpListen.ReadToken(file, "--token-file") : null;
             await ClusterSchema.EnsureAsync(connection, cancellationToken);
             using var host = ClusterClient.Build(connection);
-            await host.StartAsync(cancellationToken);
+            await ClusterClient.StartAsync(host, connection, cancellationToken);
             var client = host.Services.GetRequiredService<IClusterClient>();
             if (listen is { } at)
             {
@@ -121,16 +128,35 @@ public static class ClusterCommand
             }
             return (int)ExitCode.Ok;
         });
-        return new Command("cluster", "The Orleans cluster: its workers and jobs") { status };
+        return new Command("cluster", "The Orleans cluster: its workers and jobs") { status, Certs() };
+    }
+
+    /// <summary><c>cluster certs</c>: a CA and node certificates signed by it, for trying a TLS cluster out.</summary>
+    private static Command Certs()
+    {
+        var output = new Option<string>("--out", "-o") { Description = "Folder for ca.pem, ca.key and NAME.pem, NAME.key each (an existing ca.pem/ca.key there signs the new ones)", Required = true };
+        var names = new Option<string>("--names") { Description = "Comma-separated node names, e.g. w1,w2,submitter,postgres", Required = true };
+        var hosts = new Option<string?>("--hosts") { Description = "Comma-separated host names or addresses every certificate also names (besides its own name, localhost and 127.0.0.1)" };
+        var days = new Option<int>("--days") { Description = "Validity of the node certificates", DefaultValueFactory = _ => 365 };
+        var certs = new Command("certs", "Make a cluster CA and certificates signed by it (PEM), for mutual TLS between workers, clients and PostgreSQL") { output, names, hosts, days };
+        certs.SetAction(parse =>
+        {
+            static string[] List(string? text) => (text ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+            if (parse.GetValue(days) is < 1 or > 36500) throw new ArgumentException("--days must be 1 to 36500");
+            var written = ClusterCertificates.Write(parse.GetValue(output)!, List(parse.GetValue(names)), List(parse.GetValue(hosts)), TimeSpan.FromDays(parse.GetValue(days)));
+            foreach (var file in written) Console.WriteLine(file);
+            Console.Error.WriteLine("keys (*.key) are readable by their owner only; keep ca.key off the workers: it signs new members");
+            return (int)ExitCode.Ok;
+        });
+        return certs;
     }
 }
 
 /// <summary><c>streaming score --cluster</c>: the job submitted to (or attached on) a cluster, followed, and its outputs written.</summary>
 internal static class ClusterScore
 {
-    public static async Task<int> RunAsync(ScoreOptions options, string clusterText, double leaseSeconds, string isa, CancellationToken cancellationToken)
+    public static async Task<int> RunAsync(ScoreOptions options, ClusterConnection connection, double leaseSeconds, string isa, CancellationToken cancellationToken)
     {
-        var connection = ClusterConnection.Parse(clusterText, Path.Combine(options.Out, ".cluster"));
         var spec = ClusterJobs.SpecFor(options, isa, leaseSeconds);
         IReadOnlyList<string> classes;
         using (var teacher = FileTeacherSource.Instance.Open(spec.Teacher, options.Scoring.Compute.Device, Math.Max(1, spec.Threads)))
@@ -150,7 +176,8 @@ internal static class ClusterScore
         }
         using (host)
         {
-            await host.StartAsync(cancellationToken);
+            if (connection.IsLocalhost) await host.StartAsync(cancellationToken);
+            else await ClusterClient.StartAsync(host, connection, cancellationToken);
             var client = host.Services.GetRequiredService<IClusterClient>();
             var console = new ConsoleProgress();
             var inv = CultureInfo.InvariantCulture;

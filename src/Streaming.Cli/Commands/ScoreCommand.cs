@@ -17,19 +17,20 @@ public static class ScoreCommand
         var data = new Option<string>("--data", "-d") { Description = "Dataset folder to score (usually U)", Required = true };
         var output = new Option<string>("--out", "-o") { Description = "Output folder: scores/, scoring.json, stages.jsonl, selection/ with -k", Required = true };
         var scoring = new ScoringFlags();
-        var cluster = WorkerCommand.ClusterOption(required: false);
-        cluster.Description = "Score on a cluster: 'localhost' (one process, no database) or the PostgreSQL connection string of one whose 'streaming worker's do the work; Ctrl-C detaches, the same command attaches";
+        var cluster = new ClusterFlags(required: false);
+        cluster.Cluster.Description = "Score on a cluster: 'localhost' (one process, no database) or the PostgreSQL connection string of one whose 'streaming worker's do the work (or file:PATH holding it); Ctrl-C detaches, the same command attaches";
         var leaseSeconds = new Option<double>("--lease-seconds") { Description = "With --cluster: how long a worker holds a shard without a heartbeat", DefaultValueFactory = _ => 30 };
         var command = new Command("score", "Score a dataset with the teacher: top-P' classes per image into Parquet score shards; resumable per shard.")
         {
-            teacher, data, output, cluster, leaseSeconds,
+            teacher, data, output, leaseSeconds,
         };
+        cluster.AddTo(command);
         scoring.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
         {
             scoring.Compute.Apply(parse);
             var options = new ScoreOptions { Teacher = parse.GetValue(teacher)!, Data = parse.GetValue(data)!, Out = parse.GetValue(output)!, Scoring = scoring.Bind(parse) };
-            if (parse.GetValue(cluster) is string conn)
+            if (cluster.Bind(parse, Path.Combine(options.Out, ".cluster")) is { } conn)
             {
                 if (parse.GetValue(leaseSeconds) is var lease && (lease < 1 || lease > 3600)) throw new ArgumentException($"--lease-seconds {lease}: must be 1 to 3600");
                 return await ClusterScore.RunAsync(options, conn, lease, Streaming.Models.Compute.Kernels.Current().Isa, cancellationToken);
