@@ -27,6 +27,8 @@ public class ClusterProcessTests : IAsyncLifetime
 
     public async ValueTask InitializeAsync()
     {
+        Prerequisite.FashionMnist.Require();
+        Prerequisite.PostgreSql.Require();
         await Ingestor.RunAsync(ImageSource.Open(TestPaths.FashionMnistTest), Unlabeled, new IngestOptions { Writer = new() { ShardSize = 100 } });
         await Ingestor.RunAsync(ImageSource.Open(TestPaths.MiniTar), _tmp.Sub("d"), new IngestOptions { Writer = new() { ShardSize = 100 } });
         await Trainer.RunAsync(new TrainOptions { Data = _tmp.Sub("d"), Arch = "resnet20", Out = Teacher, Images = 32 * 4, BatchSize = 32, Threads = 2 });

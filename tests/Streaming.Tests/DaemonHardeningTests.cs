@@ -168,6 +168,7 @@ public partial class DaemonTests
     public async Task DiskFull_FailsThatShardOnly_SaysDegraded_AndTheDaemonGoesOnOnceThereIsRoom()
     {
         // The state folder on a 48 MB tmpfs of its own, filled to the last byte: the real write path hits ENOSPC.
+        Prerequisite.Root("it mounts a 48 MB tmpfs to fill the state folder's disk").Require();
         string mount = _tmp.Sub("small-disk"), inbox = _tmp.Sub("inbox-full"), state = Path.Combine(mount, "state");
         Directory.CreateDirectory(mount);
         Directory.CreateDirectory(inbox);
@@ -402,6 +403,7 @@ public partial class DaemonTests
 {
     private static async Task Promtool(params string[] args)
     {
+        Prerequisite.Promtool.Require();
         var info = new System.Diagnostics.ProcessStartInfo("promtool", args) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = Path.Combine(TestPaths.Root, "deploy", "prometheus") };
         using var p = System.Diagnostics.Process.Start(info)!;
         string output = await p.StandardOutput.ReadToEndAsync() + await p.StandardError.ReadToEndAsync();

@@ -17,8 +17,9 @@ internal sealed class BrowserPage : IAsyncDisposable
 
     public static async Task<BrowserPage> OpenAsync(string url)
     {
+        Prerequisite.Chromium.Require();
         var b = new BrowserPage { _playwright = await Playwright.CreateAsync() };
-        b._browser = await b._playwright.Chromium.LaunchAsync(new() { ExecutablePath = "/usr/bin/chromium", Headless = true, Args = ["--no-sandbox"] });
+        b._browser = await b._playwright.Chromium.LaunchAsync(new() { ExecutablePath = Prerequisite.ChromiumPath, Headless = true, Args = ["--no-sandbox"] });
         b.Page = await b._browser.NewPageAsync(new() { ViewportSize = new() { Width = 1280, Height = 900 } });
         b.Page.Console += (_, m) => { if (m.Type == "error") b.Errors.Add(m.Text); };
         b.Page.PageError += (_, e) => b.Errors.Add(e);

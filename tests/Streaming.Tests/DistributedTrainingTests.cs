@@ -31,6 +31,7 @@ public class DistributedTrainingTests : IAsyncLifetime
     /// <summary>mpirun starting <c>streaming</c> programs: each with its rank count, arguments and injected fault (one program N times, or one a rank).</summary>
     private static ProcessStartInfo Mpirun(IReadOnlyList<(int Count, string[] Args, string? Fault)> programs)
     {
+        Prerequisite.Mpirun.Require();
         var psi = new ProcessStartInfo("mpirun") { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "--allow-run-as-root", "--oversubscribe", "--bind-to", "none" }) psi.ArgumentList.Add(a);
         for (int i = 0; i < programs.Count; i++)

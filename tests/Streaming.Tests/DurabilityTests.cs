@@ -14,7 +14,14 @@ namespace Streaming.Tests;
 public partial class DaemonTests
 {
     private static string[] Strace(string output) =>
-        ["strace", "-f", "-y", "-qq", "-e", "signal=none", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", output];
+        StraceWith("-f", "-y", "-qq", "-e", "signal=none", "-e", "trace=fsync,fdatasync,rename,renameat,renameat2", "-o", output);
+
+    /// <summary>strace with <paramref name="flags"/>, to run a command under; fails the test in one line when strace is missing.</summary>
+    private static string[] StraceWith(params string[] flags)
+    {
+        Prerequisite.Strace.Require();
+        return ["strace", .. flags];
+    }
 
     [GeneratedRegex("""^(\d+)\s+(.*)$""")]
     private static partial Regex TraceLine();
@@ -112,7 +119,7 @@ public partial class DaemonTests
         // stands still, and /healthz must say so once watch.stuck_seconds (2) have passed, then recover.
         string inbox = _tmp.Sub("inbox-hung"), state = _tmp.Sub("state-hung"), slow = Path.Combine(inbox, "slow" + Path.GetExtension(Shards[0]));
         Directory.CreateDirectory(inbox);
-        using var traced = StartDaemonUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", slow, "-e", "inject=statx,newfstatat,stat,lstat:delay_enter=6s:when=1"],
+        using var traced = StartDaemonUnder(StraceWith("-f", "-qq", "-o", "/dev/null", "-P", slow, "-e", "inject=statx,newfstatat,stat,lstat:delay_enter=6s:when=1"),
             Teacher, inbox, state, "--set", "watch.stuck_seconds=2");
         try
         {
@@ -152,7 +159,7 @@ public partial class DaemonTests
         // It must be tried intake.retry_tries times, then quarantined with its reason, while the next drop is scored.
         string inbox = _tmp.Sub("inbox-eio"), state = _tmp.Sub("state-eio"), bad = Path.Combine(inbox, "bad" + Path.GetExtension(Shards[0]));
         Directory.CreateDirectory(inbox);
-        using var traced = StartDaemonUnder(["strace", "-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "inject=openat:error=EIO"],
+        using var traced = StartDaemonUnder(StraceWith("-f", "-qq", "-o", "/dev/null", "-P", bad, "-e", "inject=openat:error=EIO"),
             Teacher, inbox, state, "--set", "intake.retry_tries=3", "--set", "intake.retry_seconds=1");
         try
         {

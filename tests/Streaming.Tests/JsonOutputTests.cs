@@ -17,6 +17,7 @@ internal static class JsonCheck
     /// <summary>Debian's jq (which .ci/run installs) over <paramref name="json"/>: -e makes a false or null result fail.</summary>
     public static async Task Jq(string json, string filter)
     {
+        Prerequisite.Jq.Require();
         var info = new ProcessStartInfo("jq", ["-e", filter]) { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
         using var jq = Process.Start(info)!;
         await jq.StandardInput.WriteAsync(json);

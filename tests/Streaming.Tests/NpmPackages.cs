@@ -17,17 +17,9 @@ internal static class NpmPackages
         try
         {
             if (Directory.Exists(marker) || File.Exists(marker)) return;
+            Prerequisite.Npm.Require();
             var info = new ProcessStartInfo("npm", ["ci", "--no-audit", "--no-fund", "--loglevel=error"]) { WorkingDirectory = folder, RedirectStandardOutput = true, RedirectStandardError = true };
-            Process npm;
-            try
-            {
-                npm = Process.Start(info)!;
-            }
-            catch (System.ComponentModel.Win32Exception e)
-            {
-                throw new InvalidOperationException($"npm is needed to install {folder}'s packages (Debian: apt-get install npm): {e.Message}", e);
-            }
-            using (npm)
+            using (var npm = Process.Start(info)!)
             {
                 var stdout = npm.StandardOutput.ReadToEndAsync();
                 string stderr = await npm.StandardError.ReadToEndAsync();

@@ -33,7 +33,8 @@ internal sealed class TempPostgres : IAsyncDisposable
     /// </summary>
     public static async Task<TempPostgres> StartAsync(string folder, (string Cert, string Key)? tls = null)
     {
-        string bin = FindServer() ?? throw new InvalidOperationException("PostgreSQL is not installed (Debian: apt-get install postgresql; .ci/run does it)");
+        Prerequisite.PostgreSql.Require();
+        string bin = FindServer()!;
         Directory.CreateDirectory(folder);
         if (Environment.UserName == "root") await RunAsync("chown", folder, ["postgres:postgres", folder]);
         var pg = new TempPostgres(folder, bin, Streaming.Cluster.ClusterHosting.FreePort());

@@ -112,6 +112,7 @@ public class TransferAndDedupTests : IAsyncLifetime
         // DuckDB reads it (an independent reader of its LIST column): tools/interop, installed by .ci/run.
         string interop = Path.Combine(TestPaths.Root, "tools", "interop");
         await NpmPackages.EnsureAsync(interop, Path.Combine(interop, "node_modules", "@duckdb", "node-api"));
+        Prerequisite.Node.Require();
         var info = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(interop, "check_features.mjs"), _tmp.Sub("cli.parquet")]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var node = System.Diagnostics.Process.Start(info)!;
         string json = await node.StandardOutput.ReadToEndAsync();

@@ -39,6 +39,7 @@ public class WeakLabelDataTests : IDisposable
     {
         string interop = Path.Combine(TestPaths.Root, "tools", "interop");
         await NpmPackages.EnsureAsync(interop, Path.Combine(interop, "node_modules", "@duckdb", "node-api"));
+        Prerequisite.Node.Require();
         var info = new ProcessStartInfo("node", [Path.Combine(interop, "duckdb_sql.mjs"), .. sql]) { RedirectStandardOutput = true, RedirectStandardError = true };
         using var node = Process.Start(info)!;
         var stdout = node.StandardOutput.ReadToEndAsync();
