@@ -1,4 +1,5 @@
 using Parquet.Schema;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Reports;
 

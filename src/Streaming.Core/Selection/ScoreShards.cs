@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Runtime.CompilerServices;
 using Parquet;
 using Parquet.Schema;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Selection;
 

@@ -1,6 +1,6 @@
 using Parquet;
 
-namespace Streaming.Core;
+namespace Streaming.Core.Shards;
 
 /// <summary>Opening Parquet files with one clear error for a file that is not Parquet.</summary>
 internal static class ParquetFiles
@@ -49,7 +49,7 @@ internal static class ParquetFiles
         var footer = new byte[footerLength];
         stream.Seek(-8 - footerLength, SeekOrigin.End);
         await stream.ReadExactlyAsync(footer, cancellationToken).ConfigureAwait(false);
-        Shards.ParquetFooter.Check(footer);
+        ParquetFooter.Check(footer);
         stream.Seek(0, SeekOrigin.Begin);
     }
 
