@@ -126,6 +126,23 @@ public partial class ArchitectureTests
     }
 
     [Fact]
+    public void OnlyShards_UsesParquetNet()
+    {
+        // All Parquet code is in Core/Shards, behind its reader and writer: no other folder names a Parquet.Net type, in a
+        // using line or anywhere in its compiled code.
+        const string Shards = "Streaming.Core.Shards";
+        var graph = TypeReferenceGraph.Build(SourceAssemblies(), ns => ns == "Parquet" || ns.StartsWith("Parquet.", StringComparison.Ordinal));
+        Assert.Contains(graph[Shards].Keys, ns => ns.StartsWith("Parquet", StringComparison.Ordinal)); // the check sees Parquet.Net at all
+        var elsewhere = graph.Where(n => n.Key != Shards).SelectMany(n => n.Value.Select(e => $"{n.Key} -> {e.Key}: {e.Value}")).ToList();
+        var usings = Directory.EnumerateFiles(Path.Combine(TestPaths.Root, "src"), "*.cs", SearchOption.AllDirectories)
+            .Where(f => !Path.GetRelativePath(TestPaths.Root, f).StartsWith(Path.Combine("src", "Streaming.Core", "Shards"), StringComparison.Ordinal)
+                && UsingLine().Matches(File.ReadAllText(f)).Any(m => m.Groups[1].Value == "Parquet" || m.Groups[1].Value.StartsWith("Parquet.", StringComparison.Ordinal)))
+            .Select(f => Path.GetRelativePath(TestPaths.Root, f) + ": using Parquet");
+        elsewhere.AddRange(usings);
+        Assert.True(elsewhere.Count == 0, string.Join("\n", elsewhere));
+    }
+
+    [Fact]
     public void TheTypeReferenceGraph_SeesRelativeNamesAndParentNamespaces()
     {
         // LoopFixture/ holds a loop that no using line and no fully qualified name shows: the source check misses it,

@@ -21,7 +21,9 @@ namespace Streaming.Tests;
 internal static class TypeReferenceGraph
 {
     /// <summary>Each namespace and the namespaces it refers to, with one reference as an example (<c>from type -> to type</c>).</summary>
-    public static Dictionary<string, Dictionary<string, string>> Build(IEnumerable<string> assemblyPaths)
+    /// <param name="assemblyPaths">The assemblies whose types are read.</param>
+    /// <param name="targets">Which namespaces referred to count; null: only the nodes (namespaces of those assemblies' types).</param>
+    public static Dictionary<string, Dictionary<string, string>> Build(IEnumerable<string> assemblyPaths, Func<string, bool>? targets = null)
     {
         var paths = assemblyPaths.ToList();
         // Attribute blobs name enum types of other assemblies (the framework's too): the resolver looks beside the
@@ -40,7 +42,7 @@ internal static class TypeReferenceGraph
                 var edges = graph[type.Namespace];
                 var walker = new Walker(type.Namespace, (target, from, to) =>
                 {
-                    if (target != type.Namespace && graph.ContainsKey(target)) edges.TryAdd(target, $"{from} -> {to}");
+                    if (target != type.Namespace && (targets?.Invoke(target) ?? graph.ContainsKey(target))) edges.TryAdd(target, $"{from} -> {to}");
                 });
                 walker.Type(type);
             }
@@ -178,7 +180,7 @@ internal static class TypeReferenceGraph
                     return;
             }
             string target = NamespaceOf(t);
-            if (target != ns && IsNode(target)) edge(target, _from, t.FullName);
+            if (target != ns) edge(target, _from, t.FullName);
         }
     }
 }
