@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Streaming.Cli.Commands;
+using Streaming.Cli.Shared;
 
 namespace Streaming.Cli;
 

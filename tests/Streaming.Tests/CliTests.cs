@@ -1,5 +1,6 @@
 using SkiaSharp;
 using Streaming.Cli;
+using Streaming.Cli.Shared;
 using Streaming.Core.Datasets;
 using Xunit;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using Streaming.Cli;
+using Streaming.Cli.Shared;
 using Streaming.Core.Config;
 using Streaming.Core.Options;
 using Streaming.Daemon;

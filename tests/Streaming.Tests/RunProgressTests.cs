@@ -1,4 +1,5 @@
 using Streaming.Cli;
+using Streaming.Cli.Shared;
 using Streaming.Engine.Pipelines;
 using Xunit;
 

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Cli.Shared;
 using Streaming.Daemon;
 using System.Globalization;
 using System.Net;

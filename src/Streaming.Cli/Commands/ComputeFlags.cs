@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Cli.Shared;
 using Streaming.Core.Compute;
 using Streaming.Core.Options;
 using Streaming.Models.Compute;

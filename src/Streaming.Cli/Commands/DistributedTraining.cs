@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Streaming.Cli.Shared;
 using Streaming.Models.Distributed;
 using Streaming.Models.Training;
 

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
+using Streaming.Cli.Shared;
 using Streaming.Models.Compute;
 using TorchSharp;
 

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Streaming.Cli.Shared;
 using Streaming.Core;
 using Streaming.Core.Reports;
 using Streaming.Engine.Pipelines;

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Globalization;
 using System.Text;
 using System.Text.Json.Nodes;
+using Streaming.Cli.Shared;
 using Streaming.Core.Options;
 using Streaming.Engine.Pipelines;
 

@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Globalization;
+using Streaming.Cli.Shared;
 using Streaming.Core.Options;
 using Streaming.Core.Selection;
 

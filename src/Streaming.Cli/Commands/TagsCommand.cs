@@ -1,4 +1,5 @@
 using System.CommandLine;
+using Streaming.Cli.Shared;
 using Streaming.Core.Tags;
 
 namespace Streaming.Cli.Commands;

@@ -1,5 +1,3 @@
-using Parquet;
-using Parquet.Schema;
 using Streaming.Core.Shards;
 
 namespace Streaming.Core.Datasets;
@@ -176,31 +174,29 @@ public static class DatasetSplitter
 
     private static async Task WriteWithheldAsync(string path, List<string> ids, List<int> labels, CancellationToken cancellationToken)
     {
-        var idField = new DataField<string>("id", nullable: false);
-        var labelField = new DataField<int>("label", nullable: false);
+        var idColumn = ParquetColumn.Required<string>("id");
+        var labelColumn = ParquetColumn.Required<int>("label");
         await using var stream = File.Create(path);
-        await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(idField, labelField), stream,
-            new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+        await using var writer = await ParquetFileWriter.CreateAsync([idColumn, labelColumn], stream, ShardCompression.Snappy, cancellationToken).ConfigureAwait(false);
         using var rg = writer.CreateRowGroup();
-        await rg.WriteAsync(idField, ids).ConfigureAwait(false);
-        await rg.WriteAsync<int>(labelField, labels.ToArray().AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+        await rg.WriteAsync(idColumn, ids).ConfigureAwait(false);
+        await rg.WriteAsync<int>(labelColumn, labels.ToArray().AsMemory(), cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Reads a withheld-labels side file back as id -> label.</summary>
     public static async Task<Dictionary<string, int>> ReadWithheldAsync(string path, CancellationToken cancellationToken = default)
     {
         var result = new Dictionary<string, int>(StringComparer.Ordinal);
-        await using var stream = File.OpenRead(path);
-        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields();
+        await using var reader = await ParquetFileReader.OpenAsync(path, 4096, cancellationToken).ConfigureAwait(false);
+        var columns = reader.Columns;
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
-            using var rg = reader.OpenRowGroupReader(g);
+            using var rg = reader.OpenRowGroup(g);
             int n = checked((int)rg.RowCount);
             var ids = new string?[n];
             var labels = new int[n];
-            await rg.ReadAsync(fields[0], ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.ReadAsync<int>(fields[1], labels.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(columns[0], ids.AsMemory(), cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(columns[1], labels.AsMemory(), cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result[ids[i]!] = labels[i];
         }
         return result;

@@ -1,7 +1,5 @@
 using System.Runtime.CompilerServices;
 using System.Text.Json;
-using Parquet;
-using Parquet.Schema;
 using Streaming.Core.Decode;
 using Streaming.Core.Shards;
 
@@ -55,11 +53,10 @@ public sealed class ParquetImageSource : ImageSource
 
     private bool PeekTags()
     {
-        using var stream = ParquetFiles.OpenRead(_files[0]);
-        var reader = ParquetFiles.OpenAsync(stream, _files[0], CancellationToken.None).GetAwaiter().GetResult();
+        var reader = ParquetFileReader.OpenAsync(_files[0]).GetAwaiter().GetResult();
         try
         {
-            return FindColumns(_files[0], reader.Schema).Tags is not null;
+            return FindColumns(_files[0], reader).Tags is not null;
         }
         finally
         {
@@ -67,23 +64,22 @@ public sealed class ParquetImageSource : ImageSource
         }
     }
 
-    private sealed record Columns(DataField Image, DataField? Label, DataField? Id, DataField? ImagePath, DataField? Tags, bool TagsNullable);
+    private sealed record Columns(ParquetColumn Image, ParquetColumn? Label, ParquetColumn? Id, ParquetColumn? ImagePath, ParquetColumn? Tags, bool TagsNullable);
 
-    private Columns FindColumns(string file, ParquetSchema schema)
+    private Columns FindColumns(string file, ParquetFileReader reader)
     {
-        var fields = schema.GetDataFields();
-        string Describe() => string.Join(", ", schema.Fields.Select(f => f.Name));
-        // Parquet.Net reports BYTE_ARRAY columns read from a file as ReadOnlyMemory<byte> (strings as ReadOnlyMemory<char>).
-        static bool IsBinary(DataField f) => f.ClrType == typeof(byte[]) || f.ClrType == typeof(ReadOnlyMemory<byte>);
-        static bool IsString(DataField f) => f.ClrType == typeof(string) || f.ClrType == typeof(ReadOnlyMemory<char>);
-        DataField? TopLevel(string name, Func<DataField, bool> ok) =>
-            fields.FirstOrDefault(f => f.Path.Length == 1 && string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase) && ok(f));
-        DataField? StructChild(string parent, string child, Func<DataField, bool> ok) =>
-            fields.FirstOrDefault(f => f.Path.Length == 2 && string.Equals(f.Path[0], parent, StringComparison.OrdinalIgnoreCase)
+        var fields = reader.Columns;
+        string Describe() => string.Join(", ", reader.Fields.Select(f => f.Name));
+        static bool IsBinary(ParquetColumn f) => f.Type == ParquetValueType.Binary;
+        static bool IsString(ParquetColumn f) => f.Type == ParquetValueType.String;
+        ParquetColumn? TopLevel(string name, Func<ParquetColumn, bool> ok) =>
+            fields.FirstOrDefault(f => f.Path.Count == 1 && string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase) && ok(f));
+        ParquetColumn? StructChild(string parent, string child, Func<ParquetColumn, bool> ok) =>
+            fields.FirstOrDefault(f => f.Path.Count == 2 && string.Equals(f.Path[0], parent, StringComparison.OrdinalIgnoreCase)
                                        && f.Path[1] == child && ok(f));
 
-        DataField? image = null;
-        DataField? imagePath = null;
+        ParquetColumn? image = null;
+        ParquetColumn? imagePath = null;
         var names = _imageColumn is null ? ImageNames : [_imageColumn];
         foreach (var n in names)
         {
@@ -98,7 +94,7 @@ public sealed class ParquetImageSource : ImageSource
         }
         if (image is null && _imageColumn is null)
         {
-            var binaries = fields.Where(f => f.Path.Length == 1 && IsBinary(f)).ToList();
+            var binaries = fields.Where(f => f.Path.Count == 1 && IsBinary(f)).ToList();
             if (binaries.Count == 1) image = binaries[0];
         }
         if (image is null)
@@ -106,22 +102,22 @@ public sealed class ParquetImageSource : ImageSource
                 ? $"{file}: no image column (looked for a binary column or a struct with a 'bytes' field; columns are: {Describe()}); pass --image-column"
                 : $"{file}: no image column '{_imageColumn}' (a binary column or a struct with 'bytes'); columns are: {Describe()}");
 
-        static bool IsInteger(DataField f) => f.ClrType == typeof(int) || f.ClrType == typeof(long);
-        DataField? label = null;
+        static bool IsInteger(ParquetColumn f) => f.Type is ParquetValueType.Int32 or ParquetValueType.Int64;
+        ParquetColumn? label = null;
         foreach (var n in _labelColumn is null ? LabelNames : [_labelColumn])
             if ((label = TopLevel(n, IsInteger)) is not null) break;
         if (label is null && _labelColumn is not null)
             throw new StreamingException($"{file}: no integer label column '{_labelColumn}'; columns are: {Describe()}");
 
-        DataField? id = null;
+        ParquetColumn? id = null;
         foreach (var n in IdNames)
             if ((id = TopLevel(n, IsString)) is not null) break;
 
         // Tags: a LIST of integers or strings (its one leaf, below the top-level field).
         string tagsName = _tagsColumn ?? "tags";
-        var tagsTop = schema.Fields.FirstOrDefault(f => string.Equals(f.Name, tagsName, StringComparison.OrdinalIgnoreCase));
-        DataField? tags = tagsTop is null ? null
-            : fields.FirstOrDefault(f => f.Path.Length > 1 && string.Equals(f.Path[0], tagsTop.Name, StringComparison.Ordinal) && f.MaxRepetitionLevel == 1
+        var tagsTop = reader.Fields.FirstOrDefault(f => string.Equals(f.Name, tagsName, StringComparison.OrdinalIgnoreCase));
+        ParquetColumn? tags = tagsTop is null ? null
+            : fields.FirstOrDefault(f => f.Path.Count > 1 && string.Equals(f.Path[0], tagsTop.Name, StringComparison.Ordinal) && f.MaxRepetitionLevel == 1
                 && (IsInteger(f) || IsString(f)));
         // A column that happens to be called "tags" but holds no list of classes (free text, say) is not taken for weak
         // labels; one named with --tags-column must be such a list.
@@ -130,10 +126,10 @@ public sealed class ParquetImageSource : ImageSource
         return new Columns(image, label, id, imagePath, tags, tagsTop?.IsNullable ?? true);
     }
 
-    private void ReadClassNames(ParquetReader reader)
+    private void ReadClassNames(ParquetFileReader reader)
     {
         if (_namesGiven || _classNames.Count > 0) return;
-        if (!reader.CustomMetadata.TryGetValue("huggingface", out var json)) return;
+        if (!reader.Metadata.TryGetValue("huggingface", out var json)) return;
         try
         {
             using var doc = JsonDocument.Parse(json);
@@ -156,11 +152,10 @@ public sealed class ParquetImageSource : ImageSource
         foreach (var file in _files)
         {
             string stem = Path.GetFileNameWithoutExtension(file);
-            await using var stream = ParquetFiles.OpenRead(file);
-            var reader = await ParquetFiles.OpenAsync(stream, file, cancellationToken).ConfigureAwait(false);
+            var reader = await ParquetFileReader.OpenAsync(file, cancellationToken: cancellationToken).ConfigureAwait(false);
             await using (reader)
             {
-                var columns = FindColumns(file, reader.Schema);
+                var columns = FindColumns(file, reader);
                 ReadClassNames(reader);
                 long row = 0;
                 for (int g = 0; g < reader.RowGroupCount; g++)
@@ -172,23 +167,23 @@ public sealed class ParquetImageSource : ImageSource
                     (int[]? Tags, string? Error)[]? tags = null;
                     try
                     {
-                        using var rg = reader.OpenRowGroupReader(g);
+                        using var rg = reader.OpenRowGroup(g);
                         if (rg.RowCount > Limits.MaxRowGroupRows || rg.RowCount < 0)
                             throw new StreamingException($"{file}: row group {g} declares {rg.RowCount:N0} rows, over the limit of {Limits.MaxRowGroupRows:N0} (limits.max_row_group_rows)");
                         n = (int)rg.RowCount;
                         images = new byte[]?[n];
-                        await rg.ReadAsync(columns.Image, images.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                        await rg.ReadAsync(columns.Image, images.AsMemory(), cancellationToken).ConfigureAwait(false);
                         if (columns.Label is not null) labels = await ReadIntegersAsync(rg, columns.Label, n, cancellationToken).ConfigureAwait(false);
                         if (columns.Id is not null)
                         {
                             ids = new string?[n];
-                            await rg.ReadAsync(columns.Id, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                            await rg.ReadAsync(columns.Id, ids.AsMemory(), cancellationToken).ConfigureAwait(false);
                         }
                         if (columns.Tags is not null) tags = await ReadTagsAsync(rg, columns.Tags, columns.TagsNullable, n, cancellationToken).ConfigureAwait(false);
                         if (columns.ImagePath is not null)
                         {
                             paths = new string?[n];
-                            await rg.ReadAsync(columns.ImagePath, paths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                            await rg.ReadAsync(columns.ImagePath, paths.AsMemory(), cancellationToken).ConfigureAwait(false);
                         }
                     }
                     catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
@@ -227,40 +222,40 @@ public sealed class ParquetImageSource : ImageSource
     }
 
     /// <summary>Each row's tags as class indices (null where the list is null), or why they are bad.</summary>
-    private async Task<(int[]? Tags, string? Error)[]> ReadTagsAsync(ParquetRowGroupReader rg, DataField field, bool nullable, int n, CancellationToken cancellationToken)
+    private async Task<(int[]? Tags, string? Error)[]> ReadTagsAsync(ParquetGroupReader rg, ParquetColumn field, bool nullable, int n, CancellationToken cancellationToken)
     {
         var result = new (int[]?, string?)[n];
-        if (field.ClrType == typeof(int) || field.ClrType == typeof(long))
+        if (field.Type is ParquetValueType.Int32 or ParquetValueType.Int64)
         {
-            long[]?[] lists = field.ClrType == typeof(int)
-                ? [.. (await ParquetLists.ReadAsync<int>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
-                : await ParquetLists.ReadAsync<long>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+            long[]?[] lists = field.Type == ParquetValueType.Int32
+                ? [.. (await rg.ReadListsAsync<int>(field, n, nullable, cancellationToken).ConfigureAwait(false)).Select(l => l?.Select(v => (long)v).ToArray())]
+                : await rg.ReadListsAsync<long>(field, n, nullable, cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? TagMapper.Map(l) : (null, null);
         }
         else
         {
-            var lists = await ParquetLists.ReadAsync<ReadOnlyMemory<char>>(rg, field, n, nullable, cancellationToken).ConfigureAwait(false);
+            var lists = await rg.ReadListsAsync<ReadOnlyMemory<char>>(field, n, nullable, cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result[i] = lists[i] is { } l ? TagMapper.Map(l.Select(m => m.ToString())) : (null, null);
         }
         return result;
     }
 
-    private static async Task<long?[]> ReadIntegersAsync(ParquetRowGroupReader rg, DataField field, int n, CancellationToken cancellationToken)
+    private static async Task<long?[]> ReadIntegersAsync(ParquetGroupReader rg, ParquetColumn field, int n, CancellationToken cancellationToken)
     {
         var result = new long?[n];
-        if (field.ClrType == typeof(long))
+        if (field.Type == ParquetValueType.Int64)
         {
-            await rg.ReadAsync<long>(field, result.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<long>(field, result.AsMemory(), cancellationToken).ConfigureAwait(false);
             return result;
         }
         var ints = new int?[n];
-        if (field.ClrType == typeof(int))
+        if (field.Type == ParquetValueType.Int32)
         {
-            await rg.ReadAsync<int>(field, ints.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(field, ints.AsMemory(), cancellationToken).ConfigureAwait(false);
         }
         else
         {
-            throw new StreamingException($"label column '{field.Name}' has type {field.ClrType.Name}; int32 or int64 is supported");
+            throw new StreamingException($"label column '{field.Name}' has type {field.Type}; int32 or int64 is supported");
         }
         for (int i = 0; i < n; i++) result[i] = ints[i];
         return result;

@@ -1,4 +1,4 @@
-using Parquet.Schema;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Reports;
 
@@ -39,15 +39,12 @@ internal sealed class DhatStats
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: not found (is the selection folder the output of 'streaming select'?)");
         var stats = new DhatStats(classes);
-        await using var stream = ParquetFiles.OpenRead(path);
-        await using var reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields();
-        DataField Field(string name) => fields.FirstOrDefault(f => f.Path.Length == 1 && f.Name == name)
-            ?? throw new StreamingException($"{path}: not a D-hat file: column '{name}' is missing");
-        var classField = Field("class");
-        var rankField = Field("rank");
-        var idField = Field("id");
-        var scoreField = Field("score");
+        await using var reader = await ParquetFileReader.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
+        ParquetColumn Column(string name) => reader.Column(name) ?? throw new StreamingException($"{path}: not a D-hat file: column '{name}' is missing");
+        var classColumn = Column("class");
+        var rankColumn = Column("rank");
+        var idColumn = Column("id");
+        var scoreColumn = Column("score");
         int lastClass = -1, lastRank = 0;
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
@@ -57,16 +54,16 @@ internal sealed class DhatStats
             float[] scores;
             try
             {
-                using var rg = reader.OpenRowGroupReader(g);
+                using var rg = reader.OpenRowGroup(g);
                 n = checked((int)rg.RowCount);
                 cls = new int[n];
                 ranks = new int[n];
                 ids = new string?[n];
                 scores = new float[n];
-                await rg.ReadAsync<int>(classField, cls.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-                await rg.ReadAsync<int>(rankField, ranks.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-                await rg.ReadAsync(idField, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-                await rg.ReadAsync<float>(scoreField, scores.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await rg.ReadAsync<int>(classColumn, cls.AsMemory(), cancellationToken).ConfigureAwait(false);
+                await rg.ReadAsync<int>(rankColumn, ranks.AsMemory(), cancellationToken).ConfigureAwait(false);
+                await rg.ReadAsync(idColumn, ids.AsMemory(), cancellationToken).ConfigureAwait(false);
+                await rg.ReadAsync<float>(scoreColumn, scores.AsMemory(), cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is not OperationCanceledException and not StreamingException)
             {

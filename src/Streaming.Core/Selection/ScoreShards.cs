@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.Runtime.CompilerServices;
-using Parquet;
-using Parquet.Schema;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Selection;
 
@@ -12,10 +11,10 @@ namespace Streaming.Core.Selection;
 /// </summary>
 public static class ScoreShards
 {
-    private static readonly DataField<string> IdField = new("id", nullable: false);
-    private static readonly DataField<int> ClassField = new("element", nullable: false);
-    private static readonly DataField<float> ProbField = new("element", nullable: false);
-    private static readonly ParquetSchema Schema = new(IdField, new ListField("classes", ClassField), new ListField("probs", ProbField));
+    private static readonly ParquetColumn IdColumn = ParquetColumn.Required<string>("id");
+    private static readonly ParquetColumn ClassColumn = ParquetColumn.List<int>("classes");
+    private static readonly ParquetColumn ProbColumn = ParquetColumn.List<float>("probs");
+    private static readonly ParquetColumn[] Schema = [IdColumn, ClassColumn, ProbColumn];
 
     /// <summary>
     /// Writes rows to <paramref name="path"/> atomically (a temporary name, fsynced, then renamed). Returns the file's
@@ -71,14 +70,13 @@ public static class ScoreShards
             await using (var file = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 16))
             await using (var stream = new HashingStream(file))
             {
-                var writer = await ParquetWriter.CreateAsync(Schema, stream,
-                    new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+                var writer = await ParquetFileWriter.CreateAsync(Schema, stream, ShardCompression.Snappy, cancellationToken).ConfigureAwait(false);
                 await using (writer)
                 for (int start = 0; start < count || (start == 0 && count == 0); start += rowGroupSize)
                 {
                     int n = Math.Min(rowGroupSize, count - start);
                     int first = offset(start), total = offset(start + n) - first;
-                    Array.Fill(def, ClassField.MaxDefinitionLevel, 0, total);
+                    Array.Fill(def, ClassColumn.MaxDefinitionLevel, 0, total);
                     for (int i = 0; i < n; i++)
                     {
                         int a = offset(start + i) - first, b = offset(start + i + 1) - first;
@@ -87,9 +85,9 @@ public static class ScoreShards
                         Array.Fill(rep, 1, a + 1, b - a - 1);
                     }
                     using var rg = writer.CreateRowGroup();
-                    await rg.WriteAsync(IdField, new ArraySegment<string>(ids, start, n)).ConfigureAwait(false);
-                    await rg.WriteAllPartsAsync<int>(ClassField, classes.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
-                    await rg.WriteAllPartsAsync<float>(ProbField, probs.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
+                    await rg.WriteAsync(IdColumn, new ArraySegment<string>(ids, start, n)).ConfigureAwait(false);
+                    await rg.WriteListAsync<int>(ClassColumn, classes.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
+                    await rg.WriteListAsync<float>(ProbColumn, probs.AsMemory(first, total), def.AsMemory(0, total), rep.AsMemory(0, total), cancellationToken).ConfigureAwait(false);
                     if (count == 0) break;
                 }
                 sha256 = stream.Sha256(); // the writer, disposed, has written the footer
@@ -120,12 +118,10 @@ public static class ScoreShards
     public static async IAsyncEnumerable<ScoreBatch> ReadBatchesAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: score shard not found");
-        await using var stream = ParquetFiles.OpenRead(path);
-        var reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
+        var reader = await ParquetFileReader.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
         await using (reader)
         {
-            var fields = reader.Schema.GetDataFields();
-            DataField Find(string top) => fields.FirstOrDefault(f => f.Path.Length >= 1 && f.Path[0] == top)
+            ParquetColumn Find(string top) => reader.Columns.FirstOrDefault(c => c.Path.Count >= 1 && c.Path[0] == top)
                 ?? throw new StreamingException($"{path}: not a score shard: column '{top}' is missing");
             var idF = Find("id");
             var classF = Find("classes");
@@ -136,10 +132,10 @@ public static class ScoreShards
                 int[]? classRep = null;
                 try
                 {
-                    using var rg = reader.OpenRowGroupReader(g);
+                    using var rg = reader.OpenRowGroup(g);
                     int n = checked((int)rg.RowCount);
                     var ids = new string?[n];
-                    await rg.ReadAsync(idF, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+                    await rg.ReadAsync(idF, ids.AsMemory(), cancellationToken).ConfigureAwait(false);
                     (var classes, classRep) = await ReadListAsync<int>(rg, classF, keepRepetition: true, cancellationToken).ConfigureAwait(false);
                     var repetition = classRep!;
                     var (probs, _) = await ReadListAsync<float>(rg, probF, keepRepetition: false, cancellationToken).ConfigureAwait(false);
@@ -181,15 +177,15 @@ public static class ScoreShards
     /// from the shared pool, at least the value count long: the caller returns them). The values array is new
     /// and uninitialized: the reader fills it whole, and zeroing ~10 MB a row group was a tenth of the read time.
     /// </summary>
-    private static async Task<(T[] Values, int[]? Repetition)> ReadListAsync<T>(ParquetRowGroupReader rg, DataField field, bool keepRepetition, CancellationToken ct) where T : struct
+    private static async Task<(T[] Values, int[]? Repetition)> ReadListAsync<T>(ParquetGroupReader rg, ParquetColumn column, bool keepRepetition, CancellationToken ct) where T : struct
     {
-        long count = rg.GetMetadata(field)?.MetaData?.NumValues ?? throw new InvalidDataException($"{field.Name}: no column metadata");
+        long count = rg.ValueCount(column) ?? throw new InvalidDataException($"{column.Name}: no column metadata");
         var values = GC.AllocateUninitializedArray<T>(checked((int)count));
         var definition = ArrayPool<int>.Shared.Rent(values.Length);
         var repetition = ArrayPool<int>.Shared.Rent(values.Length);
         try
         {
-            await rg.ReadRawAsync<T>(field, values.AsMemory(), definition.AsMemory(0, values.Length), repetition.AsMemory(0, values.Length), ct).ConfigureAwait(false);
+            await rg.ReadRawAsync<T>(column, values.AsMemory(), definition.AsMemory(0, values.Length), repetition.AsMemory(0, values.Length), ct).ConfigureAwait(false);
         }
         catch
         {

@@ -1,5 +1,4 @@
 using System.Text.Json;
-using Parquet;
 using Streaming.Core.Datasets;
 using Streaming.Core.Shards;
 
@@ -19,19 +18,17 @@ public static class SelectionImages
         string path = Path.Combine(selectionDir, SelectionManifest.DhatFileName);
         if (!File.Exists(path)) throw new StreamingException($"{path}: not found (is {selectionDir} the output of 'streaming select'?)");
         var pairs = new List<(int, string)>();
-        await using var stream = File.OpenRead(path);
-        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields();
-        var classField = fields.First(f => f.Name == "class");
-        var idField = fields.First(f => f.Name == "id");
+        await using var reader = await ParquetFileReader.OpenAsync(path, 4096, cancellationToken).ConfigureAwait(false);
+        var classColumn = reader.Columns.First(c => c.Name == "class");
+        var idColumn = reader.Columns.First(c => c.Name == "id");
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
-            using var rg = reader.OpenRowGroupReader(g);
+            using var rg = reader.OpenRowGroup(g);
             int n = checked((int)rg.RowCount);
             var classes = new int[n];
             var ids = new string?[n];
-            await rg.ReadAsync<int>(classField, classes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.ReadAsync(idField, ids.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(classColumn, classes.AsMemory(), cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync(idColumn, ids.AsMemory(), cancellationToken).ConfigureAwait(false);
             for (int i = 0; i < n; i++) pairs.Add((classes[i], ids[i]!));
         }
         return pairs;

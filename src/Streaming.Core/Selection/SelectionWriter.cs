@@ -1,7 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Parquet;
-using Parquet.Schema;
+using Streaming.Core.Shards;
 
 namespace Streaming.Core.Selection;
 
@@ -40,10 +39,10 @@ public sealed record ScoreShardEntry(
 /// </summary>
 public static class SelectionWriter
 {
-    private static readonly DataField<int> ClassField = new("class", nullable: false);
-    private static readonly DataField<int> RankField = new("rank", nullable: false);
-    private static readonly DataField<string> IdField = new("id", nullable: false);
-    private static readonly DataField<float> ScoreField = new("score", nullable: false);
+    private static readonly ParquetColumn ClassColumn = ParquetColumn.Required<int>("class");
+    private static readonly ParquetColumn RankColumn = ParquetColumn.Required<int>("rank");
+    private static readonly ParquetColumn IdColumn = ParquetColumn.Required<string>("id");
+    private static readonly ParquetColumn ScoreColumn = ParquetColumn.Required<float>("score");
 
     private const int RowGroupRows = 1 << 20;
 
@@ -82,17 +81,17 @@ public static class SelectionWriter
         string temp = AtomicFile.TempFor(path);
         await using (var stream = new FileStream(temp, FileMode.Create, FileAccess.Write, FileShare.None, 1 << 20))
         {
-            await using var writer = await ParquetWriter.CreateAsync(new ParquetSchema(ClassField, RankField, IdField, ScoreField), stream,
-                new ParquetOptions { CompressionMethod = CompressionMethod.Snappy }, cancellationToken: cancellationToken).ConfigureAwait(false);
+            await using var writer = await ParquetFileWriter.CreateAsync([ClassColumn, RankColumn, IdColumn, ScoreColumn], stream, ShardCompression.Snappy,
+                cancellationToken).ConfigureAwait(false);
             // Row groups of a million rows, so that writing a D-hat of K x C = 16M rows does not hold it all twice.
             for (int start = 0; start < n || start == 0; start += RowGroupRows)
             {
                 int count = Math.Min(RowGroupRows, n - start);
                 using var rg = writer.CreateRowGroup();
-                await rg.WriteAsync<int>(ClassField, classes.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
-                await rg.WriteAsync<int>(RankField, ranks.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
-                await rg.WriteAsync(IdField, ids[start..(start + count)]).ConfigureAwait(false);
-                await rg.WriteAsync<float>(ScoreField, scores.AsMemory(start, count), cancellationToken: cancellationToken).ConfigureAwait(false);
+                await rg.WriteAsync<int>(ClassColumn, classes.AsMemory(start, count), cancellationToken).ConfigureAwait(false);
+                await rg.WriteAsync<int>(RankColumn, ranks.AsMemory(start, count), cancellationToken).ConfigureAwait(false);
+                await rg.WriteAsync(IdColumn, ids[start..(start + count)]).ConfigureAwait(false);
+                await rg.WriteAsync<float>(ScoreColumn, scores.AsMemory(start, count), cancellationToken).ConfigureAwait(false);
                 if (n == 0) break;
             }
         }

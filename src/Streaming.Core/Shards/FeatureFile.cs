@@ -69,29 +69,28 @@ public static class FeatureFile
     public static async Task<FeatureSet> ReadAsync(string path, CancellationToken cancellationToken = default)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: not found");
-        await using var stream = File.OpenRead(path);
-        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: cancellationToken).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields();
-        DataField Field(string name) => fields.FirstOrDefault(f => f.Name == name) ?? throw new StreamingException($"{path}: not a feature file: column '{name}' is missing");
-        var idField = Field("id");
-        var labelField = Field("label");
-        var valueField = fields.FirstOrDefault(f => f.Path.ToList().Contains("features")) ?? throw new StreamingException($"{path}: not a feature file: column 'features' is missing");
+        await using var reader = await ParquetFileReader.OpenAsync(path, 4096, cancellationToken).ConfigureAwait(false);
+        var columns = reader.Columns;
+        ParquetColumn Column(string name) => columns.FirstOrDefault(c => c.Name == name) ?? throw new StreamingException($"{path}: not a feature file: column '{name}' is missing");
+        var idColumn = Column("id");
+        var labelColumn = Column("label");
+        var valueColumn = columns.FirstOrDefault(c => c.Path.Contains("features")) ?? throw new StreamingException($"{path}: not a feature file: column 'features' is missing");
         var ids = new List<string>();
         var labels = new List<int>();
         var values = new List<float>();
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
-            using var rg = reader.OpenRowGroupReader(g);
+            using var rg = reader.OpenRowGroup(g);
             int n = checked((int)rg.RowCount);
             var id = new string?[n];
             var label = new int?[n];
-            await rg.ReadAsync(idField, id.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            await rg.ReadAsync<int>(labelField, label.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            long count = rg.GetMetadata(valueField)?.MetaData?.NumValues ?? throw new StreamingException($"{path}: features: no column metadata");
+            await rg.ReadAsync(idColumn, id.AsMemory(), cancellationToken).ConfigureAwait(false);
+            await rg.ReadAsync<int>(labelColumn, label.AsMemory(), cancellationToken).ConfigureAwait(false);
+            long count = rg.ValueCount(valueColumn) ?? throw new StreamingException($"{path}: features: no column metadata");
             var chunk = new float[checked((int)count)];
             var definition = new int[chunk.Length];
             var repetition = new int[chunk.Length];
-            await rg.ReadRawAsync<float>(valueField, chunk.AsMemory(), definition.AsMemory(), repetition.AsMemory(), cancellationToken).ConfigureAwait(false);
+            await rg.ReadRawAsync<float>(valueColumn, chunk.AsMemory(), definition.AsMemory(), repetition.AsMemory(), cancellationToken).ConfigureAwait(false);
             values.AddRange(chunk);
             for (int i = 0; i < n; i++)
             {

@@ -1,6 +1,4 @@
 using System.Runtime.CompilerServices;
-using Parquet;
-using Parquet.Schema;
 
 namespace Streaming.Core.Shards;
 
@@ -11,7 +9,7 @@ public static class ImageShardReader
     public static async IAsyncEnumerable<ImageRecord> ReadAsync(string path, [EnumeratorCancellation] CancellationToken cancellationToken = default)
     {
         await using var shard = await OpenAsync(path, cancellationToken).ConfigureAwait(false);
-        for (int g = 0; g < shard.Reader.RowGroupCount; g++)
+        for (int g = 0; g < shard.File.RowGroupCount; g++)
         {
             ImageRecord[] rows = await ReadRowGroupAsync(shard, g, cancellationToken).ConfigureAwait(false);
             foreach (var row in rows) yield return row;
@@ -42,11 +40,11 @@ public static class ImageShardReader
     {
         await using var shard = await OpenAsync(path, cancellationToken).ConfigureAwait(false);
         var result = new List<(string, int?)>();
-        for (int g = 0; g < shard.Reader.RowGroupCount; g++)
+        for (int g = 0; g < shard.File.RowGroupCount; g++)
         {
             try
             {
-                using var rg = shard.Reader.OpenRowGroupReader(g);
+                using var rg = shard.File.OpenRowGroup(g);
                 int n = checked((int)rg.RowCount);
                 var ids = new string?[n];
                 var labels = new int?[n];
@@ -66,7 +64,7 @@ public static class ImageShardReader
     {
         try
         {
-            using var rg = shard.Reader.OpenRowGroupReader(group);
+            using var rg = shard.File.OpenRowGroup(group);
             int n = checked((int)rg.RowCount);
             var ids = new string?[n];
             var images = new byte[]?[n];
@@ -84,7 +82,7 @@ public static class ImageShardReader
             await rg.ReadAsync<int>(shard.Width, widths.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.ReadAsync<int>(shard.Height, heights.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
             await rg.ReadAsync(shard.Sha256, hashes.AsMemory(), cancellationToken: cancellationToken).ConfigureAwait(false);
-            var tags = shard.Tags is null ? null : await ParquetLists.ReadAsync<int>(rg, shard.Tags, n, listNullable: true, cancellationToken).ConfigureAwait(false);
+            var tags = shard.Tags is null ? null : await rg.ReadListsAsync<int>(shard.Tags, n, listNullable: true, cancellationToken).ConfigureAwait(false);
             var rows = new ImageRecord[n];
             for (int i = 0; i < n; i++)
             {
@@ -106,40 +104,23 @@ public static class ImageShardReader
     private static async Task<OpenShard> OpenAsync(string path, CancellationToken cancellationToken)
     {
         if (!File.Exists(path)) throw new StreamingException($"{path}: shard file not found");
-        var stream = ParquetFiles.OpenRead(path);
-        ParquetReader reader;
+        var file = await ParquetFileReader.OpenAsync(path, cancellationToken: cancellationToken).ConfigureAwait(false);
         try
         {
-            reader = await ParquetFiles.OpenAsync(stream, path, cancellationToken).ConfigureAwait(false);
+            ParquetColumn Column(string name) => file.Column(name) ?? throw new StreamingException($"{path}: not an image shard: column '{name}' is missing");
+            return new OpenShard(path, file, Column("id"), Column("image"), Column("label"), Column("source"),
+                Column("format"), Column("width"), Column("height"), Column("sha256"), file.Columns.FirstOrDefault(c => c.Path.Count > 1 && c.Path[0] == "tags"));
         }
         catch
         {
-            await stream.DisposeAsync().ConfigureAwait(false);
-            throw;
-        }
-        try
-        {
-            var fields = reader.Schema.GetDataFields();
-            DataField Field(string name) => fields.FirstOrDefault(f => f.Path.Length == 1 && f.Name == name)
-                ?? throw new StreamingException($"{path}: not an image shard: column '{name}' is missing");
-            return new OpenShard(path, stream, reader, Field("id"), Field("image"), Field("label"), Field("source"),
-                Field("format"), Field("width"), Field("height"), Field("sha256"), fields.FirstOrDefault(f => f.Path.Length > 1 && f.Path[0] == "tags"));
-        }
-        catch
-        {
-            await reader.DisposeAsync().ConfigureAwait(false);
-            await stream.DisposeAsync().ConfigureAwait(false);
+            await file.DisposeAsync().ConfigureAwait(false);
             throw;
         }
     }
 
-    private sealed record OpenShard(string Path, FileStream Stream, ParquetReader Reader, DataField Id, DataField Image, DataField Label,
-        DataField Source, DataField Format, DataField Width, DataField Height, DataField Sha256, DataField? Tags) : IAsyncDisposable
+    private sealed record OpenShard(string Path, ParquetFileReader File, ParquetColumn Id, ParquetColumn Image, ParquetColumn Label,
+        ParquetColumn Source, ParquetColumn Format, ParquetColumn Width, ParquetColumn Height, ParquetColumn Sha256, ParquetColumn? Tags) : IAsyncDisposable
     {
-        public async ValueTask DisposeAsync()
-        {
-            await Reader.DisposeAsync().ConfigureAwait(false);
-            await Stream.DisposeAsync().ConfigureAwait(false);
-        }
+        public ValueTask DisposeAsync() => File.DisposeAsync();
     }
 }

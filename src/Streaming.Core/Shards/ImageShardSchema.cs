@@ -3,7 +3,7 @@ using Parquet.Schema;
 namespace Streaming.Core.Shards;
 
 /// <summary>The Parquet schema of image shards: standard types only, so any Parquet reader reads them.</summary>
-public static class ImageShardSchema
+internal static class ImageShardSchema
 {
     public static readonly DataField<string> Id = new("id", nullable: false);
     public static readonly DataField<byte[]> Image = new("image", nullable: false);

@@ -8,7 +8,7 @@ namespace Streaming.Core.Shards;
 /// definition and one repetition level per entry: repetition 0 starts a row; definition 0 is a null list (when the list
 /// is optional), the element's maximum is a present element, anything between an empty list or a null element.
 /// </summary>
-public static class ParquetLists
+internal static class ParquetLists
 {
     /// <summary>The lists of a row group's <paramref name="rows"/> rows: null where a row's list is null, null elements dropped.</summary>
     public static async Task<T[]?[]> ReadAsync<T>(ParquetRowGroupReader rg, DataField element, int rows, bool listNullable, CancellationToken cancellationToken)

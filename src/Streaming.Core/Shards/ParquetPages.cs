@@ -3,10 +3,10 @@ using System.Buffers.Binary;
 namespace Streaming.Core.Shards;
 
 /// <summary>
-/// The little of the Parquet format that scoring's fast path reads itself: page headers (Thrift compact protocol),
-/// Snappy, and PLAIN byte arrays. Enough for image shards as this engine writes them; anything else is left to
-/// Parquet.Net (<see cref="ShardImageColumns"/> falls back when a column chunk has a dictionary, another encoding or
-/// codec, or nullable values).
+/// The little of the Parquet format that the page reader (<see cref="PageColumnReader"/>, scoring's fast path) reads
+/// itself: page headers (Thrift compact protocol), Snappy, and PLAIN byte arrays. Enough for image shards as this engine
+/// writes them; anything else is left to Parquet.Net (the page reader declines a column chunk with a dictionary, another
+/// encoding or codec, or nullable values).
 /// </summary>
 internal static class ParquetPages
 {

@@ -2,8 +2,6 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.Json.Serialization;
-using Parquet;
-using Parquet.Schema;
 using SkiaSharp;
 using Streaming.Core;
 using Streaming.Core.Datasets;
@@ -326,11 +324,11 @@ public static class Deduplicator
         return new Hashed([.. ids], [.. hashes], [.. decoded]);
     }
 
-    private static readonly DataField<string> IdField = new("id", nullable: false);
-    private static readonly DataField<string> AgainstIdField = new("against_id", nullable: false);
-    private static readonly DataField<string> AgainstField = new("against", nullable: false);
-    private static readonly DataField<string> KindField = new("kind", nullable: false);
-    private static readonly DataField<double> DistanceField = new("distance", nullable: false);
+    private static readonly ParquetColumn IdColumn = ParquetColumn.Required<string>("id");
+    private static readonly ParquetColumn AgainstIdColumn = ParquetColumn.Required<string>("against_id");
+    private static readonly ParquetColumn AgainstColumn = ParquetColumn.Required<string>("against");
+    private static readonly ParquetColumn KindColumn = ParquetColumn.Required<string>("kind");
+    private static readonly ParquetColumn DistanceColumn = ParquetColumn.Required<double>("distance");
 
     /// <summary>duplicates.parquet: <c>id</c>, <c>against_id</c>, <c>kind</c>, <c>distance</c> and <c>against</c> (the set's name).</summary>
     public static async Task WritePairsAsync(string path, IReadOnlyList<DuplicatePair> pairs, CancellationToken ct)
@@ -338,15 +336,16 @@ public static class Deduplicator
         string temp = AtomicFile.UniqueTempFor(path);
         await using (var file = File.Create(temp))
         {
-            var writer = await ParquetWriter.CreateAsync(new ParquetSchema(IdField, AgainstIdField, KindField, DistanceField, AgainstField), file, cancellationToken: ct).ConfigureAwait(false);
+            // Parquet.Net's default options (no codec named): the file's bytes are pinned by the runs that wrote it.
+            var writer = await ParquetFileWriter.CreateAsync([IdColumn, AgainstIdColumn, KindColumn, DistanceColumn, AgainstColumn], file, compression: null, ct).ConfigureAwait(false);
             await using (writer)
             using (var rg = writer.CreateRowGroup())
             {
-                await rg.WriteAsync(IdField, pairs.Select(p => p.Id).ToArray()).ConfigureAwait(false);
-                await rg.WriteAsync(AgainstIdField, pairs.Select(p => p.AgainstId).ToArray()).ConfigureAwait(false);
-                await rg.WriteAsync(KindField, pairs.Select(p => p.Kind).ToArray()).ConfigureAwait(false);
-                await rg.WriteAsync<double>(DistanceField, pairs.Select(p => p.Distance).ToArray().AsMemory(), cancellationToken: ct).ConfigureAwait(false);
-                await rg.WriteAsync(AgainstField, pairs.Select(p => p.Against).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync(IdColumn, pairs.Select(p => p.Id).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync(AgainstIdColumn, pairs.Select(p => p.AgainstId).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync(KindColumn, pairs.Select(p => p.Kind).ToArray()).ConfigureAwait(false);
+                await rg.WriteAsync<double>(DistanceColumn, pairs.Select(p => p.Distance).ToArray().AsMemory(), ct).ConfigureAwait(false);
+                await rg.WriteAsync(AgainstColumn, pairs.Select(p => p.Against).ToArray()).ConfigureAwait(false);
             }
         }
         AtomicFile.Commit(temp, path);
@@ -355,25 +354,23 @@ public static class Deduplicator
     /// <summary>Reads duplicates.parquet back.</summary>
     public static async Task<List<DuplicatePair>> ReadPairsAsync(string path, CancellationToken ct = default)
     {
-        await using var stream = File.OpenRead(path);
-        await using var reader = await ParquetReader.CreateAsync(stream, cancellationToken: ct).ConfigureAwait(false);
-        var fields = reader.Schema.GetDataFields();
-        DataField F(string name) => fields.First(f => f.Name == name);
+        await using var reader = await ParquetFileReader.OpenAsync(path, 4096, ct).ConfigureAwait(false);
+        ParquetColumn F(string name) => reader.Columns.First(c => c.Name == name);
         var result = new List<DuplicatePair>();
         for (int g = 0; g < reader.RowGroupCount; g++)
         {
-            using var rg = reader.OpenRowGroupReader(g);
+            using var rg = reader.OpenRowGroup(g);
             int n = checked((int)rg.RowCount);
             var ids = new string?[n];
             var againstIds = new string?[n];
             var kinds = new string?[n];
             var against = new string?[n];
             var distances = new double[n];
-            await rg.ReadAsync(F("id"), ids.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
-            await rg.ReadAsync(F("against_id"), againstIds.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
-            await rg.ReadAsync(F("kind"), kinds.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
-            await rg.ReadAsync(F("against"), against.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
-            await rg.ReadAsync<double>(F("distance"), distances.AsMemory(), cancellationToken: ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("id"), ids.AsMemory(), ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("against_id"), againstIds.AsMemory(), ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("kind"), kinds.AsMemory(), ct).ConfigureAwait(false);
+            await rg.ReadAsync(F("against"), against.AsMemory(), ct).ConfigureAwait(false);
+            await rg.ReadAsync<double>(F("distance"), distances.AsMemory(), ct).ConfigureAwait(false);
             for (int i = 0; i < n; i++) result.Add(new DuplicatePair(ids[i]!, againstIds[i]!, against[i]!, kinds[i]!, distances[i]));
         }
         return result;

@@ -1,4 +1,4 @@
-namespace Streaming.Cli;
+namespace Streaming.Cli.Shared;
 
 /// <summary>
 /// Progress on stderr: a line rewritten in place on a terminal, or one line every few seconds when

@@ -2,7 +2,7 @@ using System.Globalization;
 using System.Text;
 using Streaming.Engine.Pipelines;
 
-namespace Streaming.Cli;
+namespace Streaming.Cli.Shared;
 
 /// <summary>
 /// A pipeline run's progress on stderr. On a terminal: the stages as a list kept at the bottom of the screen, each

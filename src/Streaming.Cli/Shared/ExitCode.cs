@@ -1,4 +1,4 @@
-namespace Streaming.Cli;
+namespace Streaming.Cli.Shared;
 
 /// <summary>Process exit codes of the <c>streaming</c> command.</summary>
 public enum ExitCode

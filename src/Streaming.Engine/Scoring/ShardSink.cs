@@ -2,11 +2,9 @@ using System.Text;
 using System.Text.Json;
 using Streaming.Core;
 using Streaming.Core.Selection;
+using Streaming.Engine.Scoring.Stages;
 
-namespace Streaming.Engine.Scoring.Stages;
-
-/// <summary>What a committed shard left on disk: its score shard, rows, quarantined images and the score shard's SHA-256.</summary>
-public sealed record ShardCommit(ShardJob Shard, string ScoreFile, long Rows, long Quarantined, string Sha256);
+namespace Streaming.Engine.Scoring;
 
 /// <summary>
 /// The one sink, of every host: for each shard, in this order, the quarantine list (<c>SCORE_FILE.quarantine.jsonl</c>,

@@ -1,7 +1,7 @@
 using System.CommandLine;
 using Streaming.Core;
 
-namespace Streaming.Cli;
+namespace Streaming.Cli.Shared;
 
 /// <summary>Runs a parsed command line and maps failures to one clear line and an <see cref="ExitCode"/>.</summary>
 public static class CommandRunner

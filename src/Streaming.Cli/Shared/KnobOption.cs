@@ -3,7 +3,7 @@ using System.Globalization;
 using System.Runtime.CompilerServices;
 using Streaming.Core.Options;
 
-namespace Streaming.Cli;
+namespace Streaming.Cli.Shared;
 
 /// <summary>
 /// Command-line options made from the shared settings (<see cref="Knobs"/>): the flag, default, help and limits come
