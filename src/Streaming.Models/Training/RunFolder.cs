@@ -38,7 +38,8 @@ internal sealed class RunFolder : IAsyncDisposable
             foreach (var f in Directory.EnumerateFiles(o.Out)) File.Delete(f);
             if (Directory.Exists(Checkpoints.Folder(o.Out))) Directory.Delete(Checkpoints.Folder(o.Out), true);
         }
-        if (!o.Resume && Checkpoints.Latest(o.Out) is not null)
+        // With --overwrite only the writing rank looks: the others would race it while it empties the folder.
+        if (!o.Resume && !(o.Overwrite && !writes) && Checkpoints.Latest(o.Out) is not null)
             throw new StreamingException($"{o.Out}: holds checkpoints of an earlier run; pass --resume to continue it or --overwrite to start again");
         if (writes) Directory.CreateDirectory(o.Out);
         return new RunFolder(o.Out, writes);
