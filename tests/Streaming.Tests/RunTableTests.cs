@@ -24,34 +24,34 @@ public class RunTableTests
             """,
         ["semi-weak"] = """
 
-            result                             model          top-1 (test)
-            baseline (supervised on D)         cnn-small            80.28%
+            result                               model          top-1 (test)
+            baseline (supervised on D)           cnn-small            80.28%
             control (baseline, student's budget) cnn-small            81.23%
-            teacher, pre-trained on W's tags   resnet20             50.00%
-            teacher (W's tags, then D)         resnet20             83.35%
-            student, pre-trained on D-hat      cnn-small            76.53%
-            student, fine-tuned on D           cnn-small            80.04%
+            teacher, pre-trained on W's tags     resnet20             50.00%
+            teacher (W's tags, then D)           resnet20             83.35%
+            student, pre-trained on D-hat        cnn-small            76.53%
+            student, fine-tuned on D             cnn-small            80.04%
             weakly supervised (W's tags, then D) cnn-small            79.00%
-            balanced-with-tags, fine-tuned     cnn-small            78.00%
-            pseudo-label precision of D-hat    K=2000 P=1           95.22%
-            tag precision / recall on U                       68.27% / 50.25%
-            precision of balanced-with-tags    K=2000               72.50%
+            balanced-with-tags, fine-tuned       cnn-small            78.00%
+            pseudo-label precision of D-hat      K=2000 P=1           95.22%
+            tag precision / recall on U                         68.27% / 50.25%
+            precision of balanced-with-tags      K=2000               72.50%
             wall time 5.3 min; 17 stages ran, reused: ingest-train, ingest-test, split
 
             """,
         ["semi-weak-without-truth"] = """
 
-            result                             model          top-1 (test)
-            baseline (supervised on D)         resnet20             50.00%
-            teacher, pre-trained on W's tags   resnet20             25.00%
-            teacher (W's tags, then D)         resnet20             62.50%
-            student, pre-trained on D-hat      resnet20             12.50%
-            student, fine-tuned on D           resnet20             87.50%
+            result                               model          top-1 (test)
+            baseline (supervised on D)           resnet20             50.00%
+            teacher, pre-trained on W's tags     resnet20             25.00%
+            teacher (W's tags, then D)           resnet20             62.50%
+            student, pre-trained on D-hat        resnet20             12.50%
+            student, fine-tuned on D             resnet20             87.50%
             weakly supervised (W's tags, then D) resnet20             20.00%
-            balanced-with-tags, fine-tuned     resnet20             40.00%
-            pseudo-label precision of D-hat    K=16000 P=10              -
-            tag precision / recall on U                              - / -
-            precision of balanced-with-tags    K=16000                   -
+            balanced-with-tags, fine-tuned       resnet20             40.00%
+            pseudo-label precision of D-hat      K=16000 P=10              -
+            tag precision / recall on U                                - / -
+            precision of balanced-with-tags      K=16000                   -
             wall time 5.3 min; 18 stages ran
 
             """,

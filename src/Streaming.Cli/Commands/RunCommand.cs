@@ -60,18 +60,23 @@ public static class RunCommand
     internal static string Table(RunRecord run)
     {
         var inv = CultureInfo.InvariantCulture;
-        var sb = new StringBuilder();
-        sb.AppendLine();
-        sb.AppendLine(string.Create(inv, $"{"result",-34} {"model",-14} {"top-1 (test)",12}"));
         var ran = run.Stages.Select(s => s.Name).ToHashSet(StringComparer.Ordinal);
         var stages = PipelineGraph.All.Where(s => ran.Contains(s.Name)).ToList();
+        var rows = new List<(string Label, string Model, string Value)>();
         foreach (var section in Enum.GetValues<TableSection>())
             foreach (var metric in stages.SelectMany(s => s.Metrics).Where(m => m.Row?.Section == section))
             {
                 var row = metric.Row!;
                 string value = metric.Format(run.Metrics) + (row.Paired is { } paired ? " / " + paired.Format(run.Metrics) : "");
-                sb.AppendLine(string.Create(inv, $"{row.LabelFor(run.Metrics),-34} {Model(run, row.Model),-14} {value,12}"));
+                rows.Add((row.LabelFor(run.Metrics), Model(run, row.Model), value));
             }
+        // The label column is as wide as its longest label (at least 34), so that every row lines up.
+        int width = rows.Select(r => r.Label.Length).Append(34).Max();
+        var sb = new StringBuilder();
+        sb.AppendLine();
+        sb.AppendLine(string.Create(inv, $"{"result".PadRight(width)} {"model",-14} {"top-1 (test)",12}"));
+        foreach (var (label, model, value) in rows)
+            sb.AppendLine(string.Create(inv, $"{label.PadRight(width)} {model,-14} {value,12}"));
         var reused = run.Stages.Where(s => s.Reused).Select(s => s.Name).ToList();
         sb.AppendLine(string.Create(inv, $"wall time {run.WallSeconds / 60:F1} min; {run.Stages.Count - reused.Count} stages ran{(reused.Count > 0 ? ", reused: " + string.Join(", ", reused) : "")}"));
         return sb.ToString();
