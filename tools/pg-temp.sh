@@ -2,6 +2,7 @@
 # Throwaway PostgreSQL on 127.0.0.1, trust auth, data+socket in a temp dir owned by postgres.
 #   pg-temp.sh start [DIR]   -> prints the port on stdout (state dir in DIR, default /tmp/pg-temp-orleans)
 #   pg-temp.sh stop  [DIR]   -> stops the server and deletes DIR
+#   pg-temp.sh restart-now [DIR] -> restarts the server at once (immediate shutdown: clients see their connections cut)
 # Connection string: Host=127.0.0.1;Port=<port>;Username=postgres;Database=postgres
 set -euo pipefail
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin | sort -V | tail -1)   # the newest server installed
@@ -33,11 +34,14 @@ case "${1:-}" in
     echo "$PORT" | as_pg tee "$DIR/port" >/dev/null
     echo "$PORT"
     ;;
+  restart-now)
+    (cd "$DIR" && as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m immediate -w -t 60 restart >/dev/null)
+    ;;
   stop)
     if [ -d "$DIR/data" ]; then
       (cd "$DIR" && as_pg "$PGBIN/pg_ctl" -D "$DIR/data" -m fast -w stop >/dev/null 2>&1) || true
     fi
     rm -rf "$DIR"
     ;;
-  *) echo "usage: $0 start|stop [DIR]" >&2; exit 2 ;;
+  *) echo "usage: $0 start|stop|restart-now [DIR]" >&2; exit 2 ;;
 esac
