@@ -30,17 +30,18 @@ internal static class ClusterBench
         int workers = args.Length > 1 ? int.Parse(args[1], Inv) : 3;
         int shards = args.Length > 2 ? int.Parse(args[2], Inv) : 20000;
         int lease = args.Length > 3 ? int.Parse(args[3], Inv) : 4;
-        var connection = ClusterConnection.Parse(conn, ".");
+        string tlsDir = args.Length > 4 ? args[4] : "";
+        var connection = WithTls(ClusterConnection.Parse(conn, "."), tlsDir);
         await ClusterSchema.EnsureAsync(connection);
         var children = new List<Process>();
         // One silo hosts the grains (the job grain lives there); the workers are separate processes that reach it over
         // the network, as every worker but one does in a real cluster (the one on the job grain's silo calls it locally).
         int hostGateway = ClusterHosting.FreePort();
         var gateways = new List<int> { hostGateway };
-        children.Add(StartSelf("cluster-coord-worker", conn, ClusterHosting.FreePort().ToString(Inv), hostGateway.ToString(Inv), "grains", "0"));
+        children.Add(StartSelf("cluster-coord-worker", conn, ClusterHosting.FreePort().ToString(Inv), hostGateway.ToString(Inv), "grains", "0", tlsDir));
         await Task.Delay(TimeSpan.FromSeconds(6));
         for (int i = 0; i < workers; i++)
-            children.Add(StartSelf("cluster-coord-worker", conn, "0", hostGateway.ToString(Inv), $"coord-{i}", lease.ToString(Inv)));
+            children.Add(StartSelf("cluster-coord-worker", conn, "0", hostGateway.ToString(Inv), $"coord-{i}", lease.ToString(Inv), tlsDir));
         try
         {
             await Task.Delay(TimeSpan.FromSeconds(8)); // the silos start and join
@@ -66,7 +67,7 @@ internal static class ClusterBench
             // Steady state: from 10% to 90% of the shards done.
             var a = samples.First(s => s.Done >= shards / 10);
             var b = samples.First(s => s.Done >= shards * 9 / 10);
-            Console.WriteLine($"workers {workers} (client processes) against one silo process hosting the job grain, shards {shards:N0}, lease batch {lease}, PostgreSQL membership and grain storage");
+            Console.WriteLine($"workers {workers} (client processes) against one silo process hosting the job grain, shards {shards:N0}, lease batch {lease}, PostgreSQL membership and grain storage, {(connection.Tls is null ? "no TLS" : "mutual TLS")}");
             Console.WriteLine(string.Create(Inv, $"done {status.Done:N0} in {wall:F1} s from submit: {status.Done / wall:N0} shards/s overall"));
             Console.WriteLine(string.Create(Inv, $"steady state (10% -> 90% done): {(b.Done - a.Done) / Math.Max(1e-9, b.T - a.T):N0} shards/s (leases + commits; each shard one commit call and 1/{lease} of a lease call)"));
             foreach (var w in status.Workers) Console.WriteLine(string.Create(Inv, $"  {w.Worker}: {w.Shards:N0} shards"));
@@ -86,7 +87,7 @@ internal static class ClusterBench
     /// <summary>One coordination worker: a silo of the cluster whose "scorer" costs nothing (it commits what it leases at once).</summary>
     public static async Task<int> CoordinationWorkerAsync(string[] args)
     {
-        var connection = ClusterConnection.Parse(args[0], ".");
+        var connection = WithTls(ClusterConnection.Parse(args[0], "."), args.Length > 5 ? args[5] : "");
         int silo = int.Parse(args[1], Inv), gateway = int.Parse(args[2], Inv);
         string id = args[3];
         int lease = int.Parse(args[4], Inv);
@@ -119,6 +120,14 @@ internal static class ClusterBench
             await Task.Delay(100);
         }
     }
+
+    /// <summary>
+    /// The connection with mutual TLS when <paramref name="dir"/> names a folder from <c>streaming cluster certs --names node</c>
+    /// (every process presents node.pem; the CA is what admits it), as is.
+    /// </summary>
+    private static ClusterConnection WithTls(ClusterConnection connection, string dir) => dir.Length == 0
+        ? connection
+        : connection with { Tls = ClusterTls.From(Path.Combine(dir, "node.pem"), Path.Combine(dir, "node.key"), Path.Combine(dir, "ca.pem")) };
 
     private static Process StartSelf(params string[] args)
     {

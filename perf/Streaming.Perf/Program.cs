@@ -14,7 +14,8 @@ using Streaming.Perf;
 //   daemon-soak-hostile [minutes=30] [burst_shards=300] [interval_s=6] [out]  the same with hostile drops, 2 kill -9s and a full disk; checks (root: tmpfs)
 //   hot --inProcess  BenchmarkDotNet: top-P, selector offer and merge, score/image shard read and write, batch assembly
 //   profile-overhead TEACHER DATA [seconds=15] [reps=3]  scoring throughput with the profiler sampling and without
-//   cluster-coord CONN [workers=3] [shards=20000] [lease=4]  leases + commits a second: silo processes with a zero-cost scorer (perf/cluster.sh)
+//   cluster-coord CONN [workers=3] [shards=20000] [lease=4] [TLSDIR]  leases + commits a second: silo processes with a zero-cost scorer (perf/cluster.sh);
+//     TLSDIR, from `streaming cluster certs --names node`, runs it all with mutual TLS (perf/cluster-tls.sh)
 //   cluster-merge DIR [partials=100] [C=1000] [K=16000] [per_class=1600]  the per-class merge grains over synthetic partials: time and memory
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";
