@@ -13,6 +13,7 @@
 # Raw output under perf/results/score-throughput/<date>/, a table on stdout and in summary.md there.
 #
 #   perf/score-throughput.sh RUN_DIR [--before[=REF]] [ROUNDS=2]   (ROUNDS: bare/score pairs a shard)
+#   PAIRS=N perf/score-throughput.sh ... --before   interleaves the two engines N times (default 2)
 #
 # RUN_DIR: a run of pipelines/fashion-mnist.yaml (its split's U and its resnet20 teacher). About 4 minutes an engine
 # on 2 cores with 2 rounds.
@@ -50,8 +51,8 @@ if [ "$before" = yes ]; then
 fi
 bench() { dotnet run -c Release --no-build --project "$1/perf/Streaming.Perf" -- score "$teacher" "$u" 256 1 2 "$rounds"; }
 if [ "$before" = yes ]; then
-  # Engines interleaved: this commit, then REF, twice, each with ROUNDS bare/score pairs a shard.
-  for r in 1 2; do
+  # Engines interleaved: this commit, then REF, PAIRS times (default 2), each with ROUNDS bare/score pairs a shard.
+  for r in $(seq 1 "${PAIRS:-2}"); do
     echo "== this engine, round $r"
     bench . 2>&1 | tee "$out/after-$r.txt" | grep -E '^whole|^interleaved|^bottleneck'
     echo "== before ($ref), round $r"
