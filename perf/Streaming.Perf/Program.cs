@@ -17,6 +17,7 @@ using Streaming.Perf;
 //   cluster-coord CONN [workers=3] [shards=20000] [lease=4] [TLSDIR]  leases + commits a second: silo processes with a zero-cost scorer (perf/cluster.sh);
 //     TLSDIR, from `streaming cluster certs --names node`, runs it all with mutual TLS (perf/cluster-tls.sh)
 //   cluster-merge DIR [partials=100] [C=1000] [K=16000] [per_class=1600]  the per-class merge grains over synthetic partials: time and memory
+//   dedup-truth DATA AGAINST OUT [MODEL]  dedup's precision and recall against an exact pixel search (perf/dedup-truth.sh)
 //   (anything else is passed to BenchmarkDotNet's switcher)
 string what = args.Length > 0 ? args[0] : "help";
 switch (what)
@@ -54,6 +55,8 @@ switch (what)
         return await ClusterBench.CoordinationAsync(args.Skip(1).ToArray());
     case "cluster-coord-worker":
         return await ClusterBench.CoordinationWorkerAsync(args.Skip(1).ToArray());
+    case "dedup-truth":
+        return await DedupTruth.RunAsync(args.Skip(1).ToArray());
     case "cluster-merge":
         return await ClusterBench.MergeAsync(args.Skip(1).ToArray());
     case "help":

@@ -190,14 +190,14 @@ public class PipelineTests
     }
 
     /// <summary>
-    /// data.dedup_against: test adds a dedup stage after split: U loses the images within the dHash threshold of a test
-    /// image (a loose one here, so that the 250-image sample has some), scoring never sees them, and run.json counts them.
+    /// data.dedup_against: test adds a dedup stage after split: U loses the images within the thresholds of a test image
+    /// (loose ones here, so that the 250-image sample has some), scoring never sees them, and run.json counts them.
     /// </summary>
     [Fact]
     public async Task Run_WithDedupAgainstTest_RemovesTheDuplicatesFromU_BeforeScoring()
     {
         using var tmp = new TempDir();
-        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest().Replace("  labeled_per_class: 5", "  labeled_per_class: 5\n  dedup_against: test\n  dedup_max_hamming: 60"));
+        File.WriteAllText(tmp.Sub("mini.yaml"), MiniManifest().Replace("  labeled_per_class: 5", "  labeled_per_class: 5\n  dedup_against: test\n  dedup_max_hamming: 60\n  dedup_max_cell_rms: 40"));
         var runner = new PipelineRunner(PipelineManifest.Load(tmp.Sub("mini.yaml")), tmp.Sub("run"), _ => { });
         Assert.Equal("dedup", runner.Stages[3].Name);
         var run = await runner.RunAsync();
@@ -206,7 +206,7 @@ public class PipelineTests
         Assert.Equal(250 - removed, run.Metrics["images_scored"]);
         var pairs = await Streaming.Engine.Dedup.Deduplicator.ReadPairsAsync(Path.Combine(run.StageFolder(tmp.Sub("run"), "dedup"), "duplicates.parquet"));
         Assert.Equal(removed, pairs.Count);
-        Assert.All(pairs, p => Assert.True(p.Kind != "perceptual" || p.Distance <= 60));
+        Assert.All(pairs, p => Assert.True(p.Kind != "perceptual" || p.Distance <= 40));
         var scored = new HashSet<string>(StringComparer.Ordinal);
         foreach (var f in Directory.GetFiles(Path.Combine(run.StageFolder(tmp.Sub("run"), "score"), "scores"), "*.parquet"))
             await foreach (var row in Streaming.Core.Selection.ScoreShards.ReadAsync(f)) scored.Add(row.Id);

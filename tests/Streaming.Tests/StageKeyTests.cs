@@ -14,15 +14,19 @@ public class StageKeyTests
 {
     private const string DefaultRecord = "default-pipeline-2026-11-29";
 
-    /// <summary>The keys the runner gave before the stage graph, for <see cref="StageKeyScenarios"/> with <see cref="FakeContext"/>.</summary>
+    /// <summary>
+    /// The keys the runner gave before the stage graph, for <see cref="StageKeyScenarios"/> with <see cref="FakeContext"/>;
+    /// the dedup stage's changed on purpose when its detector checked the dHash's candidates by their cells (issue 32: its
+    /// output is no longer the same for the same parameters).
+    /// </summary>
     public static readonly TheoryData<string, string> Pinned = new()
     {
         { "plain", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab baseline=a6938bc8b7d62634 teacher=c257d1b85f9284d8 score=44dcd9ff2edb34cf select=4b9a245ec23f40fd dhat-images=ac799e14528e36ab student=21791eae3101c391 finetune=384513de05a32658" },
-        { "everything", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=0e6820a32f5f305a dedup=323e9e33f7f94596 baseline=a6938bc8b7d62634 control=aced30a74b625635 teacher=c257d1b85f9284d8 score=d68023cebb605adc select=2fe98538fd011337 dhat-images=c4b84c4e6aa840e7 student=31de8390b4717d62 finetune=384513de05a32658" },
-        { "semi-weak-noise", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab dedup=5356b4c0d2d301fc baseline=a6938bc8b7d62634 control=aced30a74b625635 tags=ef7135c33d0e9136 teacher-weak=16d6589a49712300 teacher=d2c8b8e0b2fec3b6 score=d68023cebb605adc select=4b9a245ec23f40fd dhat-images=c4b84c4e6aa840e7 student=21791eae3101c391 finetune=384513de05a32658 weak-student=8d1735910160a354 weak-finetune=22c5ee2276650310 tags-select=1aebeea67929c0ce tags-images=2bcfed6cfaf5d24e tags-student=57a2397e4c322214 tags-finetune=dd76fb13d8d9659e" },
+        { "everything", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=0e6820a32f5f305a dedup=33912792e440101d baseline=a6938bc8b7d62634 control=aced30a74b625635 teacher=c257d1b85f9284d8 score=d68023cebb605adc select=2fe98538fd011337 dhat-images=c4b84c4e6aa840e7 student=31de8390b4717d62 finetune=384513de05a32658" },
+        { "semi-weak-noise", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab dedup=df10100d957e6b83 baseline=a6938bc8b7d62634 control=aced30a74b625635 tags=ef7135c33d0e9136 teacher-weak=16d6589a49712300 teacher=d2c8b8e0b2fec3b6 score=d68023cebb605adc select=4b9a245ec23f40fd dhat-images=c4b84c4e6aa840e7 student=21791eae3101c391 finetune=384513de05a32658 weak-student=8d1735910160a354 weak-finetune=22c5ee2276650310 tags-select=1aebeea67929c0ce tags-images=2bcfed6cfaf5d24e tags-student=57a2397e4c322214 tags-finetune=dd76fb13d8d9659e" },
         { "semi-weak-column", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab baseline=a6938bc8b7d62634 tags=1e9665542b53abc5 teacher-weak=16d6589a49712300 teacher=d2c8b8e0b2fec3b6 score=44dcd9ff2edb34cf select=4b9a245ec23f40fd dhat-images=ac799e14528e36ab student=31de8390b4717d62 finetune=384513de05a32658 weak-student=8d1735910160a354 weak-finetune=22c5ee2276650310 tags-select=1aebeea67929c0ce tags-images=5bb4e4d9f9d5a1b3 tags-student=57a2397e4c322214 tags-finetune=dd76fb13d8d9659e" },
         { "imported", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab baseline=a6938bc8b7d62634 teacher=60f4d38aebaecd06 score=44dcd9ff2edb34cf select=4b9a245ec23f40fd dhat-images=ac799e14528e36ab student=21791eae3101c391 finetune=384513de05a32658" },
-        { "imported-onnx", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab dedup=5356b4c0d2d301fc baseline=a6938bc8b7d62634 teacher=c634d76aeecf35bf score=d68023cebb605adc select=4b9a245ec23f40fd dhat-images=c4b84c4e6aa840e7 student=21791eae3101c391 finetune=384513de05a32658" },
+        { "imported-onnx", "ingest-train=70b93c48ce1d067d ingest-test=c1d9ba3846497814 split=d182b713d942e9ab dedup=df10100d957e6b83 baseline=a6938bc8b7d62634 teacher=c634d76aeecf35bf score=d68023cebb605adc select=4b9a245ec23f40fd dhat-images=c4b84c4e6aa840e7 student=21791eae3101c391 finetune=384513de05a32658" },
     };
 
     [Theory]

@@ -186,8 +186,9 @@ public class TransferAndDedupTests : IAsyncLifetime
 
     /// <summary>
     /// A U made of train images plus copies of test images: 3 byte-identical, 2 with the same pixels in another PNG,
-    /// 2 near copies (one a little brighter, one saved as a JPEG of quality 95: 6 bits of 256 from its original, hence
-    /// --max-hamming 8 here). dedup finds each under its kind, and the embedding search matches every copy to its original.
+    /// 3 near copies (one a little brighter, one saved as a JPEG of quality 95, one with noise of about 3.5 levels RMS, which
+    /// the dHash alone, the detector before, put more than its 2 bits away). dedup at its defaults finds each under its
+    /// kind and no train image, and the embedding search matches every copy to its original.
     /// </summary>
     [Fact]
     public async Task Dedup_FindsEachKind_WritesPairsSheetAndSummary_AndTheCommandSpeaksJson()
@@ -204,7 +205,7 @@ public class TransferAndDedupTests : IAsyncLifetime
         {
             foreach (var shard in DatasetManifest.Load(Data).ShardPaths(Data))
                 await foreach (var r in ImageShardReader.ReadAsync(shard)) await w.AddAsync(r with { Id = "train/" + r.Id, Label = null });
-            for (int i = 0; i < 7; i++)
+            for (int i = 0; i < 8; i++)
             {
                 var t = testRecords[i * 3];
                 using var bitmap = SKBitmap.Decode(t.Image);
@@ -213,7 +214,8 @@ public class TransferAndDedupTests : IAsyncLifetime
                     < 3 => (t.Image, "exact_bytes"),
                     < 5 => (Encode(bitmap, SKEncodedImageFormat.Png, 100), "exact_pixels"), // Skia's encoder, not ingest's: other bytes
                     5 => (Brighter(bitmap, 3), "perceptual"),
-                    _ => (Encode(bitmap, SKEncodedImageFormat.Jpeg, 95), "perceptual"),
+                    6 => (Encode(bitmap, SKEncodedImageFormat.Jpeg, 95), "perceptual"),
+                    _ => (Noisy(bitmap, 6, seed: 7), "perceptual"),
                 };
                 string id = $"copy/{i}";
                 planted[id] = (kind, t.Id);
@@ -223,7 +225,8 @@ public class TransferAndDedupTests : IAsyncLifetime
             await w.CompleteAsync(new DatasetManifest { Classes = DatasetManifest.Load(Data).Classes, Origin = "test" });
         }
 
-        var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions { Data = u, Against = [test], Out = _tmp.Sub("dedup"), Threads = 2, MaxHamming = 8 });
+        Assert.True(distances["copy/7"] > 2, $"the noisy copy is {distances["copy/7"]} bits from its original: the dHash alone at 2 bits would find it");
+        var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions { Data = u, Against = [test], Out = _tmp.Sub("dedup"), Threads = 2 });
         foreach (var (id, (kind, of)) in planted)
         {
             var p = pairs.SingleOrDefault(x => x.Id == id);
@@ -232,6 +235,9 @@ public class TransferAndDedupTests : IAsyncLifetime
         }
         Assert.Equal(3, summary.Kinds["exact_bytes"]);
         Assert.Equal(2, summary.Kinds["exact_pixels"]);
+        Assert.Equal(3, summary.Kinds["perceptual"]);
+        Assert.DoesNotContain(pairs, p => p.Id.StartsWith("train/", StringComparison.Ordinal));
+        Assert.All(pairs.Where(p => p.Kind == "perceptual"), p => Assert.InRange(p.Distance, 0, DedupOptions.DefaultMaxCellRms));
         Assert.False(summary.Kinds.ContainsKey("embedding"));
         Assert.Equal(summary.Images, summary.NearestHammingHistogram.Sum());
         Assert.Equal(pairs, await Deduplicator.ReadPairsAsync(_tmp.Sub("dedup/duplicates.parquet")));
@@ -239,7 +245,7 @@ public class TransferAndDedupTests : IAsyncLifetime
 
         // With the model's features too, and through the command (summary.json on stdout, read by jq).
         var (code, stdout, stderr) = await CliProcess.RunSplitAsync("dedup", "--data", u, "--against", test, "--out", _tmp.Sub("dedup2"), "--model", Model,
-            "--max-hamming", "8", "--min-cosine", "0.999", "--threads", "2", "--json");
+            "--min-cosine", "0.999", "--threads", "2", "--json");
         Assert.True(code == 0, stdout + stderr);
         Assert.Contains("exact_bytes", stderr);
         await JsonCheck.Jq(stdout, ".kinds.exact_bytes == 3 and .kinds.exact_pixels == 2 and (.kinds | has(\"embedding\")) and .images == " + summary.Images);
@@ -298,6 +304,20 @@ public class TransferAndDedupTests : IAsyncLifetime
             for (int x = 0; x < copy.Width; x++)
             {
                 byte v = (byte)Math.Min(255, copy.GetPixel(x, y).Red + by);
+                copy.SetPixel(x, y, new SKColor(v, v, v));
+            }
+        return Encode(copy, SKEncodedImageFormat.Png, 100);
+    }
+
+    /// <summary>The image with uniform noise of up to <paramref name="amplitude"/> levels on every pixel, seeded.</summary>
+    private static byte[] Noisy(SKBitmap bitmap, int amplitude, int seed)
+    {
+        var random = new Random(seed);
+        using var copy = bitmap.Copy();
+        for (int y = 0; y < copy.Height; y++)
+            for (int x = 0; x < copy.Width; x++)
+            {
+                byte v = (byte)Math.Clamp(copy.GetPixel(x, y).Red + random.Next(-amplitude, amplitude + 1), 0, 255);
                 copy.SetPixel(x, y, new SKColor(v, v, v));
             }
         return Encode(copy, SKEncodedImageFormat.Png, 100);

@@ -20,14 +20,15 @@ public static class DedupCommand
         var against = new Option<string[]>("--against") { Description = "An evaluation set it must not overlap (repeatable): a dataset folder", Required = true, AllowMultipleArgumentsPerToken = false };
         var output = new Option<string>("--out", "-o") { Description = "Folder for duplicates.parquet, duplicates.png and summary.json", Required = true };
         var model = new Option<string?>("--model", "-m") { Description = "Also find near-duplicates by this model's penultimate features (cosine); for example the teacher" };
-        var hamming = new Option<int>("--max-hamming") { Description = "The largest dHash distance (bits of 256) that counts as a perceptual near-duplicate (a JPEG of quality 95 of a 28 x 28 image lands about 6 bits away)", DefaultValueFactory = _ => DedupOptions.DefaultMaxHamming };
+        var hamming = new Option<int>("--max-hamming") { Description = "The largest dHash distance (bits of 256) at which an image is a candidate perceptual near-duplicate; its cells then decide (--max-cell-rms)", DefaultValueFactory = _ => DedupOptions.DefaultMaxHamming };
+        var cellRms = new Option<double>("--max-cell-rms") { Description = "The largest RMS (levels of 255) between a candidate's 17 x 16 luma cells and the image's that counts as a perceptual near-duplicate", DefaultValueFactory = _ => DedupOptions.DefaultMaxCellRms };
         var cosine = new Option<double>("--min-cosine") { Description = "The smallest feature cosine that counts as an embedding near-duplicate (with --model)", DefaultValueFactory = _ => DedupOptions.DefaultMinCosine };
         var batch = new Option<int>("--batch", "-b") { Description = "Batch size for the features", DefaultValueFactory = _ => 512 };
         var json = new Option<bool>("--json") { Description = "summary.json on stdout, the table on stderr" };
         var compute = new ComputeFlags();
         var command = new Command("dedup", "Find the images of a dataset that duplicate an evaluation set's: exact (bytes, pixels), perceptual (dHash) and, with --model, by embedding.")
         {
-            data, against, output, model, hamming, cosine, batch, json,
+            data, against, output, model, hamming, cellRms, cosine, batch, json,
         };
         compute.AddTo(command);
         command.SetAction(async (parse, cancellationToken) =>
@@ -40,7 +41,7 @@ public static class DedupCommand
                 (summary, _) = await Deduplicator.RunAsync(new DedupOptions
                 {
                     Data = parse.GetValue(data)!, Against = parse.GetValue(against)!, Out = parse.GetValue(output)!, Model = parse.GetValue(model),
-                    MaxHamming = parse.GetValue(hamming), MinCosine = parse.GetValue(cosine), Threads = compute.ThreadCount(parse),
+                    MaxHamming = parse.GetValue(hamming), MaxCellRms = parse.GetValue(cellRms), MinCosine = parse.GetValue(cosine), Threads = compute.ThreadCount(parse),
                     Device = parse.GetValue(compute.Device)!, BatchSize = parse.GetValue(batch),
                 }, line => { console.Done(); Console.Error.WriteLine(line); }, new Progress<string>(console.Report), cancellationToken);
             }
@@ -68,7 +69,7 @@ public static class DedupCommand
             {
                 "exact_bytes" => "the same file (SHA-256)",
                 "exact_pixels" => "the same decoded pixels, another file",
-                "perceptual" => $"dHash within {s.MaxHamming} bits of 256",
+                "perceptual" => string.Create(inv, $"dHash within {s.MaxHamming} bits of 256, 17 x 16 cells within RMS {s.MaxCellRms:0.##}"),
                 _ => string.Create(inv, $"feature cosine at least {s.MinCosine:0.####} ({Path.GetFileName(Path.GetDirectoryName(s.Model ?? "") ?? "")})"),
             };
             sb.AppendLine(string.Create(inv, $"{kind,-14} {n,8:N0}  {rule}"));

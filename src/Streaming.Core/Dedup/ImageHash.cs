@@ -15,11 +15,47 @@ public readonly record struct DHash256(ulong A, ulong B, ulong C, ulong D)
 }
 
 /// <summary>
-/// An image's fingerprints for dedup: the SHA-256 of its encoded bytes, the SHA-256 of its decoded pixels (with its
-/// size and pixel format: the same picture saved by another encoder matches), and a 256-bit difference hash (dHash) of
-/// its luma for near-duplicates (resized, recompressed, slightly edited).
+/// An image's luma averaged over the dHash's 17 x 16 cells, each rounded to a byte: a thumbnail of 272 bytes that checks
+/// a dHash's candidates (two pictures whose hashes are close but whose cells differ are look-alikes, not copies).
 /// </summary>
-public readonly record struct ImageHash(UInt128 BytesSha, UInt128 PixelsSha, DHash256 DHash)
+[System.Runtime.CompilerServices.InlineArray(ImageHash.GridWidth * ImageHash.GridHeight)]
+public struct LumaCells
+{
+    private byte _first;
+
+    /// <summary>The RMS of the difference of two thumbnails, in levels of 255 (0 for equal cells).</summary>
+    public static double Rms(in LumaCells a, in LumaCells b)
+    {
+        ReadOnlySpan<byte> x = a, y = b;
+        var acc = Vector<int>.Zero;
+        int k = 0;
+        for (; k <= x.Length - Vector<byte>.Count; k += Vector<byte>.Count)
+        {
+            Vector.Widen(new Vector<byte>(x[k..]), out var x0, out var x1);
+            Vector.Widen(new Vector<byte>(y[k..]), out var y0, out var y1);
+            var d0 = Vector.AsVectorInt16(x0) - Vector.AsVectorInt16(y0);
+            var d1 = Vector.AsVectorInt16(x1) - Vector.AsVectorInt16(y1);
+            Vector.Widen(d0, out var e0, out var e1);
+            Vector.Widen(d1, out var e2, out var e3);
+            acc += e0 * e0 + e1 * e1 + e2 * e2 + e3 * e3;
+        }
+        long sum = Vector.Sum(acc);
+        for (; k < x.Length; k++)
+        {
+            int d = x[k] - y[k];
+            sum += d * d;
+        }
+        return Math.Sqrt((double)sum / x.Length);
+    }
+}
+
+/// <summary>
+/// An image's fingerprints for dedup: the SHA-256 of its encoded bytes, the SHA-256 of its decoded pixels (with its
+/// size and pixel format: the same picture saved by another encoder matches), a 256-bit difference hash (dHash) of
+/// its luma for near-duplicates (resized, recompressed, slightly edited), and the luma of the dHash's cells, which
+/// checks the hash's candidates.
+/// </summary>
+public readonly record struct ImageHash(UInt128 BytesSha, UInt128 PixelsSha, DHash256 DHash, LumaCells Cells)
 {
     /// <summary>Columns and rows of the dHash grid: 17 x 16 cells give 16 x 16 = 256 bits.</summary>
     public const int GridWidth = 17, GridHeight = 16, Bits = (GridWidth - 1) * GridHeight;
@@ -31,8 +67,8 @@ public readonly record struct ImageHash(UInt128 BytesSha, UInt128 PixelsSha, DHa
     public static ImageHash Of(ReadOnlySpan<byte> encoded)
     {
         var bytes = BytesOnly(encoded);
-        var (pixels, dhash) = ImageDecoder.WithPixels(encoded, 0, static (p, w, h, gray, _) => (PixelsDigest(p, w, h, gray), DifferenceHash(p, w, h, gray)));
-        return new ImageHash(bytes, pixels, dhash);
+        var (pixels, (dhash, cells)) = ImageDecoder.WithPixels(encoded, 0, static (p, w, h, gray, _) => (PixelsDigest(p, w, h, gray), Perceptual(p, w, h, gray)));
+        return new ImageHash(bytes, pixels, dhash, cells);
     }
 
     /// <summary>The first 128 bits of the SHA-256 of the bytes alone (for an image that does not decode).</summary>
@@ -74,7 +110,10 @@ public readonly record struct ImageHash(UInt128 BytesSha, UInt128 PixelsSha, DHa
     /// on images with flat backgrounds, cells that are equal would otherwise flip their bits at the least compression
     /// noise.
     /// </summary>
-    internal static DHash256 DifferenceHash(ReadOnlySpan<byte> pixels, int width, int height, bool gray)
+    internal static DHash256 DifferenceHash(ReadOnlySpan<byte> pixels, int width, int height, bool gray) => Perceptual(pixels, width, height, gray).Hash;
+
+    /// <summary>The <see cref="DifferenceHash"/> and the cells' luma it is computed from (<see cref="LumaCells"/>).</summary>
+    internal static (DHash256 Hash, LumaCells Cells) Perceptual(ReadOnlySpan<byte> pixels, int width, int height, bool gray)
     {
         Span<float> cells = stackalloc float[GridWidth * GridHeight];
         for (int cy = 0; cy < GridHeight; cy++)
@@ -107,6 +146,8 @@ public readonly record struct ImageHash(UInt128 BytesSha, UInt128 PixelsSha, DHa
         for (int cy = 0, bit = 0; cy < GridHeight; cy++)
             for (int cx = 0; cx < GridWidth - 1; cx++, bit++)
                 if (cells[cy * GridWidth + cx] > cells[cy * GridWidth + cx + 1] + Margin) words[bit >> 6] |= 1UL << (bit & 63);
-        return new DHash256(words[0], words[1], words[2], words[3]);
+        var luma = new LumaCells();
+        for (int k = 0; k < cells.Length; k++) luma[k] = (byte)Math.Clamp(MathF.Round(cells[k]), 0, 255);
+        return (new DHash256(words[0], words[1], words[2], words[3]), luma);
     }
 }

@@ -3,7 +3,7 @@ using Streaming.Engine.Dedup;
 namespace Streaming.Engine.Pipelines;
 
 /// <summary>
-/// U without the duplicates of the test set (exact bytes or pixels, or a dHash within the threshold), before anything reads
+/// U without the duplicates of the test set (exact bytes or pixels, or a dHash within the threshold whose cells are close), before anything reads
 /// U; on with <c>data.dedup_against: test</c>.
 /// </summary>
 internal sealed class DedupStage(string name, PipelineStage split, PipelineStage test)
@@ -12,7 +12,8 @@ internal sealed class DedupStage(string name, PipelineStage split, PipelineStage
     public override IReadOnlyList<PipelineStage> Inputs(PipelineSpec spec) => [split, test];
 
     internal override SortedDictionary<string, object> Parameters(KeyContext key) => KeyContext.Of(("against", "test"),
-        ("max_hamming", key.Spec.DedupMaxHamming), ("hash", "sha256 bytes, sha256 pixels, dhash 17x16 margin 2"));
+        ("max_hamming", key.Spec.DedupMaxHamming), ("max_cell_rms", key.Spec.DedupMaxCellRms),
+        ("hash", "sha256 bytes, sha256 pixels, dhash 17x16 margin 2, cells 17x16"));
 
     internal override IReadOnlyList<StageOutput> Outputs(PipelineSpec spec) =>
         [StageOutput.Shards(PipelineGraph.UnlabeledFolder), StageOutput.Named(Deduplicator.DuplicatesFile)];
@@ -22,7 +23,7 @@ internal sealed class DedupStage(string name, PipelineStage split, PipelineStage
         string u = Path.Combine(run.Folder(split), PipelineGraph.UnlabeledFolder), report = Path.Combine(folder, "report");
         var (summary, pairs) = await Deduplicator.RunAsync(new DedupOptions
         {
-            Data = u, Against = [run.Folder(test)], Out = report, MaxHamming = run.Spec.DedupMaxHamming, Threads = run.Spec.Scoring.Compute.Threads,
+            Data = u, Against = [run.Folder(test)], Out = report, MaxHamming = run.Spec.DedupMaxHamming, MaxCellRms = run.Spec.DedupMaxCellRms, Threads = run.Spec.Scoring.Compute.Threads,
         }, run.Log, null, run.CancellationToken);
         File.Move(Path.Combine(report, Deduplicator.DuplicatesFile), Path.Combine(folder, Deduplicator.DuplicatesFile));
         await Deduplicator.RemoveAsync(u, pairs.Select(p => p.Id).ToHashSet(StringComparer.Ordinal), Path.Combine(folder, PipelineGraph.UnlabeledFolder),

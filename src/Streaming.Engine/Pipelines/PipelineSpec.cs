@@ -38,6 +38,7 @@ public sealed record PipelineSpec
     /// <summary>Remove from U the duplicates of the test set before scoring (<c>data.dedup_against: test</c>).</summary>
     public bool DedupAgainstTest { get; init; }
     public int DedupMaxHamming { get; init; }
+    public double DedupMaxCellRms { get; init; }
 
     /// <summary>The teacher's architecture, trained on D; or null, and <see cref="TeacherModel"/> imported.</summary>
     public string? TeacherArch { get; init; }
@@ -95,6 +96,7 @@ public sealed record PipelineSpec
             DistractorCount = Get<int>("data.distractor_count"),
             DedupAgainstTest = Get<string>("data.dedup_against") == "test",
             DedupMaxHamming = Get<int>("data.dedup_max_hamming"),
+            DedupMaxCellRms = Get<double>("data.dedup_max_cell_rms"),
             Scoring = ScoringSpec.From(v) with { Seed = (ulong)Get<int>("seed") },
             TeacherArch = teacherArch,
             TeacherModel = Maybe<string>("teacher.model"),
