@@ -75,6 +75,7 @@ internal static class DedupTruth
         var index = a.Ids.Select((id, j) => (id, j)).ToDictionary(p => p.id, p => p.j);
         var uIndex = u.Ids.Select((id, i) => (id, i)).ToDictionary(p => p.id, p => p.i);
         var curves = new List<Series> { before };
+        var marks = new List<Series>();
         var kinds = new List<(string Kind, DedupOptions Options)>
         {
             ("perceptual", new DedupOptions { Data = data, Against = [against], Out = Path.Combine(output, "run-perceptual"), MaxCellRms = double.MaxValue, Threads = Environment.ProcessorCount }),
@@ -102,7 +103,9 @@ internal static class DedupTruth
                 Console.WriteLine(string.Create(Inv, $"| {r.T} | {r.Reported:N0} | {r.Precision:F3} | {r.Recall:F3} |"));
             }
             curves.Add(new Series(kind == "perceptual" ? $"dHash <= {options.MaxHamming} bits, then cells' RMS (0.5-16)" : "embedding: 1 - cosine (1e-5 to 0.05)",
-                rows.Select(r => (r.Recall, r.Precision)).ToList(), LinePlot.Palette[curves.Count % LinePlot.Palette.Length]));
+                rows.Where(r => r.Reported > 0).Select(r => (r.Recall, r.Precision)).ToList(), LinePlot.Palette[curves.Count % LinePlot.Palette.Length]));
+            if (kind == "perceptual" && rows.FirstOrDefault(r => r.T == DedupOptions.DefaultMaxCellRms) is { Reported: > 0 } d)
+                marks.Add(new Series($"the default: {options.MaxHamming} bits, cells' RMS {DedupOptions.DefaultMaxCellRms} ({d.Reported} pairs)", [(d.Recall, d.Precision)], LinePlot.Palette[3]));
             File.WriteAllText(Path.Combine(output, $"curve-{kind}.csv"), csv.ToString());
             // The positives it misses at the widest threshold shown, and how far they were found.
             var byI = reported.GroupBy(p => p.I).ToDictionary(g => g.Key, g => g.First());
@@ -112,8 +115,8 @@ internal static class DedupTruth
             Console.WriteLine("  " + string.Join(", ", missed.Select(m => string.Create(Inv, $"{m.Found:0.######} ({m.Rms:F1})"))));
         }
         LinePlot.Save(Path.Combine(output, "curve.png"), [new Panel(
-            $"dedup against an exact pixel search: {Path.GetFileName(Path.TrimEndingDirectorySeparator(data))} vs {Path.GetFileName(Path.TrimEndingDirectorySeparator(against))}",
-            $"recall: share of the {positives} images within RMS {Identical} of an image found", $"precision: share of pairs within RMS {Close}", curves)], 760, 480);
+            string.Create(Inv, $"dedup against an exact pixel search: {u.Count:N0} images against {a.Count:N0}"),
+            $"recall: share of the {positives} images within RMS {Identical} of an image that are found", $"precision: share of pairs within RMS {Close}", [.. curves, .. marks])], 760, 480);
         Console.WriteLine($"\n-> {Path.Combine(output, "truth.csv")}, curve-*.csv, curve.png");
         return 0;
     }
@@ -191,7 +194,7 @@ internal static class DedupTruth
                 Console.WriteLine(line);
             }
         }
-        return new Series("dHash alone: Hamming bits (0-64)", alone.Select(r => (r.Recall, r.Precision)).ToList(), LinePlot.Palette[0]);
+        return new Series("dHash alone (before; 2 bits was the default): Hamming bits 1-64", alone.Where(r => r.Reported > 0).Select(r => (r.Recall, r.Precision)).ToList(), LinePlot.Palette[0]);
     }
 
     private static void Grid(ReadOnlySpan<byte> p, int width, int height, int gw, int gh, Span<byte> cells)
