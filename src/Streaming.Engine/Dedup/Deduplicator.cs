@@ -47,7 +47,7 @@ public sealed record DedupOptions
     public const double DefaultMinCosine = 0.999;
 }
 
-/// <summary>One image of U and the image it duplicates, with how it was found and how far apart they are (Hamming bits, or 1 - cosine; 0 when exact).</summary>
+/// <summary>One image of U and the image it duplicates, with how it was found and how far apart they are (the 17 x 16 cells' RMS in levels of 255, or 1 - cosine; 0 when exact).</summary>
 public sealed record DuplicatePair(string Id, string AgainstId, string Against, string Kind, double Distance);
 
 /// <summary>The outcome by kind, as <c>summary.json</c> holds it.</summary>
@@ -431,7 +431,7 @@ public static class Deduplicator
         {
             string distance = p.Kind switch
             {
-                "perceptual" => $"{p.Distance:0} bits",
+                "perceptual" => string.Create(CultureInfo.InvariantCulture, $"cells RMS {p.Distance:0.0}"),
                 "embedding" => string.Create(CultureInfo.InvariantCulture, $"cos {1 - p.Distance:0.0000}"),
                 _ => "identical",
             };
