@@ -84,13 +84,18 @@ internal sealed class HeapLedger(DaemonConfig config, DaemonPaths paths, DaemonS
         return state;
     }
 
-    /// <summary>Leftovers of writes cut short (never the inbox's: it may sit inside the state folder).</summary>
+    /// <summary>
+    /// Leftovers of writes cut short (never the inbox's: it may sit inside the state folder), except daemon.json's: the
+    /// HTTP host writes it while recovery runs, and deleting its temporary file under it lost the file (its rename found
+    /// nothing, and tools waiting for daemon.json waited for ever; seen once under load in the hung-file-system test).
+    /// </summary>
     private void RemoveLeftovers()
     {
         foreach (var dir in new[] { paths.State, paths.Scores, paths.Heaps, paths.Snapshots, paths.Ingested })
         {
             foreach (var partial in Directory.EnumerateFiles(dir, "*" + AtomicFile.TempSuffix))
             {
+                if (dir == paths.State && Path.GetFileName(partial) == DaemonHost.InfoFile + AtomicFile.TempSuffix) continue;
                 // With a cluster, workers write score shards here: one of theirs may be in the middle of its write.
                 if (config.Cluster is not null && DateTime.UtcNow - File.GetLastWriteTimeUtc(partial) < TimeSpan.FromMinutes(5)) continue;
                 File.Delete(partial);

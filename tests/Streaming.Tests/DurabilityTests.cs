@@ -113,6 +113,36 @@ public partial class DaemonTests
     }
 
     [Fact]
+    public async Task DaemonJson_IsWritten_WhenRecoveryRunsWhileItsRenameIsPending()
+    {
+        // strace holds the rename of daemon.json's temporary file for 6 s. Recovery, which removes the leftovers of writes
+        // cut short from the state folder, runs meanwhile (the test checks that it does), and must leave that file alone:
+        // it deleted it, the rename found nothing and daemon.json never appeared (seen once under load in the test below).
+        string inbox = _tmp.Sub("inbox-info"), state = _tmp.Sub("state-info");
+        Directory.CreateDirectory(inbox);
+        string temp = Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile + AtomicFile.TempSuffix);
+        using var traced = StartDaemonUnder(StraceWith("-f", "-qq", "-o", "/dev/null", "-P", temp, "-e", "inject=rename,renameat,renameat2:delay_enter=6s:when=1"),
+            Teacher, inbox, state);
+        try
+        {
+            // Recovery is done once the daemon watches its inbox; daemon.json's rename is still held then.
+            await WaitFor(() => File.Exists(state + ".log") && File.ReadAllText(state + ".log").Contains(" watching ", StringComparison.Ordinal), "recovery", state);
+            Assert.False(File.Exists(Path.Combine(state, Streaming.Daemon.DaemonHost.InfoFile)),
+                "recovery ran after daemon.json was committed: the race this test is about did not happen");
+            Assert.True(File.Exists(temp), "recovery deleted daemon.json's temporary file while its rename was pending");
+            var (pid, _) = await DaemonInfoAsync(state);
+            Assert.DoesNotContain("not written", File.ReadAllText(state + ".log"), StringComparison.Ordinal);
+            using (var kill = System.Diagnostics.Process.Start("kill", ["-TERM", pid.ToString(CultureInfo.InvariantCulture)])) await kill!.WaitForExitAsync();
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            await traced.WaitForExitAsync(timeout.Token);
+        }
+        finally
+        {
+            if (!traced.HasExited) traced.Kill(entireProcessTree: true);
+        }
+    }
+
+    [Fact]
     public async Task AHungFileSystem_UnderADrop_TurnsHealthUnhealthy_WhileTheLoopStandsStill()
     {
         // strace holds the daemon's first stat of each kind (statx, newfstatat...) of one drop for 6 s, as a hung NFS mount would: the inbox loop
