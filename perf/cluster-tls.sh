@@ -72,8 +72,7 @@ echo "| round | cluster | coordination ceiling, steady state (shards/s) | overal
 echo "|---|---|---|---|" | tee -a "$out/summary.md"
 for round in $(seq 1 "$rounds"); do
   for kind in plain tls; do
-    tools/pg-temp.sh stop "$tmp/pg-$kind" >/dev/null 2>&1 || true
-    rm -rf "$tmp/pg-$kind"
+    tools/pg-temp.sh stop "$tmp/pg-$kind" >/dev/null 2>&1 || true   # stops it and deletes its folder: a fresh PostgreSQL each round
     port=$(tools/pg-temp.sh start "$tmp/pg-$kind")
     dir=""; [ "$kind" = tls ] && dir="$tmp/certs"
     perf cluster-coord "Host=127.0.0.1;Port=$port;Username=postgres;Database=postgres" 3 20000 4 $dir 2>/dev/null > "$out/coordination-$kind-round$round.txt"
